@@ -1,0 +1,245 @@
+"""``audio-unlearn``: the command-line entry point.
+
+Subcommands:
+  run       the whole speaker-forgetting experiment (corpus, split, original, gold,
+            unlearning methods, evaluation, report) from a YAML of overrides
+  data      synthesise the embedded corpus, or validate a manifest and its audio
+  split     make a speaker-level forget split file from a manifest
+  methods   list the registered unlearning methods and their hyper-parameters
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EPILOG = """\
+examples:
+  audio-unlearn run --out runs/demo                    # the demo: synthetic corpus, FT + NG
+  audio-unlearn run recipes/demo/config.yaml --out runs/demo --set train.epochs=10
+  audio-unlearn data synth data/synth-fsc --speakers 48 --seed 0
+  audio-unlearn data validate data/synth-fsc/manifest.jsonl
+  audio-unlearn split data/synth-fsc/manifest.jsonl --out split.json --n-speakers 6
+  audio-unlearn methods
+"""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .experiment import load_config, run_experiment
+
+    cfg = load_config(args.config, args.set or [])
+    run_experiment(cfg, args.out, progress=not args.no_progress)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .data.synth import SynthConfig, synthesize_corpus
+
+    cfg = SynthConfig(
+        n_speakers=args.speakers,
+        repeats_per_intent=args.repeats,
+        seed=args.seed,
+        noise=args.noise,
+        n_intents=args.intents,
+    )
+    corpus = synthesize_corpus(
+        args.output_dir, cfg, progress=not args.no_progress, overwrite=args.overwrite
+    )
+    print(f"corpus ready: {corpus.manifest} (speakers: {corpus.speakers})")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .data.audio import load_audio
+    from .data.manifest import read_manifest
+
+    utterances = read_manifest(args.manifest)
+    problems = []
+    for u in tqdm(utterances, desc="checking audio", unit="utt", disable=args.no_progress):
+        try:
+            load_audio(u.audio)
+        except (OSError, ValueError) as err:
+            problems.append(f"{u.id}: {err}")
+    speakers = {u.speaker for u in utterances}
+    print(
+        f"{args.manifest}: {len(utterances)} utterances, {len(speakers)} speakers, "
+        f"{sum(u.duration for u in utterances) / 3600:.2f} h"
+    )
+    if problems:
+        print(f"{len(problems)} problem(s):", *problems[:50], sep="\n  ")
+        return 1
+    print("all audio files load and pass validation")
+    return 0
+
+
+def _cmd_split(args: argparse.Namespace) -> int:
+    from .data.manifest import read_manifest
+    from .data.splits import speaker_disjoint_split, speaker_forget_split
+
+    if Path(args.out).exists() and not args.overwrite:
+        print(
+            f"error: {args.out} exists; splits are reused, not rewritten "
+            "(pass --overwrite to replace it)",
+            file=sys.stderr,
+        )
+        return 2
+    utterances = read_manifest(args.manifest)
+    corpus = speaker_disjoint_split(
+        utterances,
+        n_test_speakers=args.test_speakers,
+        n_valid_speakers=args.valid_speakers,
+        seed=args.seed,
+    )
+    chosen = {"fraction": args.fraction, "n_speakers": args.n_speakers, "speakers": args.speakers}
+    if all(v is None for v in chosen.values()):
+        chosen["fraction"] = 0.025
+    split = speaker_forget_split(
+        utterances, corpus, min_utterances=args.min_utterances, seed=args.seed, **chosen
+    )
+    split.save(args.out)
+    print(
+        f"forget speakers {list(split.forget_speakers)}: {len(split.forget)} forget, "
+        f"{len(split.retain)} retain, {len(split.test)} test utterances -> {args.out}"
+    )
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from .methods import METHODS, method_hparams
+
+    for name, cls in sorted(METHODS.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        hp = ", ".join(f"{k}={v}" for k, v in method_hparams(name).items())
+        print(f"{name:8s} {doc}\n{'':8s} uses {'+'.join(cls.uses)}; {hp}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audio-unlearn",
+        description="Machine unlearning for speech and audio models: make a trained model "
+        "forget speakers, classes or items, and measure that it did.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"audio-unlearn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a speaker-forgetting experiment end to end",
+        description="Prepare the corpus (synthesised when no manifest is given), make or "
+        "reuse the forget split, train the original model (train set) and the gold model "
+        "(retain set only), run each unlearning method from the original checkpoint, and "
+        "write report.json, report.md and tradeoff.png into OUT. Finished steps are reused "
+        "when their settings match, so an interrupted run resumes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The YAML holds overrides of the defaults in audio_unlearn.experiment."
+        "ExperimentConfig;\n--set takes the same keys with dots, e.g. --set methods.ng.lr=1e-4",
+    )
+    run.add_argument("config", nargs="?", help="YAML of overrides (default: the built-in demo)")
+    run.add_argument("--out", required=True, help="run directory (created; reused on resume)")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. train.epochs=10 (repeatable)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=_cmd_run)
+
+    data = sub.add_parser(
+        "data",
+        help="make or check corpora",
+        description="Make the synthetic corpus or validate a manifest.",
+    )
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    synth = dsub.add_parser(
+        "synth",
+        help="synthesise the spoken-command corpus with espeak-ng",
+        description="Synthesise a Fluent-Speech-Commands-style corpus (intent = action + "
+        "object + location) with espeak-ng voices, accents, pitch/rate, reverb and noise, "
+        "deterministic for a seed, with exact phone alignments. Needs the optional extra: "
+        "pip install 'audio-unlearn[synth]' (espeak-ng is GPL-3.0, loaded at run time).",
+    )
+    synth.add_argument("output_dir", help="corpus directory (manifest.jsonl, speakers.tsv, wavs/)")
+    synth.add_argument("--speakers", type=int, default=48, help="number of speakers (48)")
+    synth.add_argument("--repeats", type=int, default=2, help="repeats of each intent per speaker")
+    synth.add_argument("--intents", type=int, default=None, help="use only the first N intents")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    synth.add_argument(
+        "--noise",
+        choices=["clean", "mid", "heavy"],
+        default="mid",
+        help="noise level: clean, mid (SNR 10-30 dB) or heavy (0-20 dB)",
+    )
+    synth.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing corpus made with other settings",
+    )
+    synth.add_argument("--no-progress", action="store_true", help="no progress bar")
+    synth.set_defaults(func=_cmd_synth)
+    validate = dsub.add_parser(
+        "validate",
+        help="check a manifest and load every audio file",
+        description="Read a JSONL manifest, load and validate every audio file (missing, "
+        "corrupt, empty, silent, NaN), and list the problems. Exit status 1 if any.",
+    )
+    validate.add_argument("manifest")
+    validate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    validate.set_defaults(func=_cmd_validate)
+
+    split = sub.add_parser(
+        "split",
+        help="make a speaker-level forget split (UnSLU-BENCH protocol)",
+        description="Hold out test speakers, then draw forget speakers without replacement "
+        "among those with at least --min-utterances training utterances until the forget "
+        "set reaches --fraction of train (or take --n-speakers, or exactly --speakers). "
+        "Writes a JSON split file that later runs reuse.",
+    )
+    split.add_argument("manifest")
+    split.add_argument("--out", required=True, help="split file to write (JSON)")
+    split.add_argument("--test-speakers", type=int, default=12, help="held-out test speakers")
+    split.add_argument("--valid-speakers", type=int, default=0, help="held-out validation speakers")
+    group = split.add_mutually_exclusive_group()
+    group.add_argument("--fraction", type=float, help="forget fraction of train (default 0.025)")
+    group.add_argument("--n-speakers", type=int, help="number of forget speakers")
+    group.add_argument("--speakers", nargs="+", help="exact forget speaker ids")
+    split.add_argument(
+        "--min-utterances",
+        type=int,
+        default=101,
+        help="eligibility: minimum training utterances (UnSLU-BENCH: 101)",
+    )
+    split.add_argument("--seed", type=int, default=42, help="draw seed (UnSLU-BENCH: 42)")
+    split.add_argument("--overwrite", action="store_true", help="replace an existing split file")
+    split.set_defaults(func=_cmd_split)
+
+    methods = sub.add_parser(
+        "methods",
+        help="list unlearning methods and their hyper-parameters",
+        description="List registered methods, the data each uses, and "
+        "their hyper-parameter defaults.",
+    )
+    methods.set_defaults(func=_cmd_methods)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,448 @@
+"""The speaker-forgetting experiment: corpus -> split -> original and gold -> methods -> report.
+
+This module (with :mod:`audio_unlearn.cli`) is where data, models, methods and evaluation
+are wired together; the layers below never import each other upwards.
+
+Every step writes into the run directory and is resumable: a checkpoint whose recorded
+settings match the current ones is reused instead of retrained, and every file is written
+atomically (a killed run leaves complete files or none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Timer
+
+from . import __version__
+from .data.datamodule import UnlearningDataModule
+from .data.manifest import atomic_write_text, read_manifest
+from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
+from .evaluation import cgum_terms, classification_scores, gum_terms, loss_mia, mia_auc
+from .evaluation.classification import per_sample_cross_entropy
+from .evaluation.model_eval import predict_logits
+from .methods import SupervisedTraining, build_method, get_method
+from .models.checkpoint import load_classifier, save_classifier
+from .models.classifiers import LogMelCNN, LogMelCNNConfig
+from .reporting import markdown_table, plot_tradeoff
+
+__all__ = [
+    "CorpusConfig",
+    "ExperimentConfig",
+    "SplitConfig",
+    "TrainConfig",
+    "load_config",
+    "run_experiment",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CorpusConfig:
+    """Where the corpus comes from.
+
+    Attributes:
+        dir: corpus directory; synthesised there (``synth`` settings) unless ``manifest``
+            is given.
+        manifest: an existing JSONL manifest to use instead of the synthetic corpus.
+        synth: overrides of :class:`audio_unlearn.data.synth.SynthConfig`.
+    """
+
+    dir: str = "data/synth-fsc"
+    manifest: str | None = None
+    synth: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SplitConfig:
+    """Speaker-disjoint test hold-out, then the UnSLU-BENCH speaker forget split.
+
+    Exactly one of ``fraction``, ``n_speakers`` or ``speakers`` chooses the forget set.
+    """
+
+    n_test_speakers: int = 12
+    n_valid_speakers: int = 0
+    fraction: float | None = None
+    n_speakers: int | None = 6
+    speakers: list[str] | None = None
+    min_utterances: int = 50
+    seed: int = 42
+
+
+@dataclass
+class TrainConfig:
+    """Training of the original and gold models (:class:`SupervisedTraining`)."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole experiment. YAML files hold overrides of these defaults only."""
+
+    seed: int = 0
+    label_key: str = "intent"
+    max_seconds: float = 3.6
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    methods: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"ft": {}, "ng": {"lr": 3e-4}}
+    )
+
+
+def _merge(dc_type, values: dict[str, Any], where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(dc_type)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        sub = (
+            fields[name].default_factory
+            if fields[name].default_factory is not dataclasses.MISSING
+            else None
+        )
+        if dataclasses.is_dataclass(sub):
+            kwargs[name] = _merge(sub, value or {}, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return dc_type(**kwargs)
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like key.sub=value")
+    key, value = text.split("=", 1)
+    return key.split("."), yaml.safe_load(value)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from defaults, a YAML file and ``key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found")
+        values = yaml.safe_load(path.read_text()) or {}
+    for item in overrides:
+        keys, value = _parse_override(item)
+        node = values
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return _merge(ExperimentConfig, values, str(path or "config"))
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _prepare_corpus(cfg: ExperimentConfig, progress: bool) -> Path:
+    if cfg.corpus.manifest:
+        return Path(cfg.corpus.manifest)
+    from .data.synth import SynthConfig, synthesize_corpus
+
+    synth_cfg = SynthConfig(**cfg.corpus.synth)
+    return synthesize_corpus(cfg.corpus.dir, synth_cfg, progress=progress).manifest
+
+
+def _quiet_lightning() -> None:
+    """Silence Lightning's per-fit banners (accelerator info, tips); warnings still show."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*treespec.*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def _trainer(epochs: int, *, progress: bool, timer: Timer, clip: float | None = None) -> L.Trainer:
+    _quiet_lightning()
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        gradient_clip_val=clip,
+        callbacks=[timer],
+        num_sanity_val_steps=0,
+        deterministic=True,
+    )
+
+
+class Experiment:
+    """One speaker-forgetting run in ``run_dir`` (see :func:`run_experiment`)."""
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, progress: bool = True):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.progress = progress
+
+    # -- data -------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
+        self.manifest_path = _prepare_corpus(cfg, self.progress)
+        self.utterances = read_manifest(self.manifest_path)
+        split_path = self.run_dir / "split.json"
+        split_params = dataclasses.asdict(cfg.split)
+        if split_path.is_file():
+            split = ForgetSplit.load(split_path)
+            split.check_against(self.utterances, str(self.manifest_path))
+            if split.params.get("config") != split_params:
+                raise ValueError(
+                    f"{split_path} was made with other split settings "
+                    f"({split.params.get('config')}); use a new run directory or delete it"
+                )
+        else:
+            s = cfg.split
+            corpus = speaker_disjoint_split(
+                self.utterances,
+                n_test_speakers=s.n_test_speakers,
+                n_valid_speakers=s.n_valid_speakers,
+                seed=s.seed,
+            )
+            split = speaker_forget_split(
+                self.utterances,
+                corpus,
+                fraction=s.fraction,
+                n_speakers=s.n_speakers,
+                speakers=s.speakers,
+                min_utterances=s.min_utterances,
+                seed=s.seed,
+            )
+            split = dataclasses.replace(split, params={**split.params, "config": split_params})
+            split.save(split_path)
+        self.split = split
+        self.dm = UnlearningDataModule(
+            self.utterances,
+            split,
+            label_key=cfg.label_key,
+            batch_size=cfg.train.batch_size,
+            max_seconds=cfg.max_seconds,
+            seed=cfg.seed,
+        )
+        self.dm.setup()
+        self.data_key = {
+            "manifest": str(self.manifest_path),
+            "split": {k: _digest(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "label_key": cfg.label_key,
+            "max_seconds": cfg.max_seconds,
+        }
+
+    # -- models -----------------------------------------------------------------------------
+    def new_model(self) -> LogMelCNN:
+        return LogMelCNN(LogMelCNNConfig(num_classes=self.dm.num_classes, **self.cfg.model))
+
+    def _reuse(self, path: Path, key: str):
+        if not path.is_file():
+            return None
+        ckpt = load_classifier(path, expect_classes=self.dm.encoder.classes)
+        if ckpt.meta.get("key") != key:
+            logger.warning("%s was made with other settings; recomputing it", path)
+            return None
+        print(f"reusing {path} (same settings)")
+        return ckpt
+
+    def train_reference(self, role: str) -> tuple[torch.nn.Module, float]:
+        """Train (or reuse) the original (``role="original"``) or gold model."""
+        cfg = self.cfg
+        key = _digest(
+            {
+                "role": role,
+                "data": self.data_key,
+                "train": dataclasses.asdict(cfg.train),
+                "model": cfg.model,
+                "seed": cfg.seed,
+            }
+        )
+        path = self.ckpt_dir / f"{role}.pt"
+        ckpt = self._reuse(path, key)
+        if ckpt is not None:
+            return ckpt.model, float(ckpt.meta["seconds"])
+        L.seed_everything(cfg.seed, verbose=False)
+        model = self.new_model()
+        module = SupervisedTraining(model, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.dm.stage = role
+        timer = Timer()
+        print(
+            f"training the {role} model on {'train' if role == 'original' else 'retain'} "
+            f"({cfg.train.epochs} epochs)"
+        )
+        _trainer(cfg.train.epochs, progress=self.progress, timer=timer).fit(
+            module, datamodule=self.dm
+        )
+        seconds = timer.time_elapsed("train")
+        save_classifier(
+            path,
+            model,
+            classes=self.dm.encoder.classes,
+            label_key=cfg.label_key,
+            meta={"key": key, "seconds": seconds, "role": role},
+        )
+        return model, seconds
+
+    def unlearn(self, name: str, hparams: dict[str, Any]) -> tuple[torch.nn.Module, float]:
+        """Run unlearning method ``name`` from a copy of the original model (or reuse)."""
+        cfg = self.cfg
+        key = _digest(
+            {
+                "method": name,
+                "hparams": hparams,
+                "original": self.original_key,
+                "batch_size": cfg.train.batch_size,
+                "seed": cfg.seed,
+            }
+        )
+        path = self.ckpt_dir / f"{name}.pt"
+        ckpt = self._reuse(path, key)
+        if ckpt is not None:
+            return ckpt.model, float(ckpt.meta["seconds"])
+        L.seed_everything(cfg.seed, verbose=False)
+        model = load_classifier(self.ckpt_dir / "original.pt").model
+        module = build_method(name, model, **hparams)
+        cls = get_method(name)
+        self.dm.stage = "unlearn"
+        self.dm.unlearn_sets = cls.uses
+        self.dm.unlearn_mode = cls.combine_mode
+        timer = Timer()
+        print(f"unlearning with {name} {hparams or '(defaults)'}")
+        trainer = _trainer(
+            module.epochs, progress=self.progress, timer=timer, clip=cls.gradient_clip_val
+        )
+        trainer.fit(module, datamodule=self.dm)
+        seconds = timer.time_elapsed("train")
+        save_classifier(
+            path,
+            model,
+            classes=self.dm.encoder.classes,
+            label_key=cfg.label_key,
+            meta={
+                "key": key,
+                "seconds": seconds,
+                "role": "method",
+                "method": name,
+                "hparams": hparams,
+            },
+        )
+        return model, seconds
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        losses = {}
+        for name in ("forget", "retain", "test"):
+            logits, targets = predict_logits(model, self.dm.eval_dataloader(name))
+            scores = classification_scores(logits, targets, labels=list(range(self.dm.num_classes)))
+            row[f"{name}_acc"] = scores.accuracy
+            row[f"{name}_f1"] = scores.macro_f1
+            row[f"{name}_loss"] = scores.loss
+            losses[name] = per_sample_cross_entropy(logits, targets).numpy()
+        mia = loss_mia(losses["forget"], losses["test"], seed=self.cfg.seed)
+        row["mia"] = mia.accuracy
+        row["mia_std"] = mia.std
+        row["mia_n_per_class"] = mia.n_per_class
+        row["mia_auc"] = mia_auc(losses["forget"], losses["test"])
+        return row
+
+    def run(self) -> dict[str, Any]:
+        self.prepare()
+        original, t_o = self.train_reference("original")
+        self.original_key = load_classifier(self.ckpt_dir / "original.pt").meta["key"]
+        gold, t_g = self.train_reference("gold")
+        rows = [
+            {"model": "original", "role": "original", "time_s": t_o, **self.evaluate(original)},
+            {"model": "gold", "role": "gold", "time_s": t_g, **self.evaluate(gold)},
+        ]
+        for name, hparams in self.cfg.methods.items():
+            model, t_u = self.unlearn(name, dict(hparams or {}))
+            rows.append(
+                {
+                    "model": name,
+                    "role": "method",
+                    "time_s": t_u,
+                    "hparams": hparams,
+                    **self.evaluate(model),
+                }
+            )
+        return self.report(rows)
+
+    def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        orig = next(r for r in rows if r["role"] == "original")
+        gold = next(r for r in rows if r["role"] == "gold")
+        for r in rows:
+            r["speedup"] = gold["time_s"] / r["time_s"] if r["time_s"] > 0 else float("inf")
+            if r["role"] != "method":
+                r["gum"] = r["cgum"] = None
+                continue
+            common = dict(
+                f1_unlearned=r["test_f1"],
+                f1_gold=gold["test_f1"],
+                mia_unlearned=r["mia"],
+                mia_original=orig["mia"],
+                mia_gold=gold["mia"],
+                time_unlearned=r["time_s"],
+                time_gold=gold["time_s"],
+            )
+            g = gum_terms(**common)
+            c = cgum_terms(**common, n_classes=self.dm.num_classes)
+            r["gum"], r["cgum"] = g.score, c.score
+            r["gum_terms"] = dataclasses.asdict(g)
+            r["cgum_terms"] = dataclasses.asdict(c)
+        report = {
+            "tool": f"audio-unlearn {__version__}",
+            "task": f"speaker forgetting, {self.cfg.label_key} classification",
+            "manifest": str(self.manifest_path),
+            "forget_speakers": list(self.split.forget_speakers),
+            "sizes": {k: len(getattr(self.split, k)) for k in ("forget", "retain", "test")},
+            "num_classes": self.dm.num_classes,
+            "mia_protocol": "UnSLU-BENCH loss attack: forget (member) vs test, balanced, "
+            "logistic regression, 10 stratified shuffle-splits (10% test); 0.5 = no signal",
+            "models": rows,
+        }
+        atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=1) + "\n")
+        table = markdown_table(rows)
+        atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
+        plot_tradeoff(rows, self.run_dir / "tradeoff.png")
+        print(table)
+        print(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
+        return report
+
+
+def _report_markdown(report: dict[str, Any], table: str) -> str:
+    return (
+        f"# Speaker forgetting report\n\n{report['task']}; {report['tool']}\n\n"
+        f"Forget speakers: {', '.join(report['forget_speakers'])}; sizes {report['sizes']}; "
+        f"{report['num_classes']} classes.\n\nMIA: {report['mia_protocol']}.\n\n{table}\n\n"
+        "![forget/retain trade-off](tradeoff.png)\n"
+    )
+
+
+def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, *, progress: bool = True) -> dict:
+    """Run the whole experiment into ``run_dir`` and return the report dictionary."""
+    start = time.perf_counter()
+    report = Experiment(cfg, run_dir, progress=progress).run()
+    print(f"total wall time {time.perf_counter() - start:.0f} s")
+    return report

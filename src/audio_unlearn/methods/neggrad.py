@@ -1,0 +1,29 @@
+"""Negative gradient (NG): gradient ascent on the forget set."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import UnlearningModule
+from .registry import register_method
+
+
+@register_method("ng")
+class NegGrad(UnlearningModule):
+    """NG: maximise the cross-entropy of the forget set, with gradient-norm clipping.
+
+    Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020; as run in
+    UnSLU-BENCH (Koudounas et al., Interspeech 2025): one epoch over the forget set,
+    AdamW, gradient norm clipped to 1.0. Loss: ``-CE(model(x_f), y_f)``.
+    """
+
+    uses = ("forget",)
+    gradient_clip_val = 1.0
+
+    def __init__(self, model, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0):
+        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+
+    def unlearning_loss(self, batch) -> torch.Tensor:
+        wav, y = batch["forget"]
+        return -F.cross_entropy(self.model(wav), y)

@@ -1,0 +1,108 @@
+"""Self-describing classifier checkpoints: config, class names and weights in one file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .classifiers import LogMelCNN, LogMelCNNConfig
+
+__all__ = ["CheckpointError", "ClassifierCheckpoint", "load_classifier", "save_classifier"]
+
+FORMAT = "audio-unlearn/classifier"
+VERSION = 1
+MODEL_CLASSES = {"LogMelCNN": (LogMelCNN, LogMelCNNConfig)}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be loaded into the requested model; the message says why."""
+
+
+@dataclass
+class ClassifierCheckpoint:
+    model: torch.nn.Module
+    classes: tuple[str, ...]
+    label_key: str
+    meta: dict = field(default_factory=dict)
+
+
+def save_classifier(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    *,
+    classes: tuple[str, ...],
+    label_key: str,
+    meta: dict | None = None,
+) -> Path:
+    """Save a classifier atomically (a crash never leaves a truncated checkpoint)."""
+    name = type(model).__name__
+    if name not in MODEL_CLASSES:
+        raise CheckpointError(f"no checkpoint format for model class {name}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_class": name,
+        "config": asdict(model.config),
+        "classes": list(classes),
+        "label_key": label_key,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta or {},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_classifier(
+    path: str | os.PathLike, *, expect_classes: tuple[str, ...] | None = None
+) -> ClassifierCheckpoint:
+    """Load a checkpoint written by :func:`save_classifier`.
+
+    Args:
+        path: checkpoint file.
+        expect_classes: if given, the checkpoint's class list must equal it (a model
+            trained on another label set cannot be evaluated on this one).
+
+    Raises:
+        FileNotFoundError, CheckpointError: naming the file and what does not match.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({err}); re-create it") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an audio-unlearn classifier checkpoint (format "
+            f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__})"
+        )
+    model_cls, config_cls = MODEL_CLASSES.get(payload["model_class"], (None, None))
+    if model_cls is None:
+        raise CheckpointError(f"{path}: unknown model class {payload['model_class']!r}")
+    model = model_cls(config_cls(**payload["config"]))
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not match the model config ({err})") from None
+    classes = tuple(payload["classes"])
+    if expect_classes is not None and classes != tuple(expect_classes):
+        raise CheckpointError(
+            f"{path} was trained on {len(classes)} classes {classes[:5]}..., but the data has "
+            f"{len(expect_classes)} classes {tuple(expect_classes)[:5]}...; use the checkpoint "
+            "that belongs to this manifest and label key"
+        )
+    return ClassifierCheckpoint(model, classes, payload["label_key"], payload.get("meta", {}))

@@ -1,0 +1,95 @@
+"""Report rendering: a Markdown table and a forget/retain trade-off plot."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REPORT_COLUMNS", "markdown_table", "plot_tradeoff"]
+
+REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("model", "model", "{}"),
+    ("test_acc", "test acc", "{:.3f}"),
+    ("test_f1", "test F1", "{:.3f}"),
+    ("forget_acc", "forget acc", "{:.3f}"),
+    ("forget_f1", "forget F1", "{:.3f}"),
+    ("retain_acc", "retain acc", "{:.3f}"),
+    ("retain_f1", "retain F1", "{:.3f}"),
+    ("mia", "MIA", "{:.3f}"),
+    ("mia_std", "MIA sd", "{:.3f}"),
+    ("time_s", "time s", "{:.1f}"),
+    ("speedup", "speed-up", "{:.1f}x"),
+    ("gum", "GUM", "{:.3f}"),
+    ("cgum", "CGUM", "{:.3f}"),
+)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns=REPORT_COLUMNS) -> str:
+    """Render report rows as a GitHub Markdown table (missing values as "-")."""
+    head = "| " + " | ".join(title for _, title, _ in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [head, rule]
+    for row in rows:
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            cells.append("-" if value is None else fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_tradeoff(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Two panels: MIA vs test F1 (gold MIA marked), and forget vs retain accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    gold = next((r for r in rows if r.get("role") == "gold"), None)
+    for r in rows:
+        marker = {"original": "s", "gold": "*"}.get(r.get("role"), "o")
+        size = 160 if marker == "*" else 60
+        ax1.errorbar(r["mia"], r["test_f1"], xerr=r.get("mia_std"), fmt="none", alpha=0.4)
+        ax1.scatter(r["mia"], r["test_f1"], marker=marker, s=size, label=r["model"])
+        ax1.annotate(
+            r["model"],
+            (r["mia"], r["test_f1"]),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=8,
+        )
+        ax2.scatter(r["retain_acc"], r["forget_acc"], marker=marker, s=size)
+        ax2.annotate(
+            r["model"],
+            (r["retain_acc"], r["forget_acc"]),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=8,
+        )
+    if gold is not None:
+        ax1.axvline(gold["mia"], color="grey", ls="--", lw=1, label="gold MIA")
+        ax2.axhline(gold["forget_acc"], color="grey", ls="--", lw=1)
+    ax1.axvline(0.5, color="lightgrey", ls=":", lw=1)
+    ax1.set_xlabel("MIA accuracy on forget vs test (0.5 = no membership signal)")
+    ax1.set_ylabel("test macro-F1")
+    ax1.set_title("forgetting vs utility")
+    ax2.set_xlabel("retain accuracy")
+    ax2.set_ylabel("forget accuracy (gold level dashed)")
+    ax2.set_title("forget vs retain")
+    ax1.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path
