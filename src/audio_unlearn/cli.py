@@ -224,8 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     methods = sub.add_parser(
         "methods",
         help="list unlearning methods and their hyper-parameters",
-        description="List registered methods, the data each uses, and "
-        "their hyper-parameter defaults.",
+        description="List registered methods, the data each uses (forget and/or retain "
+        "batches), and their hyper-parameter defaults. A run selects methods and overrides "
+        "their hyper-parameters in its YAML under `methods:` or on the command line.",
+        epilog="example: audio-unlearn run --out runs/x --set methods.ng.lr=1e-4 "
+        "--set methods.ft.epochs=2",
     )
     methods.set_defaults(func=_cmd_methods)
     return parser

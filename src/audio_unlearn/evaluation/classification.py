@@ -187,8 +187,8 @@ def expected_calibration_error(
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == true).astype(np.float64)
     inner_edges = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
-    # side="right": a confidence equal to an edge belongs to the bin that edge closes.
-    bins = np.searchsorted(inner_edges, confidence, side="right")
+    # side="left": a confidence equal to an edge belongs to the bin that edge closes.
+    bins = np.searchsorted(inner_edges, confidence, side="left")
     gap_per_bin = np.bincount(bins, weights=correct - confidence, minlength=n_bins)
     return float(np.abs(gap_per_bin).sum() / p.shape[0])
 

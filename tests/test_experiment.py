@@ -1,0 +1,133 @@
+"""End-to-end runs of the experiment on the dummy corpus (seconds, no espeak-ng)."""
+
+import json
+
+import pytest
+
+from audio_unlearn.cli import main
+from audio_unlearn.experiment import load_config, run_experiment
+from audio_unlearn.models.checkpoint import CheckpointError, load_classifier
+
+OVERRIDES = [
+    "split.n_test_speakers=3",
+    "split.n_speakers=2",
+    "split.min_utterances=1",
+    "train.epochs=3",
+    "train.batch_size=16",
+    "max_seconds=1.0",
+]
+
+
+@pytest.fixture(scope="module")
+def run(dummy_manifest, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = load_config(None, [f"corpus.manifest={dummy_manifest}", *OVERRIDES])
+    return out, run_experiment(cfg, out, progress=False)
+
+
+def test_report_has_every_model_and_metric(run):
+    out, report = run
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(report))
+    assert [r["model"] for r in on_disk["models"]] == ["original", "gold", "ft", "ng"]
+    for row in on_disk["models"]:
+        for key in (
+            "test_acc",
+            "test_f1",
+            "forget_acc",
+            "forget_f1",
+            "retain_acc",
+            "retain_f1",
+            "mia",
+            "time_s",
+            "speedup",
+            "gum",
+            "cgum",
+        ):
+            assert key in row, (row["model"], key)
+    for row in on_disk["models"][2:]:
+        assert 0.0 <= row["gum"] <= 1.0 and 0.0 <= row["cgum"] <= 1.0
+    assert (out / "report.md").read_text().count("\n| ") >= 5
+    assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_original_fits_train_and_gold_never_saw_forget(run):
+    out, report = run
+    rows = {r["model"]: r for r in report["models"]}
+    assert rows["original"]["forget_acc"] > 0.9
+    assert rows["gold"]["retain_acc"] > 0.9
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["forget_speakers"]) == 2
+
+
+def test_rerun_reuses_checkpoints_and_gives_the_same_numbers(run, dummy_manifest, capsys):
+    out, report = run
+    cfg = load_config(None, [f"corpus.manifest={dummy_manifest}", *OVERRIDES])
+    again = run_experiment(cfg, out, progress=False)
+    assert capsys.readouterr().out.count("reusing") == 4
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "speedup"} for r in rows]  # noqa: E731
+    assert strip(again["models"]) == strip(report["models"])
+
+
+def test_changed_split_settings_are_refused(run, dummy_manifest):
+    out, _ = run
+    cfg = load_config(None, [f"corpus.manifest={dummy_manifest}", *OVERRIDES, "split.seed=1"])
+    with pytest.raises(ValueError, match="other split settings"):
+        run_experiment(cfg, out, progress=False)
+
+
+def test_checkpoint_for_other_classes_is_refused(run):
+    out, _ = run
+    with pytest.raises(CheckpointError, match="trained on 4 classes"):
+        load_classifier(out / "checkpoints" / "original.pt", expect_classes=("a", "b"))
+
+
+def test_unknown_config_key_and_method_hparam(dummy_manifest, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
+        load_config(None, ["train.epoch=3"])
+    cfg = load_config(
+        None, [f"corpus.manifest={dummy_manifest}", *OVERRIDES, "methods.ng.momentum=0.9"]
+    )
+    with pytest.raises(ValueError, match="method 'ng' has no hyper-parameter"):
+        run_experiment(cfg, tmp_path / "r", progress=False)
+
+
+def test_cli_help_explains_every_command(capsys):
+    for argv in (
+        ["--help"],
+        ["run", "--help"],
+        ["data", "--help"],
+        ["data", "synth", "--help"],
+        ["data", "validate", "--help"],
+        ["split", "--help"],
+        ["methods", "--help"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+        text = capsys.readouterr().out
+        assert "usage: audio-unlearn" in text and len(text) > 300, argv
+
+
+def test_cli_split_and_validate(dummy_manifest, tmp_path, capsys):
+    out = tmp_path / "split.json"
+    assert (
+        main(
+            [
+                "split",
+                str(dummy_manifest),
+                "--out",
+                str(out),
+                "--test-speakers",
+                "3",
+                "--n-speakers",
+                "2",
+                "--min-utterances",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert main(["split", str(dummy_manifest), "--out", str(out)]) == 2  # never overwritten
+    assert main(["data", "validate", str(dummy_manifest), "--no-progress"]) == 0
+    assert "pass validation" in capsys.readouterr().out
