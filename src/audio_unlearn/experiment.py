@@ -102,9 +102,7 @@ class ExperimentConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
-    methods: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"ft": {}, "ng": {"lr": 3e-4}}
-    )
+    methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ft": {}, "ng": {}})
 
 
 def _merge(dc_type, values: dict[str, Any], where: str):

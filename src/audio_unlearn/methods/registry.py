@@ -58,4 +58,20 @@ def build_method(name: str, model, **overrides) -> UnlearningModule:
         raise ValueError(
             f"method {name!r} has no hyper-parameter(s) {unknown}; it takes {sorted(known)}"
         )
-    return cls(model, **overrides)
+    return cls(model, **{k: _coerce(name, k, v, known[k]) for k, v in overrides.items()})
+
+
+def _coerce(method: str, key: str, value, default):
+    """Convert YAML strings such as ``1e-5`` (YAML 1.1 reads them as text) to numbers."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"method {method!r}: {key}={value!r} is not a number") from None
+    if isinstance(default, int) and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"method {method!r}: {key} must be an integer, got {value}")
+        value = int(value)
+    return value
