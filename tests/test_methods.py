@@ -1,4 +1,3 @@
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,7 +5,13 @@ import torch.nn.functional as F
 from audio_unlearn.data.datamodule import UnlearningDataModule
 from audio_unlearn.data.manifest import read_manifest
 from audio_unlearn.data.splits import speaker_disjoint_split, speaker_forget_split
-from audio_unlearn.methods import METHODS, build_method, get_method, method_hparams
+from audio_unlearn.methods import (
+    METHODS,
+    build_method,
+    fit_unlearning,
+    get_method,
+    method_hparams,
+)
 from audio_unlearn.models import LogMelCNN, LogMelCNNConfig
 
 
@@ -33,16 +38,7 @@ def _unlearn(name, dm, **hp):
     torch.manual_seed(0)
     model = LogMelCNN(LogMelCNNConfig(num_classes=dm.num_classes))
     before = {s: _mean_loss(model, dm, s) for s in ("forget", "retain")}
-    module = build_method(name, model, **hp)
-    dm.stage, dm.unlearn_sets, dm.unlearn_mode = "unlearn", module.uses, module.combine_mode
-    L.Trainer(
-        max_epochs=module.epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=module.gradient_clip_val,
-    ).fit(module, datamodule=dm)
+    fit_unlearning(build_method(name, model, **hp), dm)
     after = {s: _mean_loss(model, dm, s) for s in ("forget", "retain")}
     return before, after
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_spl
 from .evaluation import cgum_terms, classification_scores, gum_terms, loss_mia, mia_auc
 from .evaluation.classification import per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
-from .methods import SupervisedTraining, build_method, get_method
+from .methods import SupervisedTraining, build_method
+from .methods.fit import fit_unlearning, make_trainer
 from .models.checkpoint import load_classifier, save_classifier
 from .models.classifiers import LogMelCNN, LogMelCNNConfig
 from .reporting import markdown_table, plot_tradeoff
@@ -163,31 +163,6 @@ def _prepare_corpus(cfg: ExperimentConfig, progress: bool) -> Path:
     return synthesize_corpus(cfg.corpus.dir, synth_cfg, progress=progress).manifest
 
 
-def _quiet_lightning() -> None:
-    """Silence Lightning's per-fit banners (accelerator info, tips); warnings still show."""
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*treespec.*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
-def _trainer(epochs: int, *, progress: bool, timer: Timer, clip: float | None = None) -> L.Trainer:
-    _quiet_lightning()
-    return L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        gradient_clip_val=clip,
-        callbacks=[timer],
-        num_sanity_val_steps=0,
-        deterministic=True,
-    )
-
-
 class Experiment:
     """One speaker-forgetting run in ``run_dir`` (see :func:`run_experiment`)."""
 
@@ -289,9 +264,8 @@ class Experiment:
             f"training the {role} model on {'train' if role == 'original' else 'retain'} "
             f"({cfg.train.epochs} epochs)"
         )
-        _trainer(cfg.train.epochs, progress=self.progress, timer=timer).fit(
-            module, datamodule=self.dm
-        )
+        trainer = make_trainer(cfg.train.epochs, progress=self.progress, callbacks=[timer])
+        trainer.fit(module, datamodule=self.dm)
         seconds = timer.time_elapsed("train")
         save_classifier(
             path,
@@ -321,17 +295,8 @@ class Experiment:
         L.seed_everything(cfg.seed, verbose=False)
         model = load_classifier(self.ckpt_dir / "original.pt").model
         module = build_method(name, model, **hparams)
-        cls = get_method(name)
-        self.dm.stage = "unlearn"
-        self.dm.unlearn_sets = cls.uses
-        self.dm.unlearn_mode = cls.combine_mode
-        timer = Timer()
         print(f"unlearning with {name} {hparams or '(defaults)'}")
-        trainer = _trainer(
-            module.epochs, progress=self.progress, timer=timer, clip=cls.gradient_clip_val
-        )
-        trainer.fit(module, datamodule=self.dm)
-        seconds = timer.time_elapsed("train")
+        seconds = fit_unlearning(module, self.dm, progress=self.progress)
         save_classifier(
             path,
             model,

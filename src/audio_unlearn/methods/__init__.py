@@ -1,20 +1,31 @@
-"""Unlearning methods: one file each, registered by name.
+"""Unlearning methods: one file each, registered by name with ``@register_method``.
 
-Importing this package registers every built-in method.
+Importing this package imports every module in it, which registers every built-in method;
+a new method is one new file.
 """
 
-from . import finetune, neggrad  # noqa: F401  (registration side effect)
-from .base import UnlearningModule, frozen_copy
+import importlib
+import pkgutil
+
+from .base import UnlearningModule, frozen_copy, layer_groups, reinitialise_
+from .fit import fit_unlearning, make_trainer
 from .registry import METHODS, build_method, get_method, method_hparams, register_method
 from .training import SupervisedTraining
+
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = [
     "METHODS",
     "SupervisedTraining",
     "UnlearningModule",
     "build_method",
+    "fit_unlearning",
     "frozen_copy",
     "get_method",
+    "layer_groups",
+    "make_trainer",
     "method_hparams",
     "register_method",
+    "reinitialise_",
 ]

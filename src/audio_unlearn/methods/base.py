@@ -1,15 +1,18 @@
-"""The base LightningModule every unlearning method derives from."""
+"""The base LightningModule every unlearning method derives from, and shared helpers."""
 
 from __future__ import annotations
 
 import copy
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import lightning as L
 import torch
 from torch import nn
 
-__all__ = ["UnlearningModule", "frozen_copy"]
+if TYPE_CHECKING:
+    from ..data.datamodule import UnlearningDataModule
+
+__all__ = ["UnlearningModule", "frozen_copy", "layer_groups", "reinitialise_"]
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
@@ -20,6 +23,38 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return teacher
 
 
+@torch.no_grad()
+def reinitialise_(model: nn.Module, seed: int | None = None) -> nn.Module:
+    """Re-draw every parameter from its layer's own initialiser, in place.
+
+    Calls ``reset_parameters()`` on each submodule that has one (PyTorch layers and
+    Hugging Face layers do); with ``seed`` the draw is reproducible. BatchNorm running
+    statistics are reset too.
+    """
+    state = torch.random.get_rng_state()
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        for module in model.modules():
+            if hasattr(module, "reset_parameters") and callable(module.reset_parameters):
+                module.reset_parameters()
+    finally:
+        if seed is not None:
+            torch.random.set_rng_state(state)
+    return model
+
+
+def layer_groups(model: nn.Module) -> list[nn.Module]:
+    """Trainable layer groups from input to output.
+
+    Uses ``model.layer_groups()`` when the model defines it, else its direct children
+    that hold parameters.
+    """
+    if hasattr(model, "layer_groups"):
+        return list(model.layer_groups())
+    return [m for m in model.children() if any(True for _ in m.parameters())]
+
+
 class UnlearningModule(L.LightningModule):
     """Base class of unlearning methods.
 
@@ -28,6 +63,14 @@ class UnlearningModule(L.LightningModule):
     ``CombinedLoader`` in :attr:`combine_mode`. Subclasses implement
     :meth:`unlearning_loss` (automatic optimisation) or override ``training_step`` with
     ``self.automatic_optimization = False`` when they alternate phases.
+
+    Methods that need a pass over data before training (saliency, importance, pruning)
+    do it in ``on_train_start`` through ``self.trainer.datamodule.eval_dataloader(name)``
+    (name: "forget", "retain", "train", "test"), so its cost counts as unlearning time.
+    Training-free methods set :attr:`training_free` and implement :meth:`apply`.
+
+    The model passed in is the trained original; methods that need a teacher take a
+    :func:`frozen_copy` of it in ``__init__``.
 
     Args:
         model: the trained model to unlearn (modified in place).
@@ -40,6 +83,7 @@ class UnlearningModule(L.LightningModule):
     uses: ClassVar[tuple[str, ...]] = ("forget", "retain")
     combine_mode: ClassVar[str] = "max_size_cycle"
     gradient_clip_val: ClassVar[float | None] = None
+    training_free: ClassVar[bool] = False
 
     def __init__(
         self, model: nn.Module, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0
@@ -55,6 +99,10 @@ class UnlearningModule(L.LightningModule):
         return self.model(wav)
 
     def unlearning_loss(self, batch: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def apply(self, datamodule: UnlearningDataModule) -> None:
+        """The whole unlearning step of a training-free method."""
         raise NotImplementedError
 
     def training_step(self, batch, batch_idx):

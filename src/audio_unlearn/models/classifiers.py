@@ -46,17 +46,19 @@ class LogMelCNN(nn.Module):
             hop_length=config.hop_length,
             n_mels=config.n_mels,
         )
-        layers: list[nn.Module] = []
+        blocks: list[nn.Module] = []
         in_ch = config.n_mels
         for _ in range(config.n_layers):
-            layers += [
-                nn.Conv1d(in_ch, config.channels, config.kernel_size, padding="same"),
-                nn.BatchNorm1d(config.channels),
-                nn.ReLU(),
-                nn.MaxPool1d(2),
-            ]
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv1d(in_ch, config.channels, config.kernel_size, padding="same"),
+                    nn.BatchNorm1d(config.channels),
+                    nn.ReLU(),
+                    nn.MaxPool1d(2),
+                )
+            )
             in_ch = config.channels
-        self.encoder = nn.Sequential(*layers)
+        self.encoder = nn.Sequential(*blocks)
         self.classifier = nn.Linear(2 * config.channels, config.num_classes)
 
     def features(self, wav: torch.Tensor) -> torch.Tensor:
@@ -70,6 +72,10 @@ class LogMelCNN(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(wav))
+
+    def layer_groups(self) -> list[nn.Module]:
+        """Trainable layers from input to output (CF-k unfreezes the last k)."""
+        return [*self.encoder, self.classifier]
 
     def hparams_dict(self) -> dict:
         return asdict(self.config)
