@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-__all__ = ["AudioError", "load_audio", "save_audio", "TARGET_SAMPLE_RATE"]
+__all__ = ["TARGET_SAMPLE_RATE", "AudioError", "load_audio", "save_audio"]
 
 TARGET_SAMPLE_RATE = 16_000
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from .audio import TARGET_SAMPLE_RATE, load_audio
 from .manifest import Utterance
 from .splits import ForgetSplit
 
-__all__ = ["LabelEncoder", "WaveformCache", "LabelledAudioDataset", "UnlearningDataModule"]
+__all__ = ["LabelEncoder", "LabelledAudioDataset", "UnlearningDataModule", "WaveformCache"]
 
 
 class LabelEncoder:
@@ -44,7 +44,7 @@ class WaveformCache:
     """
 
     def __init__(self, max_seconds: float, sample_rate: int = TARGET_SAMPLE_RATE):
-        self.num_samples = int(round(max_seconds * sample_rate))
+        self.num_samples = round(max_seconds * sample_rate)
         self.sample_rate = sample_rate
         self._store: dict[str, torch.Tensor] = {}
 
@@ -144,10 +144,7 @@ class UnlearningDataModule(L.LightningDataModule):
         self.cache.preload([u for s in self.sets.values() for u in s])
 
     def dataset(self, name: str) -> LabelledAudioDataset:
-        if name == "train":
-            utts = self.sets["forget"] + self.sets["retain"]
-        else:
-            utts = self.sets[name]
+        utts = self.sets["forget"] + self.sets["retain"] if name == "train" else self.sets[name]
         return LabelledAudioDataset(utts, self.label_key, self.encoder, self.cache)
 
     def loader(self, name: str, *, shuffle: bool) -> DataLoader:

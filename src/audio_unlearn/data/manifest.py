@@ -10,6 +10,7 @@ manifest's own directory when read, so a corpus directory can be moved whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ManifestError",
     "PhoneSpan",
     "Utterance",
-    "ManifestError",
+    "atomic_write_text",
     "read_manifest",
     "write_manifest",
-    "atomic_write_text",
 ]
 
 REQUIRED_FIELDS = ("id", "audio", "speaker", "duration", "sample_rate")
@@ -208,10 +209,8 @@ def write_manifest(
         if relative_to_manifest:
             audio = Path(utt.audio)
             if audio.is_absolute():
-                try:
+                with contextlib.suppress(ValueError):  # outside the manifest dir: keep absolute
                     record["audio"] = str(audio.resolve().relative_to(base))
-                except ValueError:
-                    pass
         lines.append(json.dumps(record, ensure_ascii=False))
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return path

@@ -25,11 +25,11 @@ from .manifest import Utterance, atomic_write_text
 __all__ = [
     "CorpusSplit",
     "ForgetSplit",
+    "class_forget_split",
+    "ids_digest",
+    "item_forget_split",
     "speaker_disjoint_split",
     "speaker_forget_split",
-    "class_forget_split",
-    "item_forget_split",
-    "ids_digest",
 ]
 
 
@@ -126,7 +126,9 @@ class ForgetSplit:
     def load(cls, path: str | os.PathLike) -> ForgetSplit:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"split file {path} not found; create it with `audio-unlearn split`")
+            raise FileNotFoundError(
+                f"split file {path} not found; create it with `audio-unlearn split`"
+            )
         record = json.loads(path.read_text())
         record.pop("digest", None)
         for key in ("forget", "retain", "valid", "test", "forget_speakers", "forget_classes"):
@@ -182,7 +184,11 @@ def speaker_forget_split(
     by_id = {u.id: u for u in utterances}
     counts = Counter(by_id[i].speaker for i in corpus.train)
     n_train = len(corpus.train)
-    chosen = [fraction is not None and speakers is None and n_speakers is None, n_speakers is not None, speakers is not None]
+    chosen = [
+        fraction is not None and speakers is None and n_speakers is None,
+        n_speakers is not None,
+        speakers is not None,
+    ]
     if sum(chosen) != 1:
         raise ValueError("give exactly one of fraction, n_speakers or speakers")
     if speakers is not None:
