@@ -131,3 +131,53 @@ def test_cli_split_and_validate(dummy_manifest, tmp_path, capsys):
     assert main(["split", str(dummy_manifest), "--out", str(out)]) == 2  # never overwritten
     assert main(["data", "validate", str(dummy_manifest), "--no-progress"]) == 0
     assert "pass validation" in capsys.readouterr().out
+
+
+def test_class_removal_of_an_enrolled_speaker(dummy_manifest, tmp_path):
+    """Speaker identification (class = speaker, closed-set hold-out), forget one speaker."""
+    cfg = load_config(
+        None,
+        [
+            f"corpus.manifest={dummy_manifest}",
+            "label_key=speaker",
+            "split.kind=class",
+            "split.holdout=utterance",
+            "split.test_fraction=0.25",
+            "split.classes=[s03]",
+            "train.epochs=4",
+            "train.batch_size=16",
+            "max_seconds=1.0",
+        ],
+    )
+    report = run_experiment(cfg, tmp_path / "run", progress=False)
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert split["kind"] == "class" and split["forget_classes"] == ["s03"]
+    assert all(i.startswith("s03_") for i in split["forget"])
+    assert not any(i.startswith("s03_") for i in split["retain"] + split["test"])
+    # closed set: every retained speaker appears in both train and test
+    speakers = lambda ids: {i.split("_")[0] for i in ids}  # noqa: E731
+    assert speakers(split["test"]) == speakers(split["retain"])
+    rows = {r["model"]: r for r in report["models"]}
+    assert rows["gold"]["forget_acc"] == 0.0  # never saw the class, cannot predict it
+    assert "forget_test_acc" in rows["original"] and "test_ece" in rows["original"]
+
+
+def test_item_split_and_bad_split_settings(dummy_manifest, tmp_path):
+    base = [
+        f"corpus.manifest={dummy_manifest}",
+        "train.epochs=1",
+        "max_seconds=1.0",
+        "split.n_test_speakers=3",
+    ]
+    cfg = load_config(
+        None,
+        [*base, "split.kind=item", "split.fraction=0.1", "split.n_test_speakers=3", "methods={}"],
+    )
+    report = run_experiment(cfg, tmp_path / "item", progress=False)
+    assert report["sizes"]["forget"] == round(
+        0.1 * (report["sizes"]["forget"] + report["sizes"]["retain"])
+    )
+    with pytest.raises(ValueError, match=r"split\.kind must be"):
+        run_experiment(
+            load_config(None, [*base, "split.kind=bogus"]), tmp_path / "b", progress=False
+        )

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +28,21 @@ from lightning.pytorch.callbacks import Timer
 from . import __version__
 from .data.datamodule import UnlearningDataModule
 from .data.manifest import atomic_write_text, read_manifest
-from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
+from .data.splits import (
+    ForgetSplit,
+    class_forget_split,
+    item_forget_split,
+    speaker_disjoint_split,
+    speaker_forget_split,
+    utterance_holdout_split,
+)
 from .evaluation import cgum_terms, classification_scores, gum_terms, loss_mia, mia_auc
-from .evaluation.classification import per_sample_cross_entropy
+from .evaluation.classification import expected_calibration_error, per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
 from .methods import SupervisedTraining, build_method
 from .methods.fit import fit_unlearning, make_trainer
+from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
-from .models.classifiers import LogMelCNN, LogMelCNNConfig
 from .reporting import markdown_table, plot_tradeoff
 
 __all__ = [
@@ -67,17 +75,31 @@ class CorpusConfig:
 
 @dataclass
 class SplitConfig:
-    """Speaker-disjoint test hold-out, then the UnSLU-BENCH speaker forget split.
+    """How the corpus is split into train/test and what is forgotten.
 
-    Exactly one of ``fraction``, ``n_speakers`` or ``speakers`` chooses the forget set.
+    Hold-out (``holdout``): "speaker" keeps ``n_test_speakers`` speakers unseen (SLU,
+    intent tasks); "utterance" holds out ``test_fraction`` of every class's utterances
+    (closed-set tasks such as speaker identification, where the class is the speaker).
+
+    Forget set (``kind``):
+      - "speaker": UnSLU-BENCH speaker protocol; exactly one of ``fraction``,
+        ``n_speakers`` or ``speakers``; eligibility ``min_utterances``.
+      - "class": forget every training utterance of ``classes`` (or ``n_classes`` drawn
+        at random) under the task's label key.
+      - "item": forget a random ``fraction`` of training utterances.
     """
 
+    kind: str = "speaker"
+    holdout: str = "speaker"
     n_test_speakers: int = 12
     n_valid_speakers: int = 0
+    test_fraction: float = 0.2
     fraction: float | None = None
     n_speakers: int | None = 6
     speakers: list[str] | None = None
     min_utterances: int = 50
+    classes: list[str] | None = None
+    n_classes: int | None = None
     seed: int = 42
 
 
@@ -173,6 +195,46 @@ class Experiment:
         self.progress = progress
 
     # -- data -------------------------------------------------------------------------------
+    def _make_split(self) -> ForgetSplit:
+        s, utts, key = self.cfg.split, self.utterances, self.cfg.label_key
+        if s.holdout == "speaker":
+            corpus = speaker_disjoint_split(
+                utts,
+                n_test_speakers=s.n_test_speakers,
+                n_valid_speakers=s.n_valid_speakers,
+                seed=s.seed,
+            )
+        elif s.holdout == "utterance":
+            corpus = utterance_holdout_split(
+                utts, label_key=key, test_fraction=s.test_fraction, seed=s.seed
+            )
+        else:
+            raise ValueError(f"split.holdout must be 'speaker' or 'utterance', not {s.holdout!r}")
+        if s.kind == "speaker":
+            return speaker_forget_split(
+                utts,
+                corpus,
+                fraction=s.fraction,
+                n_speakers=s.n_speakers,
+                speakers=s.speakers,
+                min_utterances=s.min_utterances,
+                seed=s.seed,
+            )
+        if s.kind == "class":
+            classes = s.classes
+            if classes is None:
+                by_id = {u.id: u for u in utts}
+                labels = sorted({by_id[i].label(key) for i in corpus.train})
+                if not s.n_classes:
+                    raise ValueError("a class split needs split.classes or split.n_classes")
+                classes = random.Random(s.seed).sample(labels, s.n_classes)
+            return class_forget_split(utts, corpus, classes=classes, label_key=key)
+        if s.kind == "item":
+            if s.fraction is None:
+                raise ValueError("an item split needs split.fraction")
+            return item_forget_split(utts, corpus, fraction=s.fraction, seed=s.seed)
+        raise ValueError(f"split.kind must be 'speaker', 'class' or 'item', not {s.kind!r}")
+
     def prepare(self) -> None:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +242,7 @@ class Experiment:
         self.manifest_path = _prepare_corpus(cfg, self.progress)
         self.utterances = read_manifest(self.manifest_path)
         split_path = self.run_dir / "split.json"
-        split_params = dataclasses.asdict(cfg.split)
+        split_params = {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key}
         if split_path.is_file():
             split = ForgetSplit.load(split_path)
             split.check_against(self.utterances, str(self.manifest_path))
@@ -190,28 +252,16 @@ class Experiment:
                     f"({split.params.get('config')}); use a new run directory or delete it"
                 )
         else:
-            s = cfg.split
-            corpus = speaker_disjoint_split(
-                self.utterances,
-                n_test_speakers=s.n_test_speakers,
-                n_valid_speakers=s.n_valid_speakers,
-                seed=s.seed,
-            )
-            split = speaker_forget_split(
-                self.utterances,
-                corpus,
-                fraction=s.fraction,
-                n_speakers=s.n_speakers,
-                speakers=s.speakers,
-                min_utterances=s.min_utterances,
-                seed=s.seed,
-            )
+            split = self._make_split()
             split = dataclasses.replace(split, params={**split.params, "config": split_params})
             split.save(split_path)
         self.split = split
+        extra = {"forget_test": split.params["forget_test"]} if split.kind == "class" else {}
         self.dm = UnlearningDataModule(
             self.utterances,
             split,
+            extra_sets=extra,
+            progress=self.progress,
             label_key=cfg.label_key,
             batch_size=cfg.train.batch_size,
             max_seconds=cfg.max_seconds,
@@ -226,8 +276,8 @@ class Experiment:
         }
 
     # -- models -----------------------------------------------------------------------------
-    def new_model(self) -> LogMelCNN:
-        return LogMelCNN(LogMelCNNConfig(num_classes=self.dm.num_classes, **self.cfg.model))
+    def new_model(self) -> torch.nn.Module:
+        return build_classifier(num_classes=self.dm.num_classes, **self.cfg.model)
 
     def _reuse(self, path: Path, key: str):
         if not path.is_file():
@@ -316,13 +366,18 @@ class Experiment:
     def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
         row: dict[str, Any] = {}
         losses = {}
-        for name in ("forget", "retain", "test"):
+        names = ["forget", "retain", "test"] + (
+            ["forget_test"] if "forget_test" in self.dm.sets else []
+        )
+        for name in names:
             logits, targets = predict_logits(model, self.dm.eval_dataloader(name))
-            scores = classification_scores(logits, targets, labels=list(range(self.dm.num_classes)))
+            scores = classification_scores(logits, targets)
             row[f"{name}_acc"] = scores.accuracy
             row[f"{name}_f1"] = scores.macro_f1
             row[f"{name}_loss"] = scores.loss
             losses[name] = per_sample_cross_entropy(logits, targets).numpy()
+            if name == "test":
+                row["test_ece"] = expected_calibration_error(logits.softmax(-1), targets)
         mia = loss_mia(losses["forget"], losses["test"], seed=self.cfg.seed)
         row["mia"] = mia.accuracy
         row["mia_std"] = mia.std

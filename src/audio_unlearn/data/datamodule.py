@@ -105,6 +105,9 @@ class UnlearningDataModule(L.LightningDataModule):
         batch_size: batch size for every loader.
         max_seconds: pad/truncate audio to this length.
         seed: shuffling seed.
+        cache: a shared :class:`WaveformCache` (audio loaded once for several modules).
+        extra_sets: further named evaluation sets (utterance ids), e.g. "forget_test".
+        progress: show a progress bar while loading audio.
     """
 
     def __init__(
@@ -117,6 +120,8 @@ class UnlearningDataModule(L.LightningDataModule):
         max_seconds: float = 3.6,
         seed: int = 0,
         cache: WaveformCache | None = None,
+        extra_sets: Mapping[str, Sequence[str]] | None = None,
+        progress: bool = True,
     ):
         super().__init__()
         split.check_against(utterances)
@@ -125,10 +130,16 @@ class UnlearningDataModule(L.LightningDataModule):
         self.label_key = label_key
         self.batch_size = batch_size
         self.seed = seed
+        self.progress = progress
         self.sets: dict[str, list[Utterance]] = {
             name: [by_id[i] for i in getattr(split, name)]
             for name in ("forget", "retain", "valid", "test")
         }
+        for name, ids in (extra_sets or {}).items():
+            missing = [i for i in ids if i not in by_id]
+            if missing:
+                raise ValueError(f"extra set {name!r} names unknown utterances {missing[:3]}")
+            self.sets[name] = [by_id[i] for i in ids]
         train_labels = [u.label(label_key) for u in self.sets["forget"] + self.sets["retain"]]
         self.encoder = LabelEncoder(train_labels)
         self.cache = cache or WaveformCache(max_seconds)
@@ -141,7 +152,7 @@ class UnlearningDataModule(L.LightningDataModule):
         return len(self.encoder)
 
     def setup(self, stage: str | None = None) -> None:
-        self.cache.preload([u for s in self.sets.values() for u in s])
+        self.cache.preload([u for s in self.sets.values() for u in s], progress=self.progress)
 
     def dataset(self, name: str) -> LabelledAudioDataset:
         utts = self.sets["forget"] + self.sets["retain"] if name == "train" else self.sets[name]

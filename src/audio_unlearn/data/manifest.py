@@ -76,7 +76,12 @@ class Utterance:
     alignment: tuple[PhoneSpan, ...] | None = None
 
     def label(self, key: str) -> str:
-        """Return the label under ``key`` or raise a ``KeyError`` naming the utterance."""
+        """Return the label under ``key`` or raise a ``KeyError`` naming the utterance.
+
+        ``"speaker"`` is a label too (speaker identification), unless ``labels`` defines it.
+        """
+        if key == "speaker" and key not in self.labels:
+            return self.speaker
         try:
             return self.labels[key]
         except KeyError:

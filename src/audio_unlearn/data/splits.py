@@ -30,6 +30,7 @@ __all__ = [
     "item_forget_split",
     "speaker_disjoint_split",
     "speaker_forget_split",
+    "utterance_holdout_split",
 ]
 
 
@@ -74,6 +75,49 @@ def speaker_disjoint_split(
     for u in utterances:
         (test if u.speaker in test_spk else valid if u.speaker in valid_spk else train).append(u.id)
     return CorpusSplit(tuple(train), tuple(valid), tuple(test))
+
+
+def utterance_holdout_split(
+    utterances: Sequence[Utterance],
+    *,
+    label_key: str,
+    test_fraction: float,
+    valid_fraction: float = 0.0,
+    seed: int,
+) -> CorpusSplit:
+    """Closed-set split: hold out a fraction of each label's utterances for test/valid.
+
+    For tasks whose classes must appear in every split (speaker identification, where the
+    class *is* the speaker). Stratified: every label keeps at least one training utterance.
+    """
+    if not 0 < test_fraction < 1 or not 0 <= valid_fraction < 1 - test_fraction:
+        raise ValueError(
+            f"test_fraction={test_fraction}, valid_fraction={valid_fraction}: need "
+            "0 < test_fraction and test_fraction + valid_fraction < 1"
+        )
+    groups: dict[str, list[str]] = defaultdict(list)
+    for u in utterances:
+        groups[u.label(label_key)].append(u.id)
+    rng = random.Random(seed)
+    test, valid = set(), set()
+    for label in sorted(groups):
+        ids = sorted(groups[label])
+        rng.shuffle(ids)
+        n_test = round(test_fraction * len(ids))
+        n_valid = round(valid_fraction * len(ids))
+        if n_test + n_valid >= len(ids):
+            raise ValueError(
+                f"label {label!r} has {len(ids)} utterance(s): too few to hold out "
+                f"{test_fraction:.0%} for test and keep any for training"
+            )
+        test.update(ids[:n_test])
+        valid.update(ids[n_test : n_test + n_valid])
+    order = [u.id for u in utterances]
+    return CorpusSplit(
+        train=tuple(i for i in order if i not in test and i not in valid),
+        valid=tuple(i for i in order if i in valid),
+        test=tuple(i for i in order if i in test),
+    )
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,35 @@ import torch
 
 from .classifiers import LogMelCNN, LogMelCNNConfig
 
-__all__ = ["CheckpointError", "ClassifierCheckpoint", "load_classifier", "save_classifier"]
+__all__ = [
+    "CLASSIFIERS",
+    "CheckpointError",
+    "ClassifierCheckpoint",
+    "build_classifier",
+    "load_classifier",
+    "save_classifier",
+]
 
 FORMAT = "audio-unlearn/classifier"
 VERSION = 1
-MODEL_CLASSES = {"LogMelCNN": (LogMelCNN, LogMelCNNConfig)}
+# name used in configs -> (model class, config dataclass)
+CLASSIFIERS: dict[str, tuple[type, type]] = {"logmel_cnn": (LogMelCNN, LogMelCNNConfig)}
+MODEL_CLASSES = {cls.__name__: (cls, cfg) for cls, cfg in CLASSIFIERS.values()}
+
+
+def build_classifier(*, num_classes: int, name: str = "logmel_cnn", **config) -> torch.nn.Module:
+    """A freshly initialised classifier by registry name.
+
+    Raises:
+        ValueError: unknown name or a config key the model does not take.
+    """
+    if name not in CLASSIFIERS:
+        raise ValueError(f"unknown model {name!r}; known models: {sorted(CLASSIFIERS)}")
+    model_cls, config_cls = CLASSIFIERS[name]
+    try:
+        return model_cls(config_cls(num_classes=num_classes, **config))
+    except TypeError as err:
+        raise ValueError(f"model {name!r}: {err}") from None
 
 
 class CheckpointError(ValueError):
