@@ -160,12 +160,15 @@ class UnlearningDataModule(L.LightningDataModule):
 
     def loader(self, name: str, *, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
+        dataset = self.dataset(name)
         return DataLoader(
-            self.dataset(name),
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
             generator=generator if shuffle else None,
             num_workers=0,
+            # a training batch of one breaks BatchNorm layers: drop such a remainder
+            drop_last=shuffle and len(dataset) % self.batch_size == 1,
         )
 
     def train_dataloader(self):

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .classifiers import LogMelCNN, LogMelCNNConfig
+from .speaker_id import EcapaSpeakerID, EcapaSpeakerIDConfig
 
 __all__ = [
     "CLASSIFIERS",
@@ -23,7 +24,10 @@ __all__ = [
 FORMAT = "audio-unlearn/classifier"
 VERSION = 1
 # name used in configs -> (model class, config dataclass)
-CLASSIFIERS: dict[str, tuple[type, type]] = {"logmel_cnn": (LogMelCNN, LogMelCNNConfig)}
+CLASSIFIERS: dict[str, tuple[type, type]] = {
+    "logmel_cnn": (LogMelCNN, LogMelCNNConfig),
+    "ecapa": (EcapaSpeakerID, EcapaSpeakerIDConfig),
+}
 MODEL_CLASSES = {cls.__name__: (cls, cfg) for cls, cfg in CLASSIFIERS.values()}
 
 
