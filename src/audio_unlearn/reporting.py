@@ -27,8 +27,18 @@ REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], columns=REPORT_COLUMNS) -> str:
+def report_columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """The standard columns, plus forget-class test accuracy when rows have it."""
+    cols = list(REPORT_COLUMNS)
+    if any("forget_test_acc" in r for r in rows):
+        at = [c[0] for c in cols].index("forget_f1") + 1
+        cols.insert(at, ("forget_test_acc", "forget-class test acc", "{:.3f}"))
+    return tuple(cols)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns=None) -> str:
     """Render report rows as a GitHub Markdown table (missing values as "-")."""
+    columns = columns or report_columns(rows)
     head = "| " + " | ".join(title for _, title, _ in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
     lines = [head, rule]

@@ -21,6 +21,10 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*treespec.*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # frozen teachers are submodules in eval mode on purpose
+    warnings.filterwarnings(
+        "ignore", message=r".*module\(s\) in eval mode at the start of training.*"
+    )
 
 
 def make_trainer(

@@ -11,7 +11,7 @@ import torch
 from ..data.datamodule import UnlearningDataModule
 from ..methods.fit import make_trainer
 from ..methods.training import SupervisedTraining
-from ..models.classifiers import LogMelCNN, LogMelCNNConfig
+from ..models import build_classifier
 
 __all__ = ["set_accuracy", "train_classifier"]
 
@@ -23,12 +23,14 @@ def train_classifier(
     epochs: int = 15,
     lr: float = 3e-3,
     seed: int = 0,
+    name: str = "logmel_cnn",
     **model_kwargs,
-) -> LogMelCNN:
-    """Train a :class:`LogMelCNN` on the datamodule's ``stage`` set ("original" = train,
-    "gold" = retain) and return it in eval mode."""
+) -> torch.nn.Module:
+    """Train classifier ``name`` (see :data:`audio_unlearn.models.CLASSIFIERS`) on the
+    datamodule's ``stage`` set ("original" = train, "gold" = retain); return it in eval
+    mode."""
     L.seed_everything(seed, verbose=False)
-    model = LogMelCNN(LogMelCNNConfig(num_classes=dm.num_classes, **model_kwargs))
+    model = build_classifier(name=name, num_classes=dm.num_classes, **model_kwargs)
     dm.stage = stage
     make_trainer(epochs).fit(SupervisedTraining(model, lr=lr), datamodule=dm)
     return model.eval()

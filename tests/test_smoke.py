@@ -1,0 +1,53 @@
+import torch
+
+from audio_unlearn.cli import main
+from audio_unlearn.methods import METHODS, register_method
+from audio_unlearn.methods.base import UnlearningModule
+
+
+def test_smoke_passes_for_named_methods(capsys):
+    assert main(["smoke", "--methods", "ft", "ng", "--models", "logmel_cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "| logmel_cnn | ft | pass |" in out and "| logmel_cnn | ng | pass |" in out
+    assert "2 passed, 0 failed" in out
+
+
+def test_a_broken_method_fails_the_smoke_run_and_is_named(capsys):
+    @register_method("broken_for_test")
+    class Broken(UnlearningModule):
+        uses = ("forget",)
+
+        def unlearning_loss(self, batch):
+            raise RuntimeError("deliberately broken")
+
+    try:
+        assert main(["smoke", "--methods", "ft", "broken_for_test", "--models", "logmel_cnn"]) == 1
+    finally:
+        del METHODS["broken_for_test"]
+    captured = capsys.readouterr()
+    assert "FAIL: RuntimeError: deliberately broken" in captured.out
+    assert "failed: logmel_cnn/broken_for_test" in captured.err
+    assert "| logmel_cnn | ft | pass |" in captured.out  # one failure does not stop the rest
+
+
+def test_a_method_producing_nan_fails(capsys):
+    @register_method("nan_for_test")
+    class MakesNaN(UnlearningModule):
+        uses = ("forget",)
+        training_free = True
+
+        def apply(self, datamodule):
+            with torch.no_grad():
+                for p in self.model.parameters():
+                    p.fill_(float("nan"))
+
+    try:
+        assert main(["smoke", "--methods", "nan_for_test", "--models", "logmel_cnn"]) == 1
+    finally:
+        del METHODS["nan_for_test"]
+    assert "non-finite logits" in capsys.readouterr().out
+
+
+def test_unknown_names_are_errors(capsys):
+    assert main(["smoke", "--methods", "nope"]) == 2
+    assert "unknown method(s) ['nope']" in capsys.readouterr().err
