@@ -5,14 +5,14 @@ import pytest
 from audio_unlearn.data.datamodule import UnlearningDataModule
 from audio_unlearn.data.manifest import read_manifest
 from audio_unlearn.data.splits import class_forget_split, speaker_disjoint_split
-from audio_unlearn.testing import make_dummy_corpus, set_accuracy, train_classifier
+from audio_unlearn.testing import set_accuracy, train_classifier
 
 
 @pytest.fixture(scope="session")
-def dummy_manifest(tmp_path_factory):
-    """10 speakers x 4 classes x 6 repeats of 1 s tone-sequence 'speech'."""
-    root = tmp_path_factory.mktemp("dummy")
-    return make_dummy_corpus(root, n_speakers=10, n_classes=4, per_class=6, seed=0)
+def dummy_manifest(tiny_corpus):
+    """The public ``tiny_corpus`` fixture (audio_unlearn's pytest plugin): 10 speakers x
+    4 classes x 6 repeats of 1 s tone-sequence 'speech'."""
+    return tiny_corpus
 
 
 @pytest.fixture(scope="session")

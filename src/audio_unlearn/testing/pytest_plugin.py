@@ -1,0 +1,93 @@
+"""pytest fixtures for users' tests, registered through the ``pytest11`` entry point.
+
+Installing audio-unlearn makes these fixtures available in any pytest run, with no import
+or conftest: ask for them by name.
+
+- ``tiny_corpus``: path of a dummy-corpus manifest (10 speakers x 4 classes x 6 one-second
+  utterances; tone sequences, no espeak-ng), made once per session.
+- ``tiny_class_split``: a :class:`~audio_unlearn.data.ForgetSplit` forgetting class "c0",
+  with 3 held-out test speakers.
+- ``tiny_datamodule``: an :class:`~audio_unlearn.data.datamodule.UnlearningDataModule`
+  over that split (batch 16), audio loaded.
+- ``tiny_classifier``: a fresh copy (per test) of a small log-mel CNN trained on it.
+- ``tiny_checkpoints``: ``{family: path}`` of a tiny randomly initialised model of every
+  classifier family, saved with the library's checkpoint code.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+__all__ = [
+    "tiny_checkpoints",
+    "tiny_class_split",
+    "tiny_classifier",
+    "tiny_corpus",
+    "tiny_datamodule",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    from audio_unlearn.testing import make_dummy_corpus
+
+    return make_dummy_corpus(
+        tmp_path_factory.mktemp("tiny_corpus"), n_speakers=10, n_classes=4, per_class=6, seed=0
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_class_split(tiny_corpus):
+    from audio_unlearn.data import class_forget_split, read_manifest, speaker_disjoint_split
+
+    utts = read_manifest(tiny_corpus)
+    corpus = speaker_disjoint_split(utts, n_test_speakers=3, seed=0)
+    return class_forget_split(utts, corpus, classes=["c0"], label_key="intent")
+
+
+@pytest.fixture(scope="session")
+def tiny_datamodule(tiny_corpus, tiny_class_split):
+    from audio_unlearn.data import read_manifest
+    from audio_unlearn.data.datamodule import UnlearningDataModule
+
+    dm = UnlearningDataModule(
+        read_manifest(tiny_corpus),
+        tiny_class_split,
+        batch_size=16,
+        max_seconds=1.0,
+        progress=False,
+    )
+    dm.setup()
+    return dm
+
+
+@pytest.fixture(scope="session")
+def _tiny_trained_classifier(tiny_datamodule):
+    from audio_unlearn.testing import train_classifier
+
+    return train_classifier(tiny_datamodule, epochs=6, lr=3e-3, seed=0, channels=32)
+
+
+@pytest.fixture
+def tiny_classifier(_tiny_trained_classifier):
+    return copy.deepcopy(_tiny_trained_classifier).train()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory):
+    import torch
+
+    from audio_unlearn.models import CLASSIFIERS, build_classifier, save_classifier
+    from audio_unlearn.smoke import TINY_MODELS
+
+    root = tmp_path_factory.mktemp("tiny_checkpoints")
+    paths = {}
+    for family in CLASSIFIERS:
+        torch.manual_seed(0)
+        model = build_classifier(name=family, num_classes=4, **TINY_MODELS.get(family, {}))
+        paths[family] = save_classifier(
+            root / f"{family}.pt", model, classes=("c0", "c1", "c2", "c3"), label_key="intent"
+        )
+    return paths
