@@ -181,3 +181,33 @@ def test_item_split_and_bad_split_settings(dummy_manifest, tmp_path):
         run_experiment(
             load_config(None, [*base, "split.kind=bogus"]), tmp_path / "b", progress=False
         )
+
+
+def test_prepared_corpus_with_its_official_split(tmp_path):
+    """corpus.prepare reads a downloaded corpus; split.holdout=official keeps its lists."""
+    from test_corpora import _fake_audiomnist
+
+    source = _fake_audiomnist(tmp_path / "AudioMNIST", n_speakers=8, digits=(0, 1, 2))
+    cfg = load_config(
+        None,
+        [
+            "corpus.prepare=audiomnist",
+            f"corpus.source={source}",
+            f"corpus.dir={tmp_path / 'prepared'}",
+            "corpus.options={n_test_speakers: 2, n_valid_speakers: 1}",
+            "label_key=digit",
+            "split.kind=class",
+            "split.holdout=official",
+            "split.classes=['0']",
+            "train.epochs=1",
+            "max_seconds=0.5",
+            "methods={ft: {}}",
+        ],
+    )
+    report = run_experiment(cfg, tmp_path / "run", progress=False)
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    test_manifest = (tmp_path / "prepared" / "test.jsonl").read_text().splitlines()
+    official_test = {json.loads(line)["id"] for line in test_manifest}
+    assert set(split["test"]) == {i for i in official_test if not i.startswith("0_")}
+    assert all(i.startswith("0_") for i in split["forget"])
+    assert [r["model"] for r in report["models"]] == ["original", "gold", "ft"]

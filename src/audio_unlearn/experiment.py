@@ -59,17 +59,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CorpusConfig:
-    """Where the corpus comes from.
+    """Where the corpus comes from (one of three).
 
     Attributes:
-        dir: corpus directory; synthesised there (``synth`` settings) unless ``manifest``
-            is given.
-        manifest: an existing JSONL manifest to use instead of the synthetic corpus.
+        dir: corpus directory: the synthetic corpus is synthesised there (``synth``
+            settings), or a ``prepare`` step writes its manifests there.
+        manifest: an existing JSONL manifest to use as is.
+        prepare: a corpus loader name from ``audio_unlearn.data.corpora.CORPORA``
+            (``speech_commands``, ``audiomnist``, ``fsc``, ``slurp_star``, ...) that reads
+            the downloaded corpus at ``source``; its official splits are used with
+            ``split.holdout: official``.
+        source: the downloaded corpus directory (or Hugging Face dataset name) for
+            ``prepare``.
+        options: keyword options of the prepare step.
         synth: overrides of :class:`audio_unlearn.data.synth.SynthConfig`.
     """
 
     dir: str = "data/synth-fsc"
     manifest: str | None = None
+    prepare: str | None = None
+    source: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     synth: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,7 +89,8 @@ class SplitConfig:
 
     Hold-out (``holdout``): "speaker" keeps ``n_test_speakers`` speakers unseen (SLU,
     intent tasks); "utterance" holds out ``test_fraction`` of every class's utterances
-    (closed-set tasks such as speaker identification, where the class is the speaker).
+    (closed-set tasks such as speaker identification, where the class is the speaker);
+    "official" uses the corpus's own train/valid/test lists (``corpus.prepare``).
 
     Forget set (``kind``):
       - "speaker": UnSLU-BENCH speaker protocol; exactly one of ``fraction``,
@@ -176,13 +187,23 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _prepare_corpus(cfg: ExperimentConfig, progress: bool) -> Path:
-    if cfg.corpus.manifest:
-        return Path(cfg.corpus.manifest)
+def _prepare_corpus(cfg: ExperimentConfig, progress: bool):
+    """Return (manifest description, utterances, official CorpusSplit or None)."""
+    c = cfg.corpus
+    if c.manifest:
+        return str(c.manifest), read_manifest(c.manifest), None
+    if c.prepare:
+        from .data.corpora import prepare_corpus, read_prepared
+
+        if not c.source:
+            raise ValueError(f"corpus.prepare={c.prepare!r} needs corpus.source (the download)")
+        manifests = prepare_corpus(c.prepare, c.source, c.dir, **c.options)
+        utterances, official = read_prepared(manifests)
+        return str(Path(c.dir)), utterances, official
     from .data.synth import SynthConfig, synthesize_corpus
 
-    synth_cfg = SynthConfig(**cfg.corpus.synth)
-    return synthesize_corpus(cfg.corpus.dir, synth_cfg, progress=progress).manifest
+    corpus = synthesize_corpus(c.dir, SynthConfig(**c.synth), progress=progress)
+    return str(corpus.manifest), read_manifest(corpus.manifest), None
 
 
 class Experiment:
@@ -208,8 +229,14 @@ class Experiment:
             corpus = utterance_holdout_split(
                 utts, label_key=key, test_fraction=s.test_fraction, seed=s.seed
             )
+        elif s.holdout == "official":
+            if self.official is None:
+                raise ValueError("split.holdout: official needs a corpus.prepare step")
+            corpus = self.official
         else:
-            raise ValueError(f"split.holdout must be 'speaker' or 'utterance', not {s.holdout!r}")
+            raise ValueError(
+                f"split.holdout must be 'speaker', 'utterance' or 'official', not {s.holdout!r}"
+            )
         if s.kind == "speaker":
             return speaker_forget_split(
                 utts,
@@ -239,8 +266,7 @@ class Experiment:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
-        self.manifest_path = _prepare_corpus(cfg, self.progress)
-        self.utterances = read_manifest(self.manifest_path)
+        self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
         split_path = self.run_dir / "split.json"
         split_params = {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key}
         if split_path.is_file():
