@@ -1,0 +1,61 @@
+"""Retrain: the gold standard as a method (fresh initialisation, trained on retain only)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import UnlearningModule, reinitialise_
+from .registry import register_method
+
+__all__ = ["Retrain"]
+
+
+@register_method("retrain")
+class Retrain(UnlearningModule):
+    """Retrain from scratch on the retain set: exact unlearning, the reference every
+    approximate method is compared with.
+
+    In ``on_train_start`` (counted as unlearning time) every parameter is re-drawn from
+    its layer's initialiser (:func:`reinitialise_`, seeded by ``seed``), so nothing of the
+    trained model survives; then cross-entropy training on the retain set with Adam and a
+    one-cycle learning-rate schedule stepped per batch, the recipe of
+    :class:`~audio_unlearn.methods.training.SupervisedTraining` that trains the original
+    and gold models. The model never sees the forget set.
+
+    Args:
+        model: the trained model (re-initialised and retrained in place).
+        lr: peak learning rate of the one-cycle schedule.
+        epochs: passes over the retain set.
+        weight_decay: Adam weight decay.
+        seed: seed of the re-initialisation.
+    """
+
+    uses = ("retain",)
+
+    def __init__(
+        self,
+        model,
+        *,
+        lr: float = 1e-3,
+        epochs: int = 20,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+    ):
+        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+        self.seed = seed
+
+    def on_train_start(self) -> None:
+        reinitialise_(self.model, seed=self.seed)
+
+    def unlearning_loss(self, batch) -> torch.Tensor:
+        wav, y = batch["retain"]
+        return F.cross_entropy(self.model(wav), y)
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.lr, total_steps=int(self.trainer.estimated_stepping_batches)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
