@@ -1,8 +1,21 @@
-"""Evaluation: pure metric functions over tensors and arrays.
+"""Evaluation: pure metric functions over tensors and arrays, model-backed layers on top.
+
+Pure functions (re-exported here):
 
 - :mod:`.classification`: per-sample cross-entropy, accuracy, macro-F1, calibration (ECE).
-- :mod:`.mia`: the UnSLU-BENCH loss-based membership inference attack, and its ROC AUC.
+- :mod:`.mia`: the UnSLU-BENCH loss-based membership attack, its ROC AUC, and the
+  SalUn-style SVC attack on confidence/entropy features.
 - :mod:`.gum`: GUM and CGUM, the single-number summaries of an unlearning run.
+- :mod:`.scores`: ZRF, spk-ZRF, activation distance and JS divergence to a retrained model.
+- :mod:`.verification`: EER, minDCF, trial lists.
+
+Model-backed (import the module; they load models on first use):
+
+- :mod:`.speaker`: speaker encoders (Resemblyzer, SpeechBrain ECAPA, WavLM x-vector),
+  SIM-o/SIM-r, an embedding cache.
+- :mod:`.asr` and :mod:`.wer`: ASR backends (transformers CTC, Whisper), WER/CER with
+  named text normalisers (:mod:`.text`).
+- :mod:`.model_eval`: logits of a classifier over a data loader.
 """
 
 from audio_unlearn.evaluation.classification import (
@@ -14,21 +27,59 @@ from audio_unlearn.evaluation.classification import (
     per_sample_cross_entropy,
 )
 from audio_unlearn.evaluation.gum import GUMTerms, cgum, cgum_terms, gum, gum_terms
-from audio_unlearn.evaluation.mia import MIAResult, loss_mia, mia_auc
+from audio_unlearn.evaluation.mia import (
+    MIAResult,
+    SVCMIAResult,
+    confidence_features,
+    loss_mia,
+    mia_auc,
+    svc_mia,
+    svc_mia_from_losses,
+)
+from audio_unlearn.evaluation.scores import (
+    ZRFResult,
+    activation_distance,
+    js_divergence,
+    js_to_retrained,
+    spk_zrf,
+    zrf,
+)
+from audio_unlearn.evaluation.verification import (
+    VerificationResult,
+    build_trials,
+    equal_error_rate,
+    min_dcf,
+    verification_metrics,
+)
 
 __all__ = [
     "ClassificationScores",
     "GUMTerms",
     "MIAResult",
+    "SVCMIAResult",
+    "VerificationResult",
+    "ZRFResult",
     "accuracy",
+    "activation_distance",
+    "build_trials",
     "cgum",
     "cgum_terms",
     "classification_scores",
+    "confidence_features",
+    "equal_error_rate",
     "expected_calibration_error",
     "gum",
     "gum_terms",
+    "js_divergence",
+    "js_to_retrained",
     "loss_mia",
     "macro_f1",
     "mia_auc",
+    "min_dcf",
     "per_sample_cross_entropy",
+    "spk_zrf",
+    "svc_mia",
+    "svc_mia_from_losses",
+    "verification_metrics",
+    "zrf",
 ]
