@@ -33,7 +33,7 @@ examples:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .experiment import load_config, run_experiment
 
-    cfg = load_config(args.config, args.set or [])
+    cfg = load_config(args.config, args.set or [], trainer_preset=args.trainer)
     run_experiment(cfg, args.out, progress=not args.no_progress)
     return 0
 
@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="override one setting, e.g. train.epochs=10 (repeatable)",
+    )
+    run.add_argument(
+        "--trainer",
+        metavar="PRESET.yaml",
+        help="Lightning Trainer settings, e.g. configs/trainer/gpu.yaml (one GPU, bf16), "
+        "ddp.yaml (all GPUs), slurm.yaml (several nodes); the config's own `trainer:` "
+        "keys override the preset",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)

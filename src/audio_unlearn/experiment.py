@@ -10,6 +10,7 @@ atomically (a killed run leaves complete files or none).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -24,6 +25,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.utilities import rank_zero_only
 
 from . import __version__
 from .data.datamodule import UnlearningDataModule
@@ -136,6 +138,7 @@ class ExperimentConfig:
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ft": {}, "ng": {}})
+    trainer: dict[str, Any] = field(default_factory=dict)
 
 
 def _merge(dc_type, values: dict[str, Any], where: str):
@@ -166,14 +169,33 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), yaml.safe_load(value)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> ExperimentConfig:
-    """Build an :class:`ExperimentConfig` from defaults, a YAML file and ``key=value`` overrides."""
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] = (),
+    *,
+    trainer_preset: str | Path | None = None,
+) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from defaults, a YAML file and ``key=value`` overrides.
+
+    ``trainer_preset`` (a YAML of Lightning ``Trainer`` arguments, e.g.
+    ``configs/trainer/gpu.yaml``) fills ``trainer``; the config's own keys win.
+    """
     values: dict[str, Any] = {}
+    if trainer_preset is not None:
+        preset_path = Path(trainer_preset)
+        if not preset_path.is_file():
+            raise FileNotFoundError(
+                f"trainer preset {preset_path} not found (see configs/trainer/)"
+            )
+        values["trainer"] = yaml.safe_load(preset_path.read_text()) or {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found")
-        values = yaml.safe_load(path.read_text()) or {}
+        from_file = yaml.safe_load(path.read_text()) or {}
+        if "trainer" in values:
+            from_file["trainer"] = {**values["trainer"], **(from_file.get("trainer") or {})}
+        values = from_file
     for item in overrides:
         keys, value = _parse_override(item)
         node = values
@@ -214,6 +236,14 @@ class Experiment:
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress
+        # Under DDP every rank runs this script; only rank 0 writes files and evaluates
+        # (on the full sets, so each metric is computed once). Lightning reads the rank
+        # from the launcher's environment (RANK / LOCAL_RANK / SLURM_PROCID).
+        self.is_global_zero = rank_zero_only.rank == 0
+
+    def _say(self, *args, **kwargs) -> None:
+        if self.is_global_zero:
+            print(*args, **kwargs)
 
     # -- data -------------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
@@ -265,7 +295,8 @@ class Experiment:
     def prepare(self) -> None:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
+        if self.is_global_zero:
+            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
         split_path = self.run_dir / "split.json"
         split_params = {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key}
@@ -280,7 +311,8 @@ class Experiment:
         else:
             split = self._make_split()
             split = dataclasses.replace(split, params={**split.params, "config": split_params})
-            split.save(split_path)
+            if self.is_global_zero:
+                split.save(split_path)
         self.split = split
         extra = {"forget_test": split.params["forget_test"]} if split.kind == "class" else {}
         self.dm = UnlearningDataModule(
@@ -312,13 +344,13 @@ class Experiment:
         if ckpt.meta.get("key") != key:
             logger.warning("%s was made with other settings; recomputing it", path)
             return None
-        print(f"reusing {path} (same settings)")
+        self._say(f"reusing {path} (same settings)")
         return ckpt
 
-    def train_reference(self, role: str) -> tuple[torch.nn.Module, float]:
-        """Train (or reuse) the original (``role="original"``) or gold model."""
+    def _key(self, role: str) -> str:
+        """Settings digest of a reference model; a checkpoint with another key is stale."""
         cfg = self.cfg
-        key = _digest(
+        return _digest(
             {
                 "role": role,
                 "data": self.data_key,
@@ -327,6 +359,11 @@ class Experiment:
                 "seed": cfg.seed,
             }
         )
+
+    def train_reference(self, role: str) -> tuple[torch.nn.Module, float]:
+        """Train (or reuse) the original (``role="original"``) or gold model."""
+        cfg = self.cfg
+        key = self._key(role)
         path = self.ckpt_dir / f"{role}.pt"
         ckpt = self._reuse(path, key)
         if ckpt is not None:
@@ -336,13 +373,18 @@ class Experiment:
         module = SupervisedTraining(model, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.dm.stage = role
         timer = Timer()
-        print(
+        self._say(
             f"training the {role} model on {'train' if role == 'original' else 'retain'} "
             f"({cfg.train.epochs} epochs)"
         )
-        trainer = make_trainer(cfg.train.epochs, progress=self.progress, callbacks=[timer])
+        trainer = make_trainer(
+            cfg.train.epochs, progress=self.progress, callbacks=[timer], **cfg.trainer
+        )
         trainer.fit(module, datamodule=self.dm)
+        self.is_global_zero = trainer.is_global_zero
         seconds = timer.time_elapsed("train")
+        if not self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates
+            return model, seconds
         save_classifier(
             path,
             model,
@@ -369,10 +411,12 @@ class Experiment:
         if ckpt is not None:
             return ckpt.model, float(ckpt.meta["seconds"])
         L.seed_everything(cfg.seed, verbose=False)
-        model = load_classifier(self.ckpt_dir / "original.pt").model
+        model = copy.deepcopy(self.original)
         module = build_method(name, model, **hparams)
-        print(f"unlearning with {name} {hparams or '(defaults)'}")
-        seconds = fit_unlearning(module, self.dm, progress=self.progress)
+        self._say(f"unlearning with {name} {hparams or '(defaults)'}")
+        seconds = fit_unlearning(module, self.dm, progress=self.progress, **cfg.trainer)
+        if not self.is_global_zero:
+            return model, seconds
         save_classifier(
             path,
             model,
@@ -393,7 +437,7 @@ class Experiment:
         row: dict[str, Any] = {}
         losses = {}
         names = ["forget", "retain", "test"] + (
-            ["forget_test"] if "forget_test" in self.dm.sets else []
+            ["forget_test"] if self.dm.sets.get("forget_test") else []
         )
         for name in names:
             logits, targets = predict_logits(model, self.dm.eval_dataloader(name))
@@ -414,8 +458,13 @@ class Experiment:
     def run(self) -> dict[str, Any]:
         self.prepare()
         original, t_o = self.train_reference("original")
-        self.original_key = load_classifier(self.ckpt_dir / "original.pt").meta["key"]
+        self.original = copy.deepcopy(original)
+        self.original_key = self._key("original")
         gold, t_g = self.train_reference("gold")
+        if not self.is_global_zero:
+            for name, hparams in self.cfg.methods.items():
+                self.unlearn(name, dict(hparams or {}))
+            return {}
         rows = [
             {"model": "original", "role": "original", "time_s": t_o, **self.evaluate(original)},
             {"model": "gold", "role": "gold", "time_s": t_g, **self.evaluate(gold)},
@@ -470,8 +519,8 @@ class Experiment:
         table = markdown_table(rows)
         atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
         plot_tradeoff(rows, self.run_dir / "tradeoff.png")
-        print(table)
-        print(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
+        self._say(table)
+        self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report
 
 
@@ -487,6 +536,7 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, *, progress: bool = True) -> dict:
     """Run the whole experiment into ``run_dir`` and return the report dictionary."""
     start = time.perf_counter()
-    report = Experiment(cfg, run_dir, progress=progress).run()
-    print(f"total wall time {time.perf_counter() - start:.0f} s")
+    experiment = Experiment(cfg, run_dir, progress=progress)
+    report = experiment.run()
+    experiment._say(f"total wall time {time.perf_counter() - start:.0f} s")
     return report
