@@ -6,13 +6,6 @@ import pytest
 import torch
 from transformers import (
     GenerationConfig,
-    HubertConfig,
-    HubertForCTC,
-    Wav2Vec2Config,
-    Wav2Vec2CTCTokenizer,
-    Wav2Vec2FeatureExtractor,
-    Wav2Vec2ForCTC,
-    Wav2Vec2Processor,
     WhisperConfig,
     WhisperFeatureExtractor,
     WhisperForConditionalGeneration,
@@ -26,12 +19,12 @@ from audio_unlearn.evaluation.asr import (
     bucket_by_length,
     get_transcriber,
 )
+from audio_unlearn.testing.tiny_hf import save_tiny_ctc
 
 SR = 16000
 # Lengths that differ, so a padded batch really pads (and two equal ones for group norm).
 LENGTHS = [12345, 8000, 16000, 8000, 20011, 5003]
 
-_CTC_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'"
 _WHISPER_SPECIALS = [
     "<|endoftext|>",
     "<|startoftranscript|>",
@@ -44,44 +37,6 @@ _WHISPER_SPECIALS = [
     "<|nospeech|>",
     "<|notimestamps|>",
 ]
-
-
-def _save_tiny_ctc(directory, *, norm="layer", model="wav2vec2"):
-    """A 30k-parameter random CTC model + processor written with save_pretrained."""
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4}
-    for c in _CTC_CHARS:
-        vocab[c] = len(vocab)
-    directory.mkdir(parents=True)
-    vocab_file = directory / "vocab_src.json"
-    vocab_file.write_text(json.dumps(vocab))
-    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file))
-    extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=SR, do_normalize=True, return_attention_mask=norm == "layer"
-    )
-    common = dict(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16, 16, 16),
-        conv_stride=(5, 4, 4),
-        conv_kernel=(10, 4, 4),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        feat_extract_norm=norm,
-        do_stable_layer_norm=norm == "layer",
-        pad_token_id=0,
-        initializer_range=0.5,  # large weights: transcripts depend on the input
-    )
-    torch.manual_seed(0)
-    if model == "hubert":
-        net = HubertForCTC(HubertConfig(**common))
-    else:
-        net = Wav2Vec2ForCTC(Wav2Vec2Config(**common))
-    net.save_pretrained(directory)
-    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(directory)
-    return directory
 
 
 def _byte_alphabet():
@@ -160,9 +115,9 @@ def _save_tiny_whisper(directory):
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("asr_models")
     return {
-        "layer": _save_tiny_ctc(root / "w2v_layer", norm="layer"),
-        "group": _save_tiny_ctc(root / "w2v_group", norm="group"),
-        "hubert": _save_tiny_ctc(root / "hubert_layer", norm="layer", model="hubert"),
+        "layer": save_tiny_ctc(root / "w2v_layer", norm="layer"),
+        "group": save_tiny_ctc(root / "w2v_group", norm="group"),
+        "hubert": save_tiny_ctc(root / "hubert_layer", norm="layer", model="hubert"),
         "whisper": _save_tiny_whisper(root / "whisper"),
     }
 

@@ -5,6 +5,7 @@ Subcommands:
             unlearning methods, evaluation, report) from a YAML of overrides
   data      synthesise the embedded corpus, or validate a manifest and its audio
   split     make a speaker-level forget split file from a manifest
+  evaluate  WER/CER, speaker similarity, EER/minDCF, membership inference over files
   smoke     run every method on tiny models and a dummy corpus (a CI check)
   methods   list the registered unlearning methods and their hyper-parameters
 """
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .cli_evaluate import add_evaluate_parser
 
 EPILOG = """\
 examples:
@@ -25,6 +27,9 @@ examples:
   audio-unlearn data synth data/synth-fsc --speakers 48 --seed 0
   audio-unlearn data validate data/synth-fsc/manifest.jsonl
   audio-unlearn split data/synth-fsc/manifest.jsonl --out split.json --n-speakers 6
+  audio-unlearn evaluate wer --manifest test.jsonl --asr ctc:facebook/hubert-large-ls960-ft \
+      --normaliser whisper_english --out wer.json
+  audio-unlearn evaluate eer --manifest test.jsonl --encoder resemblyzer --out eer.json
   audio-unlearn smoke                                  # every method, tiny models, ~1 min
   audio-unlearn methods
 """
@@ -271,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set methods.ft.epochs=2",
     )
     methods.set_defaults(func=_cmd_methods)
+    add_evaluate_parser(sub)
     return parser
 
 

@@ -19,9 +19,10 @@ never downloads anything. :func:`get_transcriber` builds one from a spec string:
 ``"ctc:<name-or-path>"``, ``"whisper:<name-or-path>"``, or ``"library:<checkpoint>"``
 (reserved for an ASR trained by this library; not implemented yet).
 
-Batching with length bucketing: utterances are sorted by length (longest first), cut into
-batches whose padded size (items x longest item, in samples) stays within
-``max_batch_samples``, run under ``torch.inference_mode`` and put back in input order.
+Batching with length bucketing (:func:`audio_unlearn.evaluation.batching.length_batches`):
+utterances are sorted by length (longest first), cut into batches whose padded size
+(items x longest item, in samples) stays within ``max_batch_samples``, run under
+``torch.inference_mode`` and put back in input order.
 
 Padding and exactness (CTC). Batched results are meant to equal one-at-a-time results:
 
@@ -57,6 +58,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from audio_unlearn.evaluation.batching import length_batches
+
 __all__ = [
     "CTCTranscriber",
     "Transcriber",
@@ -75,47 +78,18 @@ def bucket_by_length(
     equal_length_only: bool = False,
     padded_length: Callable[[int], int] | None = None,
 ) -> list[list[int]]:
-    """Group item indices into batches of similar length.
+    """Longest-first batches under a padded-samples budget (a thin alias).
 
-    Items are sorted by length, longest first (ties keep input order), and added to the
-    current batch while ``len(batch) * padded_length(longest in batch)`` stays within
-    ``max_batch_samples``; an item longer than the budget gets a batch of its own.
-
-    Args:
-        lengths: Length of each item (samples).
-        max_batch_samples: Budget of padded samples per batch.
-        equal_length_only: Only items of identical length share a batch (no padding).
-        padded_length: Maps the longest length in a batch to the length every item is
-            padded to (identity by default; Whisper pads to 30 s).
-
-    Returns:
-        Batches of indices into ``lengths``; together they hold every index once.
-
-    Raises:
-        ValueError: ``max_batch_samples`` is not a positive integer.
+    Same as :func:`audio_unlearn.evaluation.batching.length_batches` with
+    ``max_batch_samples`` and ``max_padding=0`` when ``equal_length_only``; kept so that
+    existing callers keep working.
     """
-    if isinstance(max_batch_samples, bool) or not isinstance(max_batch_samples, int):
-        raise ValueError(f"max_batch_samples must be an int, got {max_batch_samples!r}")
-    if max_batch_samples < 1:
-        raise ValueError(f"max_batch_samples must be >= 1, got {max_batch_samples}")
-    pad = padded_length or (lambda n: n)
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        if current:
-            longest = lengths[current[0]]
-            fits = (len(current) + 1) * pad(longest) <= max_batch_samples
-            if equal_length_only and lengths[i] != longest:
-                fits = False
-            if fits:
-                current.append(i)
-                continue
-            batches.append(current)
-        current = [i]
-    if current:
-        batches.append(current)
-    return batches
+    return length_batches(
+        lengths,
+        max_batch_samples=max_batch_samples,
+        max_padding=0 if equal_length_only else None,
+        padded_length=padded_length,
+    )
 
 
 def _as_waveforms(wavs: Sequence[Any], sample_rate: int, target_rate: int) -> list[torch.Tensor]:
@@ -226,7 +200,7 @@ class _HFTranscriber(Transcriber):
         self._source, self._is_local = _resolve_source(self.name_or_path)
         self.device = _resolve_device(device)
         self.dtype = _resolve_dtype(dtype)
-        bucket_by_length([], max_batch_samples)  # validates the budget
+        length_batches([], max_batch_samples=max_batch_samples)  # validates the budget
         self.max_batch_samples = max_batch_samples
         self.local_files_only = bool(local_files_only)
         self.progress = bool(progress)
@@ -406,8 +380,10 @@ class CTCTranscriber(_HFTranscriber):
                 torch.as_tensor(np.asarray(values["input_values"][0]), dtype=torch.float32)
             )
         lengths = [x.numel() for x in inputs]
-        batches = bucket_by_length(
-            lengths, self.max_batch_samples, equal_length_only=not self.uses_attention_mask
+        batches = length_batches(
+            lengths,
+            max_batch_samples=self.max_batch_samples,
+            max_padding=None if self.uses_attention_mask else 0,
         )
         dtype = next(self.model.parameters()).dtype
         out: list[torch.Tensor | None] = [None] * len(inputs)
@@ -556,8 +532,10 @@ class WhisperTranscriber(_HFTranscriber):
                     f"{window / self.sample_rate:.0f} s window; cut it into shorter segments"
                 )
         lengths = [w.numel() for w in waves]
-        batches = bucket_by_length(
-            lengths, self.max_batch_samples, padded_length=lambda n: max(n, window)
+        batches = length_batches(
+            lengths,
+            max_batch_samples=self.max_batch_samples,
+            padded_length=lambda n: max(n, window),
         )
         gen_kwargs: dict[str, Any] = {"do_sample": False, "num_beams": 1}
         if not self._english_only:

@@ -17,9 +17,10 @@ four backends:
 
 Pure functions first: :func:`speaker_similarity` (cosine), :func:`sim_o` and :func:`sim_r`
 (the two SIM variants of VoiceBox, Le et al. 2023, used by the TGU paper, Kim et al.,
-"Do Not Mimic My Voice", ICML 2025). Then batching: :func:`length_buckets` groups
-utterances of similar length; :class:`EmbeddingCache` stores embeddings on disk keyed by
-the file's content hash and the encoder's description.
+"Do Not Mimic My Voice", ICML 2025). Then batching:
+:func:`~audio_unlearn.evaluation.batching.length_batches` groups utterances of similar
+length; :class:`EmbeddingCache` stores embeddings on disk keyed by the file's content hash
+and the encoder's description.
 
 Model weights are never fetched in ``__init__``: a backend loads its model on the first
 :meth:`SpeakerEncoder.embed` call or an explicit :meth:`SpeakerEncoder.load`.
@@ -42,6 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchaudio
+
+from audio_unlearn.evaluation.batching import length_batches
 
 __all__ = [
     "EmbeddingCache",
@@ -146,37 +149,16 @@ def sim_r(generated: Any, resynthesized_prompt: Any) -> torch.Tensor:
 def length_buckets(
     lengths: Sequence[int], *, batch_size: int, max_padding: int = 0
 ) -> list[list[int]]:
-    """Group item indices into batches of similar length (length bucketing).
+    """Shortest-first batches of at most ``batch_size`` items whose lengths differ by at
+    most ``max_padding`` samples (a thin alias).
 
-    Items are sorted by length; a batch is filled greedily while it holds at most
-    ``batch_size`` items and its longest and shortest items differ by at most
-    ``max_padding`` samples. ``max_padding=0`` batches only equal lengths.
-
-    Args:
-        lengths: Length of each item (samples).
-        batch_size: Maximum items per batch (>= 1).
-        max_padding: Maximum padding, in samples, any item of a batch receives.
-
-    Returns:
-        Batches of indices into ``lengths``; every index appears exactly once.
+    Same as :func:`audio_unlearn.evaluation.batching.length_batches` with
+    ``max_batch_size=batch_size`` and ``longest_first=False``; kept so that existing
+    callers keep working.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if max_padding < 0:
-        raise ValueError(f"max_padding must be >= 0 samples, got {max_padding!r}")
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        if current and (
-            len(current) >= batch_size or lengths[i] - lengths[current[0]] > max_padding
-        ):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
+    return length_batches(
+        lengths, max_batch_size=batch_size, max_padding=max_padding, longest_first=False
+    )
 
 
 # --------------------------------------------------------------------------- interface
@@ -409,7 +391,7 @@ class ResemblyzerEncoder(SpeakerEncoder):
         window = torch.hann_window(n_fft, periodic=True)
         lengths = [len(w) for w in wavs]
         out: list[torch.Tensor | None] = [None] * len(wavs)
-        buckets = length_buckets(lengths, batch_size=64, max_padding=hp.sampling_rate)
+        buckets = length_batches(lengths, max_batch_size=64, max_padding=hp.sampling_rate)
         for bucket in buckets:
             batch, _ = _pad_batch([torch.from_numpy(wavs[i]) for i in bucket])
             spec = torch.stft(
@@ -562,7 +544,7 @@ class SpeechBrainECAPAEncoder(SpeakerEncoder):
         lengths = [w.numel() for w in wavs]
         max_pad = round(self.max_padding_s * self.sample_rate)
         out: list[torch.Tensor | None] = [None] * len(wavs)
-        for batch in length_buckets(lengths, batch_size=self.batch_size, max_padding=max_pad):
+        for batch in length_batches(lengths, max_batch_size=self.batch_size, max_padding=max_pad):
             padded, lens = _pad_batch([wavs[i] for i in batch])
             relative = lens.to(torch.float32) / float(lens.max())
             emb = self._model.encode_batch(padded, relative, normalize=False)
@@ -640,7 +622,7 @@ class WavLMXVectorEncoder(SpeakerEncoder):
         lengths = [w.numel() for w in wavs]
         max_pad = round(self.max_padding_s * self.sample_rate)
         out: list[torch.Tensor | None] = [None] * len(wavs)
-        for batch in length_buckets(lengths, batch_size=self.batch_size, max_padding=max_pad):
+        for batch in length_batches(lengths, max_batch_size=self.batch_size, max_padding=max_pad):
             inputs = extractor(
                 [wavs[i].numpy() for i in batch],
                 sampling_rate=self.sample_rate,
