@@ -27,8 +27,7 @@ examples:
   audio-unlearn data synth data/synth-fsc --speakers 48 --seed 0
   audio-unlearn data validate data/synth-fsc/manifest.jsonl
   audio-unlearn split data/synth-fsc/manifest.jsonl --out split.json --n-speakers 6
-  audio-unlearn evaluate wer --manifest test.jsonl --asr ctc:facebook/hubert-large-ls960-ft \
-      --normaliser whisper_english --out wer.json
+  audio-unlearn evaluate wer --manifest t.jsonl --asr ctc:facebook/hubert-large-ls960-ft --out o
   audio-unlearn evaluate eer --manifest test.jsonl --encoder resemblyzer --out eer.json
   audio-unlearn smoke                                  # every method, tiny models, ~1 min
   audio-unlearn methods
