@@ -1,4 +1,5 @@
-"""``audio-unlearn smoke``: every registered method on tiny models and a dummy corpus.
+"""``audio-unlearn smoke``: every registered classification method on tiny models and a
+dummy corpus.
 
 For users' CI: checks in about a minute, on a CPU, with no network and no espeak-ng, that
 each unlearning method still trains, unlearns and evaluates end to end after a code or
@@ -25,7 +26,7 @@ from .data.splits import class_forget_split, speaker_disjoint_split
 from .evaluation import loss_mia
 from .evaluation.classification import per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
-from .methods import METHODS, build_method, fit_unlearning, method_hparams
+from .methods import METHODS, build_method, fit_unlearning, method_hparams, methods_for_task
 from .models import CLASSIFIERS
 from .testing import make_dummy_corpus, train_classifier
 
@@ -76,7 +77,7 @@ def run_smoke(
     Raises:
         ValueError: an unknown method or model name.
     """
-    methods = list(methods or sorted(METHODS))
+    methods = list(methods or methods_for_task("classification"))
     models = list(models or TINY_MODELS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:

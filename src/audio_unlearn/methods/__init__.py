@@ -9,7 +9,14 @@ import pkgutil
 
 from .base import UnlearningModule, frozen_copy, layer_groups, reinitialise_
 from .fit import fit_unlearning, make_trainer
-from .registry import METHODS, build_method, get_method, method_hparams, register_method
+from .registry import (
+    METHODS,
+    build_method,
+    get_method,
+    method_hparams,
+    methods_for_task,
+    register_method,
+)
 from .training import SupervisedTraining
 
 for _info in pkgutil.iter_modules(__path__):
@@ -26,6 +33,7 @@ __all__ = [
     "layer_groups",
     "make_trainer",
     "method_hparams",
+    "methods_for_task",
     "register_method",
     "reinitialise_",
 ]

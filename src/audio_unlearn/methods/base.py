@@ -84,6 +84,9 @@ class UnlearningModule(L.LightningModule):
     combine_mode: ClassVar[str] = "max_size_cycle"
     gradient_clip_val: ClassVar[float | None] = None
     training_free: ClassVar[bool] = False
+    #: what batches look like: "classification" = (waveforms, class ids); sequence tasks
+    #: (e.g. "asr") declare their own; smoke runs and class-removal tests pick by task.
+    task: ClassVar[str] = "classification"
 
     def __init__(
         self, model: nn.Module, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0

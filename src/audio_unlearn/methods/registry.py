@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .base import UnlearningModule
 
-__all__ = ["METHODS", "build_method", "get_method", "method_hparams", "register_method"]
+__all__ = [
+    "METHODS",
+    "build_method",
+    "get_method",
+    "method_hparams",
+    "methods_for_task",
+    "register_method",
+]
 
 METHODS: dict[str, type[UnlearningModule]] = {}
 
@@ -24,6 +31,11 @@ def register_method(name: str):
         return cls
 
     return decorate
+
+
+def methods_for_task(task: str = "classification") -> list[str]:
+    """Registered method names whose batches are of ``task`` ("classification", "asr")."""
+    return sorted(name for name, cls in METHODS.items() if cls.task == task)
 
 
 def get_method(name: str) -> type[UnlearningModule]:
