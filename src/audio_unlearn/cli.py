@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .cli_evaluate import add_evaluate_parser
+from .cli_privacy import add_privacy_parsers
 
 EPILOG = """\
 examples:
@@ -276,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     methods.set_defaults(func=_cmd_methods)
     add_evaluate_parser(sub)
+    add_privacy_parsers(sub)
     return parser
 
 
