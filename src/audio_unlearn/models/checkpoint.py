@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .classifiers import LogMelCNN, LogMelCNNConfig
+from .hf_classifier import HFAudioClassifier, HFAudioClassifierConfig
 from .speaker_id import EcapaSpeakerID, EcapaSpeakerIDConfig
 
 __all__ = [
@@ -27,6 +28,7 @@ VERSION = 1
 CLASSIFIERS: dict[str, tuple[type, type]] = {
     "logmel_cnn": (LogMelCNN, LogMelCNNConfig),
     "ecapa": (EcapaSpeakerID, EcapaSpeakerIDConfig),
+    "hf": (HFAudioClassifier, HFAudioClassifierConfig),
 }
 MODEL_CLASSES = {cls.__name__: (cls, cfg) for cls, cfg in CLASSIFIERS.values()}
 

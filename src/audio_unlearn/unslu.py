@@ -1,0 +1,935 @@
+"""UnSLU-BENCH: speaker forgetting in spoken-language-understanding models, one command.
+
+Koudounas, Savelli, Giobergia, Baralis, "Alexa, can you forget me? Machine Unlearning
+Benchmark in Spoken Language Understanding", Interspeech 2025 (arXiv 2505.15700); CGUM from
+the journal extension (UnSLU-BENCH+, IEEE TASLP 2026). The protocol (see
+``recipes/unslu/README.md``):
+
+1. corpus and split: the corpus's own train/validation/test lists; forget set = whole
+   speakers with more than 100 training utterances, drawn without replacement (seed 42;
+   0 for SLURP*) until it holds 2.5% of train; the speaker list is saved in ``split.json``;
+2. the original model (train set) and the gold model (retain set only), both with the
+   paper's recipe (:class:`UnSLUTraining`: AdamW, linear warm-up over 10% of the steps
+   then linear decay, batch 8, gradient accumulation 4);
+3. every method (FT, NG, NG+, CF-k, UNSIR, BT, BT-L, SCRUB) for one epoch at every
+   learning rate of the grid {1e-4, 5e-5, 1e-5, 5e-6, 1e-6, 5e-7} and several seeds: one
+   *cell* per (method, learning rate, seed);
+4. the learning rate of each method is chosen on **validation** (the reference code
+   chooses on test): the highest mean over seeds of the validation GUM, i.e. GUM with the
+   validation macro-F1 for utility and the forget-vs-validation loss attack for efficacy
+   (ties: higher validation F1, then the larger learning rate);
+5. the table: accuracy and macro-F1 on test, forget and retain, MIA (forget vs test),
+   unlearning time, speed-up over gold retraining, GUM and CGUM, mean and standard
+   deviation over seeds at the selected learning rate, beside the paper's published
+   values (:data:`PUBLISHED`) where they exist; written as ``unslu_table.md`` and
+   ``unslu_table.json``.
+
+Resumable: each cell writes ``cells/<method>/lr<lr>_seed<seed>/result.json`` (atomically,
+last) and, unless ``checkpoints: none``, its ``model.pt``; a cell whose result carries the
+current settings key is not recomputed. A cell interrupted mid-way has no result: its
+directory is cleaned (stale temporary files, a partial checkpoint) and it runs again.
+
+DDP: every rank trains and unlearns; rank 0 alone evaluates (on the full sets) and writes,
+as in :class:`audio_unlearn.experiment.Experiment`, whose data, split and checkpoint
+machinery this runner reuses.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import yaml
+from lightning.pytorch.callbacks import Timer
+
+from . import __version__
+from .data.manifest import atomic_write_text
+from .evaluation import cgum_terms, classification_scores, gum_terms, loss_mia
+from .evaluation.classification import per_sample_cross_entropy
+from .experiment import (
+    CorpusConfig,
+    Experiment,
+    ExperimentConfig,
+    SplitConfig,
+    TrainConfig,
+    _digest,
+    _merge,
+    _parse_override,
+)
+from .methods import build_method
+from .methods.fit import fit_unlearning, make_trainer
+from .models.checkpoint import save_classifier
+
+__all__ = [
+    "PUBLISHED",
+    "UNSLU_LRS",
+    "UNSLU_METHODS",
+    "UnSLUBenchmark",
+    "UnSLUConfig",
+    "UnSLUSplitConfig",
+    "UnSLUTrainConfig",
+    "UnSLUTraining",
+    "aggregate_cells",
+    "load_unslu_config",
+    "run_unslu",
+    "select_learning_rates",
+    "unslu_markdown",
+    "validation_scores",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The eight methods of UnSLU-BENCH, by registry name.
+UNSLU_METHODS: tuple[str, ...] = ("ft", "ng", "ngplus", "cfk", "unsir", "bt", "btl", "scrub")
+#: The paper's learning-rate grid (every method, one epoch).
+UNSLU_LRS: tuple[float, ...] = (1e-4, 5e-5, 1e-5, 5e-6, 1e-6, 5e-7)
+#: Metrics averaged over seeds in the table.
+METRICS: tuple[str, ...] = (
+    "test_acc",
+    "test_f1",
+    "forget_acc",
+    "forget_f1",
+    "retain_acc",
+    "retain_f1",
+    "valid_f1",
+    "mia",
+    "mia_valid",
+    "time_s",
+    "speedup",
+    "gum",
+    "cgum",
+    "valid_gum",
+    "valid_cgum",
+)
+_CHECKPOINT_POLICIES = ("all", "selected", "none")
+_CRITERIA = ("gum", "cgum")
+
+# -- published values -------------------------------------------------------------------
+_FSC_W2V2_ROWS = {  # (test F1, MIA, speed-up vs gold, GUM)
+    "ft": (0.993, 0.504, 7.96, 0.517),
+    "ng": (0.987, 0.501, 206.9, 0.816),
+    "ngplus": (0.994, 0.493, 4.03, 0.000),
+    "cfk": (0.994, 0.501, 16.97, 0.606),
+    "unsir": (0.991, 0.506, 6.55, 0.447),
+    "bt": (0.993, 0.508, 4.78, 0.000),
+    "btl": (0.994, 0.506, 5.87, 0.431),
+    "scrub": (0.994, 0.506, 6.21, 0.439),
+}
+
+#: Published UnSLU-BENCH values (README tables of koudounasalkis/UnSLU-BENCH, best-GUM rows),
+#: keyed by setting (a recipe's ``paper:``), then by model ("original", "gold", or a
+#: method), then by metric (``test_f1``, ``mia``, ``speedup``, ``gum``). FSC wav2vec2-base
+#: is published row by row; for the other settings the README gives the best GUM (and the
+#: speed-up of that method where stated). The paper reports speed-ups, not times.
+PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
+    "fsc_wav2vec2_base": {
+        "original": {"mia": 0.508},
+        "gold": {"test_f1": 0.993, "mia": 0.503},
+        **{
+            m: {"test_f1": f1, "mia": mia, "speedup": sp, "gum": g}
+            for m, (f1, mia, sp, g) in _FSC_W2V2_ROWS.items()
+        },
+    },
+    "fsc_hubert_base": {"cfk": {"gum": 0.642, "speedup": 27.0}},
+    "slurp_star_wav2vec2_base": {
+        "ng": {"gum": 0.563, "speedup": 1748.0},
+        "ngplus": {"gum": 0.446},
+        "scrub": {"gum": 0.429},
+    },
+    "slurp_star_hubert_base": {"ng": {"gum": 0.587, "speedup": 1654.0}},
+    "italic_xls_r_300m": {"ng": {"gum": 0.646}},
+    "italic_xlsr53_it": {"ng": {"gum": 0.766}},
+    "speech_massive_de_xls_r_300m": {"ng": {"gum": 0.797}},
+    "speech_massive_de_xlsr53_de": {"ng": {"gum": 0.643}},
+    "speech_massive_fr_xls_r_300m": {"ng": {"gum": 0.749}},
+    "speech_massive_fr_xlsr53_fr": {"ng": {"gum": 0.501}},
+}
+
+
+# -- configuration ----------------------------------------------------------------------
+@dataclass
+class UnSLUSplitConfig(SplitConfig):
+    """The UnSLU-BENCH speaker split: the corpus's official lists, 2.5% forget fraction,
+    eligibility > 100 training utterances, seed 42 (0 for SLURP*)."""
+
+    holdout: str = "official"
+    fraction: float | None = 0.025
+    n_speakers: int | None = None
+    min_utterances: int = 101
+    seed: int = 42
+
+
+@dataclass
+class UnSLUTrainConfig:
+    """Original / gold training of UnSLU-BENCH (FSC values; SLURP* 30 000 steps;
+    ITALIC and Speech-MASSIVE 15 000 steps at 1e-4).
+
+    Attributes:
+        max_steps: optimiser steps (each ``accumulate_grad_batches`` batches).
+        batch_size: utterances per batch (also the unlearning batch size).
+        accumulate_grad_batches: batches per optimiser step.
+        lr: peak AdamW learning rate.
+        warmup_ratio: share of the steps with linear warm-up (then linear decay to 0).
+        weight_decay: AdamW weight decay (Hugging Face Trainer default: 0).
+        gradient_clip_val: gradient-norm clipping (Hugging Face Trainer default: 1.0).
+    """
+
+    max_steps: int = 2800
+    batch_size: int = 8
+    accumulate_grad_batches: int = 4
+    lr: float = 5e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    gradient_clip_val: float | None = 1.0
+
+    def __post_init__(self):
+        # YAML 1.1 reads 5e-4 (no dot) as text: convert, naming the key on failure
+        for name, kind in (
+            ("max_steps", int),
+            ("batch_size", int),
+            ("accumulate_grad_batches", int),
+            ("lr", float),
+            ("warmup_ratio", float),
+            ("weight_decay", float),
+            ("gradient_clip_val", float),
+        ):
+            value = getattr(self, name)
+            if value is None and name == "gradient_clip_val":
+                continue
+            try:
+                setattr(self, name, kind(float(value)) if kind is int else kind(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"train.{name} must be a number, got {value!r}") from None
+        if self.max_steps < 1 or self.batch_size < 1 or self.accumulate_grad_batches < 1:
+            raise ValueError(
+                "train.max_steps, train.batch_size and train.accumulate_grad_batches must be "
+                f">= 1, got {self.max_steps}, {self.batch_size}, {self.accumulate_grad_batches}"
+            )
+
+
+@dataclass
+class UnSLUConfig:
+    """One UnSLU-BENCH setting (dataset x model). YAML files hold overrides only.
+
+    Attributes:
+        name: setting name (titles the table).
+        paper: key of :data:`PUBLISHED` whose values go beside ours (``None``: none).
+        seed: seed of the original / gold training.
+        label_key: the utterance label to classify (``intent``).
+        max_seconds: audio padded / truncated to this length (UnSLU-BENCH: 10 s).
+        corpus: where the corpus comes from (see :class:`~audio_unlearn.experiment.CorpusConfig`).
+        split: the forget split.
+        model: classifier registry name and settings, e.g. ``{name: hf, pretrained: ...}``.
+        train: original / gold training recipe.
+        methods: method name -> hyper-parameter overrides (``lr`` comes from ``lrs``).
+        lrs: learning-rate grid of every method.
+        seeds: unlearning seeds (each cell is run once per seed).
+        selection: validation criterion choosing each method's learning rate:
+            ``gum`` or ``cgum`` (mean over seeds, on the validation set).
+        eval_batch_size: batch size of evaluation passes.
+        checkpoints: cell checkpoints to keep: ``all``, ``selected`` (those of the chosen
+            learning rates, others deleted once the table is written) or ``none``.
+        trainer: Lightning ``Trainer`` arguments (``--trainer`` presets fill this).
+    """
+
+    name: str = "unslu"
+    paper: str | None = None
+    seed: int = 0
+    label_key: str = "intent"
+    max_seconds: float = 10.0
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    split: UnSLUSplitConfig = field(default_factory=UnSLUSplitConfig)
+    model: dict[str, Any] = field(
+        default_factory=lambda: {"name": "hf", "pretrained": "facebook/wav2vec2-base"}
+    )
+    train: UnSLUTrainConfig = field(default_factory=UnSLUTrainConfig)
+    methods: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {m: {} for m in UNSLU_METHODS}
+    )
+    lrs: list[float] = field(default_factory=lambda: list(UNSLU_LRS))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    selection: str = "gum"
+    eval_batch_size: int = 32
+    checkpoints: str = "all"
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.lrs = [float(lr) for lr in self.lrs]
+        if not self.lrs or any(lr <= 0 for lr in self.lrs):
+            raise ValueError(f"lrs must be a non-empty list of positive rates, got {self.lrs}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if self.selection not in _CRITERIA:
+            raise ValueError(f"selection must be one of {_CRITERIA}, got {self.selection!r}")
+        if self.checkpoints not in _CHECKPOINT_POLICIES:
+            raise ValueError(
+                f"checkpoints must be one of {_CHECKPOINT_POLICIES}, got {self.checkpoints!r}"
+            )
+        if self.paper is not None and self.paper not in PUBLISHED:
+            raise ValueError(
+                f"paper: {self.paper!r} has no published values; known: {sorted(PUBLISHED)}"
+            )
+        if not self.methods:
+            raise ValueError("methods is empty; name at least one method")
+        for name, hparams in self.methods.items():
+            if hparams and "lr" in hparams:
+                raise ValueError(
+                    f"methods.{name}.lr: the learning rate comes from `lrs` (the sweep); "
+                    "remove it or set lrs"
+                )
+
+
+def load_unslu_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    trainer_preset: str | Path | None = None,
+) -> UnSLUConfig:
+    """Build an :class:`UnSLUConfig` from defaults, a recipe YAML and ``key=value`` overrides.
+
+    ``trainer_preset`` (e.g. ``configs/trainer/gpu.yaml``) fills ``trainer``; the recipe's
+    own ``trainer:`` keys win.
+
+    Raises:
+        FileNotFoundError: the recipe or the preset does not exist.
+        ValueError: an unknown key or an invalid value.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"UnSLU recipe {path} not found (see recipes/unslu/)")
+        values = yaml.safe_load(path.read_text()) or {}
+    if trainer_preset is not None:
+        preset = Path(trainer_preset)
+        if not preset.is_file():
+            raise FileNotFoundError(f"trainer preset {preset} not found (see configs/trainer/)")
+        values["trainer"] = {
+            **(yaml.safe_load(preset.read_text()) or {}),
+            **(values.get("trainer") or {}),
+        }
+    for item in overrides:
+        keys, value = _parse_override(item)
+        node = values
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return _merge(UnSLUConfig, values, str(path or "unslu config"))
+
+
+# -- training ---------------------------------------------------------------------------
+class UnSLUTraining(L.LightningModule):
+    """Cross-entropy fine-tuning with AdamW and a linear warm-up / linear decay schedule.
+
+    The original-model recipe of UnSLU-BENCH (Koudounas et al., Interspeech 2025), the
+    schedule of the Hugging Face ``Trainer`` it used (``lr_scheduler_type="linear"``):
+    the learning rate rises linearly from 0 to ``lr`` over the first ``warmup_ratio`` of
+    the optimiser steps, then falls linearly to 0. The step count is the trainer's
+    (``max_steps``; gradient accumulation is the trainer's ``accumulate_grad_batches``).
+    The gold model is the same recipe on the retain set.
+
+    Args:
+        model: classifier mapping waveforms to logits.
+        lr: peak learning rate.
+        warmup_ratio: share of the optimiser steps spent warming up, in ``[0, 1)``.
+        weight_decay: AdamW weight decay.
+
+    Raises:
+        ValueError: ``lr <= 0`` or ``warmup_ratio`` outside ``[0, 1)``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        lr: float = 5e-4,
+        warmup_ratio: float = 0.1,
+        weight_decay: float = 0.0,
+    ):
+        if lr <= 0:
+            raise ValueError(f"UnSLUTraining: lr must be > 0, got {lr}")
+        if not 0 <= warmup_ratio < 1:
+            raise ValueError(f"UnSLUTraining: warmup_ratio must be in [0, 1), got {warmup_ratio}")
+        super().__init__()
+        self.model = model
+        self.lr = float(lr)
+        self.warmup_ratio = float(warmup_ratio)
+        self.weight_decay = float(weight_decay)
+        self.save_hyperparameters(ignore=["model"])
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.model(wav)
+
+    def training_step(self, batch, batch_idx):
+        wav, y = batch
+        logits = self.model(wav)
+        loss = F.cross_entropy(logits, y)
+        self.log("train/loss", loss, prog_bar=True, batch_size=y.numel())
+        self.log("train/acc", (logits.argmax(-1) == y).float().mean(), batch_size=y.numel())
+        return loss
+
+    @staticmethod
+    def lr_factor(step: int, total: int, warmup: int) -> float:
+        """Multiplier of the peak rate at optimiser step ``step`` (0-based)."""
+        if warmup > 0 and step < warmup:
+            return step / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = math.ceil(self.warmup_ratio * total)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: self.lr_factor(step, total, warmup)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+# -- pure pieces: validation scores, selection, aggregation -----------------------------
+def validation_scores(
+    cell: dict[str, Any],
+    original: dict[str, Any],
+    gold: dict[str, Any],
+    num_classes: int,
+) -> dict[str, float]:
+    """GUM and CGUM of a cell computed on validation (the selection criterion).
+
+    Utility from the validation macro-F1 (unlearned vs gold), efficacy from the
+    forget-vs-validation loss attack (``mia_valid`` of the unlearned, original and gold
+    models), efficiency from the unlearning and gold-retraining times.
+    """
+    common = dict(
+        f1_unlearned=cell["valid_f1"],
+        f1_gold=gold["valid_f1"],
+        mia_unlearned=cell["mia_valid"],
+        mia_original=original["mia_valid"],
+        mia_gold=gold["mia_valid"],
+        time_unlearned=cell["time_s"],
+        time_gold=gold["time_s"],
+    )
+    return {
+        "valid_gum": gum_terms(**common).score,
+        "valid_cgum": cgum_terms(**common, n_classes=num_classes).score,
+    }
+
+
+def table_scores(
+    cell: dict[str, Any], original: dict[str, Any], gold: dict[str, Any], num_classes: int
+) -> dict[str, Any]:
+    """GUM and CGUM as published: test macro-F1 and the forget-vs-test loss attack."""
+    common = dict(
+        f1_unlearned=cell["test_f1"],
+        f1_gold=gold["test_f1"],
+        mia_unlearned=cell["mia"],
+        mia_original=original["mia"],
+        mia_gold=gold["mia"],
+        time_unlearned=cell["time_s"],
+        time_gold=gold["time_s"],
+    )
+    g = gum_terms(**common)
+    c = cgum_terms(**common, n_classes=num_classes)
+    return {
+        "gum": g.score,
+        "cgum": c.score,
+        "gum_terms": dataclasses.asdict(g),
+        "cgum_terms": dataclasses.asdict(c),
+    }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(statistics.fmean(values))
+
+
+def _std(values: Sequence[float]) -> float:
+    return float(statistics.stdev(values)) if len(values) > 1 else 0.0
+
+
+def select_learning_rates(
+    cells: Sequence[dict[str, Any]], *, criterion: str = "gum"
+) -> dict[str, dict[str, Any]]:
+    """Each method's learning rate, chosen on validation only.
+
+    For every (method, lr) the validation score ``valid_<criterion>`` is averaged over
+    seeds; the lr with the highest mean wins; ties go to the higher mean validation
+    macro-F1, then to the larger learning rate. Test metrics are never read.
+
+    Args:
+        cells: cell results with ``method``, ``lr``, ``valid_gum`` / ``valid_cgum`` and
+            ``valid_f1``.
+        criterion: ``"gum"`` or ``"cgum"``.
+
+    Returns:
+        ``{method: {"lr": lr, "score": mean validation score, "n_seeds": n}}``.
+
+    Raises:
+        ValueError: unknown criterion or no cells.
+    """
+    if criterion not in _CRITERIA:
+        raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}")
+    if not cells:
+        raise ValueError("no cells to select from")
+    key = f"valid_{criterion}"
+    groups: dict[str, dict[float, list[dict[str, Any]]]] = {}
+    for c in cells:
+        groups.setdefault(c["method"], {}).setdefault(float(c["lr"]), []).append(c)
+    chosen = {}
+    for method, by_lr in groups.items():
+        ranked = sorted(
+            by_lr.items(),
+            key=lambda item: (
+                _mean([c[key] for c in item[1]]),
+                _mean([c["valid_f1"] for c in item[1]]),
+                item[0],
+            ),
+            reverse=True,
+        )
+        lr, best = ranked[0]
+        chosen[method] = {
+            "lr": lr,
+            "score": _mean([c[key] for c in best]),
+            "n_seeds": len(best),
+        }
+    return chosen
+
+
+def aggregate_cells(cells: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over seeds of every metric in :data:`METRICS`."""
+    out: dict[str, dict[str, float]] = {"mean": {}, "std": {}}
+    for m in METRICS:
+        values = [float(c[m]) for c in cells if c.get(m) is not None]
+        if values:
+            out["mean"][m] = _mean(values)
+            out["std"][m] = _std(values)
+    return out
+
+
+# -- the runner -------------------------------------------------------------------------
+class UnSLUBenchmark(Experiment):
+    """One UnSLU-BENCH setting in ``run_dir`` (see :func:`run_unslu`).
+
+    Reuses :class:`~audio_unlearn.experiment.Experiment` for the corpus, the saved split,
+    the data module and the settings-keyed original / gold checkpoints; replaces the
+    training recipe (:class:`UnSLUTraining`) and runs the (method, lr, seed) grid.
+    """
+
+    def __init__(self, cfg: UnSLUConfig, run_dir: str | Path, *, progress: bool = True):
+        self.unslu = cfg
+        exp_cfg = ExperimentConfig(
+            seed=cfg.seed,
+            label_key=cfg.label_key,
+            max_seconds=cfg.max_seconds,
+            corpus=cfg.corpus,
+            split=cfg.split,
+            model=cfg.model,
+            train=TrainConfig(epochs=1, batch_size=cfg.train.batch_size, lr=cfg.train.lr),
+            methods={},
+            trainer=cfg.trainer,
+        )
+        super().__init__(exp_cfg, run_dir, progress=progress)
+        self.cells_dir = self.run_dir / "cells"
+
+    # -- reference models -------------------------------------------------------------
+    def _key(self, role: str) -> str:
+        return _digest(
+            {
+                "role": role,
+                "data": self.data_key,
+                "train": dataclasses.asdict(self.unslu.train),
+                "model": self.unslu.model,
+                "seed": self.unslu.seed,
+                "recipe": "unslu",
+            }
+        )
+
+    def train_reference(self, role: str) -> tuple[torch.nn.Module, float]:
+        """Train (or reuse) the original (train set) or gold (retain set) model."""
+        tc = self.unslu.train
+        key = self._key(role)
+        path = self.ckpt_dir / f"{role}.pt"
+        ckpt = self._reuse(path, key)
+        if ckpt is not None:
+            return ckpt.model, float(ckpt.meta["seconds"])
+        L.seed_everything(self.unslu.seed, verbose=False)
+        self.dm.seed = self.unslu.seed
+        model = self.new_model()
+        module = UnSLUTraining(
+            model, lr=tc.lr, warmup_ratio=tc.warmup_ratio, weight_decay=tc.weight_decay
+        )
+        self.dm.stage = role
+        timer = Timer()
+        self._say(f"training the {role} model ({tc.max_steps} steps)")
+        trainer = make_trainer(
+            -1,
+            progress=self.progress,
+            callbacks=[timer],
+            gradient_clip_val=tc.gradient_clip_val,
+            **{
+                "max_steps": tc.max_steps,
+                "accumulate_grad_batches": tc.accumulate_grad_batches,
+                **self.cfg.trainer,
+            },
+        )
+        trainer.fit(module, datamodule=self.dm)
+        self.is_global_zero = trainer.is_global_zero
+        seconds = timer.time_elapsed("train")
+        if self.is_global_zero:
+            save_classifier(
+                path,
+                model,
+                classes=self.dm.encoder.classes,
+                label_key=self.cfg.label_key,
+                meta={"key": key, "seconds": seconds, "role": role},
+            )
+        return model, seconds
+
+    # -- evaluation -------------------------------------------------------------------
+    def _eval_device(self) -> torch.device:
+        accelerator = str(self.cfg.trainer.get("accelerator", "cpu"))
+        if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+
+    @torch.no_grad()
+    def _logits(self, model: torch.nn.Module, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self._eval_device()
+        bf16 = device.type == "cuda" and "bf16" in str(self.cfg.trainer.get("precision", ""))
+        saved = self.dm.batch_size
+        self.dm.batch_size = self.unslu.eval_batch_size
+        logits, targets = [], []
+        try:
+            for wav, y in self.dm.eval_dataloader(name):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits.append(model(wav.to(device)).float().cpu())
+                targets.append(y)
+        finally:
+            self.dm.batch_size = saved
+        return torch.cat(logits), torch.cat(targets)
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Accuracy / macro-F1 / loss on forget, retain, valid and test; the loss attack
+        forget-vs-test (``mia``, as published) and forget-vs-valid (``mia_valid``, for
+        selection)."""
+        was_training = model.training
+        model.eval().to(self._eval_device())
+        row: dict[str, Any] = {}
+        losses = {}
+        try:
+            for name in ("forget", "retain", "valid", "test"):
+                logits, targets = self._logits(model, name)
+                scores = classification_scores(logits, targets)
+                row[f"{name}_acc"] = scores.accuracy
+                row[f"{name}_f1"] = scores.macro_f1
+                row[f"{name}_loss"] = scores.loss
+                losses[name] = per_sample_cross_entropy(logits, targets).numpy()
+        finally:
+            model.cpu().train(was_training)
+        seed = self.unslu.seed
+        mia = loss_mia(losses["forget"], losses["test"], seed=seed)
+        mia_valid = loss_mia(losses["forget"], losses["valid"], seed=seed)
+        row.update(mia=mia.accuracy, mia_std=mia.std, mia_valid=mia_valid.accuracy)
+        return row
+
+    def reference_rows(self, t_o: float, t_g: float) -> dict[str, dict[str, Any]]:
+        """Evaluation of the original and gold models (cached by their settings keys)."""
+        path = self.run_dir / "references.json"
+        keys = {"original": self._key("original"), "gold": self._key("gold")}
+        cached = json.loads(path.read_text()) if path.is_file() else {}
+        rows = {}
+        for role, model, seconds in (
+            ("original", self.original, t_o),
+            ("gold", self.gold, t_g),
+        ):
+            hit = cached.get(role)
+            if hit and hit.get("key") == keys[role]:
+                rows[role] = hit
+                continue
+            rows[role] = {"key": keys[role], "time_s": seconds, **self.evaluate(model)}
+        rows["gold"]["speedup"] = 1.0
+        rows["original"]["speedup"] = t_g / t_o if t_o > 0 else float("inf")
+        atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
+        return rows
+
+    # -- cells --------------------------------------------------------------------------
+    def cell_dir(self, method: str, lr: float, seed: int) -> Path:
+        return self.cells_dir / method / f"lr{lr:g}_seed{seed}"
+
+    def cell_key(self, method: str, lr: float, seed: int) -> str:
+        return _digest(
+            {
+                "method": method,
+                "hparams": self.unslu.methods.get(method) or {},
+                "lr": lr,
+                "seed": seed,
+                "original": self._key("original"),
+                "gold": self._key("gold"),
+                "batch_size": self.unslu.train.batch_size,
+            }
+        )
+
+    def finished_cell(self, method: str, lr: float, seed: int) -> dict[str, Any] | None:
+        """The stored result of a finished cell with the current settings, else ``None``."""
+        path = self.cell_dir(method, lr, seed) / "result.json"
+        if not path.is_file():
+            return None
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+        return result if result.get("key") == self.cell_key(method, lr, seed) else None
+
+    def run_cell(self, method: str, lr: float, seed: int) -> dict[str, Any] | None:
+        """Run one (method, lr, seed) cell, or return its stored result."""
+        done = self.finished_cell(method, lr, seed)
+        if done is not None:
+            return done
+        directory = self.cell_dir(method, lr, seed)
+        if self.is_global_zero and directory.exists():  # interrupted or stale: start clean
+            for stale in directory.iterdir():
+                if stale.is_file():
+                    stale.unlink()
+        hparams = {**(self.unslu.methods.get(method) or {}), "lr": lr}
+        L.seed_everything(seed, verbose=False)
+        self.dm.seed = seed
+        model = copy.deepcopy(self.original)
+        module = build_method(method, model, **hparams)
+        self._say(f"{method} lr={lr:g} seed={seed}")
+        seconds = fit_unlearning(module, self.dm, progress=self.progress, **self.cfg.trainer)
+        if not self.is_global_zero:
+            return None
+        row = {
+            "method": method,
+            "lr": lr,
+            "seed": seed,
+            "hparams": hparams,
+            "key": self.cell_key(method, lr, seed),
+            "time_s": seconds,
+            **self.evaluate(model),
+        }
+        orig, gold = self.references["original"], self.references["gold"]
+        row["speedup"] = gold["time_s"] / seconds if seconds > 0 else float("inf")
+        row.update(table_scores(row, orig, gold, self.dm.num_classes))
+        row.update(validation_scores(row, orig, gold, self.dm.num_classes))
+        if self.unslu.checkpoints != "none":
+            save_classifier(
+                directory / "model.pt",
+                model,
+                classes=self.dm.encoder.classes,
+                label_key=self.cfg.label_key,
+                meta={"key": row["key"], "seconds": seconds, "role": "method", "method": method},
+            )
+        atomic_write_text(directory / "result.json", json.dumps(row, indent=1) + "\n")
+        return row
+
+    # -- whole run ----------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg = self.unslu
+        self.prepare()
+        if not self.split.valid:
+            raise ValueError(
+                "UnSLU-BENCH chooses learning rates on validation, but the split has no "
+                "validation utterances: use a corpus with an official validation list "
+                "(split.holdout: official) or set split.n_valid_speakers > 0"
+            )
+        if self.is_global_zero:
+            atomic_write_text(self.run_dir / "unslu.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
+            atomic_write_text(
+                self.run_dir / "forget_speakers.txt", "\n".join(self.split.forget_speakers) + "\n"
+            )
+        original, t_o = self.train_reference("original")
+        self.original = copy.deepcopy(original).cpu()
+        self.original_key = self._key("original")
+        gold, t_g = self.train_reference("gold")
+        self.gold = gold.cpu()
+        if self.is_global_zero:
+            self.references = self.reference_rows(t_o, t_g)
+        cells = []
+        for method in cfg.methods:
+            for lr in cfg.lrs:
+                for seed in cfg.seeds:
+                    row = self.run_cell(method, lr, seed)
+                    if row is not None:
+                        cells.append(row)
+        if not self.is_global_zero:
+            return {}
+        return self.write_table(cells)
+
+    def write_table(self, cells: list[dict[str, Any]]) -> dict[str, Any]:
+        cfg = self.unslu
+        chosen = select_learning_rates(cells, criterion=cfg.selection)
+        published = PUBLISHED.get(cfg.paper or "", {})
+        methods, grid = {}, {}
+        for method in cfg.methods:
+            mine = [c for c in cells if c["method"] == method]
+            lr = chosen[method]["lr"]
+            selected = [c for c in mine if c["lr"] == lr]
+            methods[method] = {
+                "selected_lr": lr,
+                "validation_score": chosen[method]["score"],
+                "n_seeds": len(selected),
+                **aggregate_cells(selected),
+                "paper": published.get(method),
+            }
+            grid[method] = {
+                f"{lr_:g}": aggregate_cells([c for c in mine if c["lr"] == lr_])["mean"]
+                for lr_ in cfg.lrs
+            }
+        refs = {
+            role: {
+                **{k: v for k, v in self.references[role].items() if k != "key"},
+                "paper": published.get(role),
+            }
+            for role in ("original", "gold")
+        }
+        table = {
+            "tool": f"audio-unlearn {__version__}",
+            "setting": cfg.name,
+            "paper_setting": cfg.paper,
+            "paper_source": "Koudounas et al., Interspeech 2025 (arXiv 2505.15700), README "
+            "tables of koudounasalkis/UnSLU-BENCH",
+            "selection": {
+                "criterion": f"valid_{cfg.selection}",
+                "description": f"highest mean over seeds of {cfg.selection.upper()} computed "
+                "with validation macro-F1 and the forget-vs-validation loss attack; ties: "
+                "higher validation F1, then larger lr. Test metrics are not used.",
+            },
+            "lrs": cfg.lrs,
+            "seeds": cfg.seeds,
+            "forget_speakers": list(self.split.forget_speakers),
+            "sizes": {
+                k: len(getattr(self.split, k)) for k in ("forget", "retain", "valid", "test")
+            },
+            "num_classes": self.dm.num_classes,
+            "mia_protocol": "loss attack, forget (member) vs test, balanced, logistic "
+            "regression, 10 stratified shuffle-splits (10% test); 0.5 = no signal",
+            "references": refs,
+            "methods": methods,
+            "grid": grid,
+        }
+        atomic_write_text(self.run_dir / "unslu_table.json", json.dumps(table, indent=1) + "\n")
+        markdown = unslu_markdown(table)
+        atomic_write_text(self.run_dir / "unslu_table.md", markdown)
+        if cfg.checkpoints == "selected":
+            for c in cells:
+                if c["lr"] != chosen[c["method"]]["lr"]:
+                    path = self.cell_dir(c["method"], c["lr"], c["seed"]) / "model.pt"
+                    path.unlink(missing_ok=True)
+        self._say(markdown)
+        self._say(f"wrote {self.run_dir / 'unslu_table.md'} and unslu_table.json")
+        return table
+
+
+# -- rendering --------------------------------------------------------------------------
+_COLUMNS = (
+    ("test_acc", "test acc"),
+    ("test_f1", "test F1"),
+    ("forget_acc", "forget acc"),
+    ("forget_f1", "forget F1"),
+    ("retain_acc", "retain acc"),
+    ("retain_f1", "retain F1"),
+    ("mia", "MIA"),
+    ("time_s", "time s"),
+    ("speedup", "speed-up"),
+    ("gum", "GUM"),
+    ("cgum", "CGUM"),
+)
+_PAPER_COLUMNS = (
+    ("test_f1", "paper test F1"),
+    ("mia", "paper MIA"),
+    ("speedup", "paper speed-up"),
+    ("gum", "paper GUM"),
+)
+
+
+def _fmt(value: float | None, std: float | None = None, key: str = "") -> str:
+    if value is None:
+        return "-"
+    if key == "speedup":
+        text = f"{value:.1f}x"
+        return text if not std else f"{text} ± {std:.1f}"
+    if key == "time_s":
+        text = f"{value:.1f}"
+        return text if not std else f"{text} ± {std:.1f}"
+    return f"{value:.3f}" if std is None else f"{value:.3f} ± {std:.3f}"
+
+
+def unslu_markdown(table: dict[str, Any]) -> str:
+    """The UnSLU-BENCH table as Markdown: references, methods at their selected learning
+    rate (mean ± std over seeds) with the paper's values, and the learning-rate grid."""
+    head = ["model", "lr", *(t for _, t in _COLUMNS), *(t for _, t in _PAPER_COLUMNS)]
+    lines = [
+        f"# UnSLU-BENCH: {table['setting']}",
+        "",
+        f"{table['tool']}; forget speakers {', '.join(table['forget_speakers'])}; sizes "
+        f"{table['sizes']}; {table['num_classes']} classes; seeds {table['seeds']}.",
+        "",
+        f"Learning rate per method chosen on validation: {table['selection']['description']}",
+        "",
+        f"MIA: {table['mia_protocol']}. Paper values: {table['paper_source']}"
+        + ("" if table["paper_setting"] else " (none published for this setting)")
+        + ".",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+
+    def paper_cells(paper: dict[str, float] | None) -> list[str]:
+        paper = paper or {}
+        return [_fmt(paper.get(k), key=k) for k, _ in _PAPER_COLUMNS]
+
+    for role in ("original", "gold"):
+        ref = table["references"][role]
+        cells = [_fmt(ref.get(k), key=k) if k not in ("gum", "cgum") else "-" for k, _ in _COLUMNS]
+        lines.append("| " + " | ".join([role, "-", *cells, *paper_cells(ref.get("paper"))]) + " |")
+    for method, entry in table["methods"].items():
+        mean, std = entry["mean"], entry["std"]
+        cells = [_fmt(mean.get(k), std.get(k), key=k) for k, _ in _COLUMNS]
+        row = [method, f"{entry['selected_lr']:g}", *cells, *paper_cells(entry.get("paper"))]
+        lines.append("| " + " | ".join(row) + " |")
+    lrs = [f"{lr:g}" for lr in table["lrs"]]
+    lines += [
+        "",
+        "## Learning-rate grid (mean over seeds): validation GUM / test GUM",
+        "",
+        "| method | " + " | ".join(lrs) + " |",
+        "|" + "|".join("---" for _ in range(len(lrs) + 1)) + "|",
+    ]
+    for method, by_lr in table["grid"].items():
+        cells = []
+        for lr in lrs:
+            m = by_lr.get(lr) or {}
+            cells.append(
+                "-"
+                if not m
+                else f"{_fmt(m.get('valid_gum'))} / {_fmt(m.get('gum'))}"
+                + (" *" if lr == f"{table['methods'][method]['selected_lr']:g}" else "")
+            )
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", "`*` = selected on validation.", ""]
+    return "\n".join(lines)
+
+
+def run_unslu(cfg: UnSLUConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Run one UnSLU-BENCH setting into ``run_dir``; return the table dictionary.
+
+    Writes ``split.json`` and ``forget_speakers.txt``, ``checkpoints/{original,gold}.pt``,
+    ``references.json``, ``cells/<method>/lr<lr>_seed<seed>/{result.json,model.pt}``,
+    ``unslu_table.json`` and ``unslu_table.md``. Re-running skips finished work.
+    """
+    start = time.perf_counter()
+    bench = UnSLUBenchmark(cfg, run_dir, progress=progress)
+    table = bench.run()
+    bench._say(f"total wall time {time.perf_counter() - start:.0f} s")
+    return table
