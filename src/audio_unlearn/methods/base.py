@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 import lightning as L
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 if TYPE_CHECKING:
     from ..data.datamodule import UnlearningDataModule
@@ -36,12 +38,34 @@ def reinitialise_(model: nn.Module, seed: int | None = None) -> nn.Module:
         torch.manual_seed(seed)
     try:
         for module in model.modules():
-            if hasattr(module, "reset_parameters") and callable(module.reset_parameters):
+            if parametrize.is_parametrized(module):
+                _reinitialise_parametrized(module)
+            elif hasattr(module, "reset_parameters") and callable(module.reset_parameters):
                 module.reset_parameters()
     finally:
         if seed is not None:
             torch.random.set_rng_state(state)
     return model
+
+
+def _reinitialise_parametrized(module: nn.Module) -> None:
+    """Re-draw a parametrized layer (e.g. wav2vec2's weight-normed positional convolution).
+
+    Its own ``reset_parameters`` would initialise a computed tensor and be lost, so each
+    parametrized tensor is drawn with PyTorch's default Linear/Conv initialisation
+    (Kaiming-uniform, a = sqrt(5)) and assigned through the parametrization
+    (``right_inverse``); the bias as in those layers, uniform in +-1/sqrt(fan_in).
+    """
+    fan_in = None
+    for name in list(module.parametrizations.keys()):
+        fresh = torch.empty_like(getattr(module, name))
+        nn.init.kaiming_uniform_(fresh, a=math.sqrt(5))
+        setattr(module, name, fresh)
+        if fresh.dim() > 1:
+            fan_in = fresh[0].numel()
+    bias = getattr(module, "bias", None)
+    if isinstance(bias, nn.Parameter) and fan_in:
+        nn.init.uniform_(bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
 
 
 def layer_groups(model: nn.Module) -> list[nn.Module]:

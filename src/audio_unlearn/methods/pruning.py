@@ -82,9 +82,25 @@ def unflatten_mask(model: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tens
         raise ValueError(f"flat mask has {flat.numel()} entries, the model has {n} parameters")
     out, start = {}, 0
     for name, p in named:
-        out[name] = flat[start : start + p.numel()].reshape(p.shape).to(p.device)
+        mask = flat[start : start + p.numel()].reshape(p.shape).to(p.device)
+        if _is_weight_norm_direction(model, name):
+            # A weight-norm layer (wav2vec2's positional convolution) computes
+            # w = g * v / ||v||: zeroing a whole slice of v divides by zero (NaN). The
+            # direction v is not a weight of its own, so it is never pruned.
+            mask = torch.zeros_like(mask)
+        out[name] = mask
         start += p.numel()
     return out
+
+
+def _is_weight_norm_direction(model: nn.Module, name: str) -> bool:
+    """True for the ``v`` tensor of a ``torch.nn.utils.parametrizations.weight_norm``."""
+    if not name.endswith(".original1") or ".parametrizations." not in name:
+        return False
+    owner_name, _, rest = name.partition(".parametrizations.")
+    owner = model.get_submodule(owner_name) if owner_name else model
+    plist = owner.parametrizations[rest.split(".")[0]]
+    return any(type(m).__name__ == "_WeightNorm" for m in plist)
 
 
 def n_to_prune(n: int, p: float) -> int:
