@@ -264,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Checks that methods run and give finite numbers, not how well they forget.",
     )
     smoke.add_argument("--methods", nargs="+", help="only these methods (default: all)")
-    smoke.add_argument("--models", nargs="+", help="only these model families (default: all)")
+    smoke.add_argument(
+        "--models",
+        nargs="+",
+        help="model families: logmel_cnn, ecapa, hf:wav2vec2, hf:hubert, hf:wavlm, "
+        "hf:whisper_encoder (default: logmel_cnn ecapa hf:wav2vec2)",
+    )
     smoke.set_defaults(func=_cmd_smoke)
 
     methods = sub.add_parser(

@@ -27,7 +27,6 @@ from .evaluation import loss_mia
 from .evaluation.classification import per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
 from .methods import METHODS, build_method, fit_unlearning, method_hparams, methods_for_task
-from .models import CLASSIFIERS
 from .testing import make_dummy_corpus, train_classifier
 
 __all__ = ["SmokeResult", "format_smoke_table", "run_smoke", "smoke_hparams"]
@@ -37,6 +36,22 @@ TINY_MODELS: dict[str, dict] = {
     "logmel_cnn": {"channels": 16, "n_layers": 2},
     "ecapa": {"channels": (16, 16, 16, 16, 48), "embedding_dim": 16},
 }
+# Hugging Face encoder families, as "hf:<family>": a tiny random encoder is saved with
+# save_pretrained and loaded back through HFAudioClassifier's from_pretrained.
+HF_FAMILIES = ("wav2vec2", "hubert", "wavlm", "whisper_encoder")
+DEFAULT_MODELS = ("logmel_cnn", "ecapa", "hf:wav2vec2")
+ALL_MODELS = (*TINY_MODELS, *(f"hf:{f}" for f in HF_FAMILIES))
+
+
+def tiny_model_kwargs(model: str, workdir: Path) -> dict:
+    """``build_classifier`` keyword arguments of the tiny model ``model`` (a smoke name)."""
+    if model.startswith("hf:"):
+        from .testing.tiny_hf import save_tiny_audio_encoder
+
+        family = model.split(":", 1)[1]
+        path = save_tiny_audio_encoder(workdir / f"tiny-{family}", family)
+        return {"name": "hf", "pretrained": str(path), "max_seconds": 1.0}
+    return {"name": model, **TINY_MODELS[model]}
 
 
 @dataclass(frozen=True)
@@ -78,13 +93,13 @@ def run_smoke(
         ValueError: an unknown method or model name.
     """
     methods = list(methods or methods_for_task("classification"))
-    models = list(models or TINY_MODELS)
+    models = list(models or DEFAULT_MODELS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; registered: {sorted(METHODS)}")
-    unknown = [m for m in models if m not in CLASSIFIERS]
+    unknown = [m for m in models if m not in ALL_MODELS]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; known: {sorted(CLASSIFIERS)}")
+        raise ValueError(f"unknown model(s) {unknown}; known: {list(ALL_MODELS)}")
     with tempfile.TemporaryDirectory(dir=workdir, prefix="audio-unlearn-smoke-") as tmp:
         manifest = make_dummy_corpus(
             Path(tmp) / "corpus", n_speakers=8, n_classes=3, per_class=3, seed=seed
@@ -96,9 +111,8 @@ def run_smoke(
         dm.setup()
         results = []
         for model_name in models:
-            original = train_classifier(
-                dm, epochs=2, seed=seed, name=model_name, **TINY_MODELS.get(model_name, {})
-            )
+            kwargs = tiny_model_kwargs(model_name, Path(tmp))
+            original = train_classifier(dm, epochs=2, seed=seed, **kwargs)
             for method in methods:
                 results.append(_run_one(model_name, method, original, dm, seed))
     return results

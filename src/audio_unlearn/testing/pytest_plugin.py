@@ -11,7 +11,9 @@ or conftest: ask for them by name.
   over that split (batch 16), audio loaded.
 - ``tiny_classifier``: a fresh copy (per test) of a small log-mel CNN trained on it.
 - ``tiny_checkpoints``: ``{family: path}`` of a tiny randomly initialised model of every
-  classifier family, saved with the library's checkpoint code.
+  classifier family (``logmel_cnn``, ``ecapa``, ``hf:wav2vec2``, ``hf:hubert``,
+  ``hf:wavlm``, ``hf:whisper_encoder``), saved with the library's checkpoint code (the HF
+  encoders first through ``save_pretrained``).
 """
 
 from __future__ import annotations
@@ -79,15 +81,18 @@ def tiny_classifier(_tiny_trained_classifier):
 def tiny_checkpoints(tmp_path_factory):
     import torch
 
-    from audio_unlearn.models import CLASSIFIERS, build_classifier, save_classifier
-    from audio_unlearn.smoke import TINY_MODELS
+    from audio_unlearn.models import build_classifier, save_classifier
+    from audio_unlearn.smoke import ALL_MODELS, tiny_model_kwargs
 
     root = tmp_path_factory.mktemp("tiny_checkpoints")
     paths = {}
-    for family in CLASSIFIERS:
+    for family in ALL_MODELS:
         torch.manual_seed(0)
-        model = build_classifier(name=family, num_classes=4, **TINY_MODELS.get(family, {}))
+        model = build_classifier(num_classes=4, **tiny_model_kwargs(family, root))
         paths[family] = save_classifier(
-            root / f"{family}.pt", model, classes=("c0", "c1", "c2", "c3"), label_key="intent"
+            root / f"{family.replace(':', '-')}.pt",
+            model,
+            classes=("c0", "c1", "c2", "c3"),
+            label_key="intent",
         )
     return paths
