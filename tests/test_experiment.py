@@ -48,6 +48,9 @@ def test_report_has_every_model_and_metric(run):
             assert key in row, (row["model"], key)
     for row in on_disk["models"][2:]:
         assert 0.0 <= row["gum"] <= 1.0 and 0.0 <= row["cgum"] <= 1.0
+    rows = {r["model"]: r for r in on_disk["models"]}
+    assert rows["gold"]["activation_distance"] == 0.0 and rows["gold"]["js_to_gold"] == 0.0
+    assert rows["original"]["activation_distance"] > 0.0
     assert (out / "report.md").read_text().count("\n| ") >= 5
     assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -237,3 +240,17 @@ def test_ddp_on_two_cpu_processes_writes_once(dummy_manifest, tmp_path):
     assert [r["model"] for r in report["models"]] == ["original", "gold", "ft", "ng"]
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["trainer"] == {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}
+
+
+def test_prune_regrow_reports_its_impair_time_and_sparsity(dummy_manifest, tmp_path):
+    cfg = load_config(
+        None,
+        [f"corpus.manifest={dummy_manifest}", *OVERRIDES, "methods={prune_regrow: {epochs: 1}}"],
+    )
+    report = run_experiment(cfg, tmp_path / "run", progress=False)
+    row = report["models"][-1]
+    assert row["model"] == "prune_regrow"
+    assert 0.0 < row["chosen_sparsity"] <= 1.0 and row["n_pruned"] > 0
+    assert 0.0 < row["impair_seconds"] < row["time_s"] + 1.0
+    again = run_experiment(cfg, tmp_path / "run", progress=False)  # reused: facts kept
+    assert again["models"][-1]["chosen_sparsity"] == row["chosen_sparsity"]

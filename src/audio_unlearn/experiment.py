@@ -38,7 +38,15 @@ from .data.splits import (
     speaker_forget_split,
     utterance_holdout_split,
 )
-from .evaluation import cgum_terms, classification_scores, gum_terms, loss_mia, mia_auc
+from .evaluation import (
+    activation_distance,
+    cgum_terms,
+    classification_scores,
+    gum_terms,
+    js_to_retrained,
+    loss_mia,
+    mia_auc,
+)
 from .evaluation.classification import expected_calibration_error, per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
 from .methods import SupervisedTraining, build_method
@@ -57,6 +65,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# facts a method object may expose after unlearning, copied into its report row
+METHOD_FACTS = ("impair_seconds", "chosen_sparsity", "n_pruned")
 
 
 @dataclass
@@ -394,8 +405,14 @@ class Experiment:
         )
         return model, seconds
 
-    def unlearn(self, name: str, hparams: dict[str, Any]) -> tuple[torch.nn.Module, float]:
-        """Run unlearning method ``name`` from a copy of the original model (or reuse)."""
+    def unlearn(
+        self, name: str, hparams: dict[str, Any]
+    ) -> tuple[torch.nn.Module, float, dict[str, Any]]:
+        """Run unlearning method ``name`` from a copy of the original model (or reuse).
+
+        Returns the model, the unlearning wall time, and method facts worth reporting
+        (prune-and-regrow's impair time, chosen sparsity and pruned count).
+        """
         cfg = self.cfg
         key = _digest(
             {
@@ -409,14 +426,20 @@ class Experiment:
         path = self.ckpt_dir / f"{name}.pt"
         ckpt = self._reuse(path, key)
         if ckpt is not None:
-            return ckpt.model, float(ckpt.meta["seconds"])
+            extra = {k: ckpt.meta[k] for k in METHOD_FACTS if k in ckpt.meta}
+            return ckpt.model, float(ckpt.meta["seconds"]), extra
         L.seed_everything(cfg.seed, verbose=False)
         model = copy.deepcopy(self.original)
         module = build_method(name, model, **hparams)
         self._say(f"unlearning with {name} {hparams or '(defaults)'}")
         seconds = fit_unlearning(module, self.dm, progress=self.progress, **cfg.trainer)
+        extra = {
+            k: getattr(module, k)
+            for k in METHOD_FACTS
+            if isinstance(getattr(module, k, None), (int, float))
+        }
         if not self.is_global_zero:
-            return model, seconds
+            return model, seconds, extra
         save_classifier(
             path,
             model,
@@ -428,9 +451,10 @@ class Experiment:
                 "role": "method",
                 "method": name,
                 "hparams": hparams,
+                **extra,
             },
         )
-        return model, seconds
+        return model, seconds, extra
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
@@ -446,6 +470,8 @@ class Experiment:
             row[f"{name}_f1"] = scores.macro_f1
             row[f"{name}_loss"] = scores.loss
             losses[name] = per_sample_cross_entropy(logits, targets).numpy()
+            if name == "forget":
+                row["_forget_probs"] = logits.softmax(-1)
             if name == "test":
                 row["test_ece"] = expected_calibration_error(logits.softmax(-1), targets)
         mia = loss_mia(losses["forget"], losses["test"], seed=self.cfg.seed)
@@ -470,13 +496,14 @@ class Experiment:
             {"model": "gold", "role": "gold", "time_s": t_g, **self.evaluate(gold)},
         ]
         for name, hparams in self.cfg.methods.items():
-            model, t_u = self.unlearn(name, dict(hparams or {}))
+            model, t_u, facts = self.unlearn(name, dict(hparams or {}))
             rows.append(
                 {
                     "model": name,
                     "role": "method",
                     "time_s": t_u,
                     "hparams": hparams,
+                    **facts,
                     **self.evaluate(model),
                 }
             )
@@ -485,6 +512,12 @@ class Experiment:
     def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         orig = next(r for r in rows if r["role"] == "original")
         gold = next(r for r in rows if r["role"] == "gold")
+        gold_probs = gold["_forget_probs"]
+        for r in rows:
+            # distance to the retrained model's outputs on the forget set (Chundawat et al.)
+            probs = r.pop("_forget_probs")
+            r["activation_distance"] = activation_distance(probs, gold_probs)
+            r["js_to_gold"] = js_to_retrained(probs, gold_probs)["js"]
         for r in rows:
             r["speedup"] = gold["time_s"] / r["time_s"] if r["time_s"] > 0 else float("inf")
             if r["role"] != "method":
