@@ -37,10 +37,11 @@ class LabelEncoder:
 
 
 class WaveformCache:
-    """Loads and validates each utterance's audio once, padded/truncated to a fixed length.
+    """Loads and validates each utterance's audio once; serves it padded/truncated to a
+    fixed length.
 
-    Audio is held in memory as float32, ``(samples,)`` per utterance; the whole synthetic
-    corpus (2 688 x 3.6 s) takes about 620 MB.
+    Audio is held in memory as float32, truncated to ``max_seconds`` but not padded
+    (padding happens on access); the synthetic corpus (2 688 x 3.6 s) takes about 620 MB.
     """
 
     def __init__(self, max_seconds: float, sample_rate: int = TARGET_SAMPLE_RATE):
@@ -56,15 +57,18 @@ class WaveformCache:
     def preload(self, utterances: Sequence[Utterance], progress: bool = True) -> None:
         todo = [u for u in utterances if u.id not in self._store]
         for u in tqdm(todo, desc="loading audio", disable=not progress or not todo, unit="utt"):
-            self._store[u.id] = self.fix_length(load_audio(u.audio, sample_rate=self.sample_rate))
+            self._store[u.id] = self._load(u)
+
+    def _load(self, utt: Utterance) -> torch.Tensor:
+        # stored truncated but unpadded: padding to max_seconds happens on access, so a
+        # corpus of short commands padded to 10 s does not take 10 s of memory each
+        return load_audio(utt.audio, sample_rate=self.sample_rate)[: self.num_samples].clone()
 
     def __getitem__(self, utt: Utterance) -> torch.Tensor:
         wav = self._store.get(utt.id)
         if wav is None:
-            wav = self._store[utt.id] = self.fix_length(
-                load_audio(utt.audio, sample_rate=self.sample_rate)
-            )
-        return wav
+            wav = self._store[utt.id] = self._load(utt)
+        return self.fix_length(wav)
 
 
 class LabelledAudioDataset(Dataset):
