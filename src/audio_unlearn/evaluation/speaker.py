@@ -37,7 +37,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -456,7 +456,53 @@ def _is_local(source: str) -> bool:
     return Path(source).expanduser().exists()
 
 
-class SpeechBrainECAPAEncoder(SpeakerEncoder):
+class _BucketedHubEncoder(SpeakerEncoder):
+    """Shared part of the hub-or-directory encoders (ECAPA, WavLM x-vector).
+
+    Holds ``source``/``device``/batching settings, describes itself as
+    ``{"backend": backend, "model": source, ...}`` (a local ``source`` resolved to an absolute
+    path) and embeds in length buckets (:func:`length_batches`, padding within a bucket at
+    most ``max_padding_s``); subclasses implement :meth:`_embed_bucket` for one bucket.
+    """
+
+    #: ``"backend"`` entry of :meth:`describe`.
+    backend: ClassVar[str]
+
+    def __init__(self, source: str, *, device: str, batch_size: int, max_padding_s: float):
+        super().__init__()
+        _check_batching(batch_size, max_padding_s)
+        self.source = str(source)
+        self.device = device
+        self.batch_size = batch_size
+        self.max_padding_s = float(max_padding_s)
+
+    def describe(self) -> dict[str, Any]:
+        source = (
+            str(Path(self.source).expanduser().resolve()) if _is_local(self.source) else self.source
+        )
+        return {
+            "backend": self.backend,
+            "model": source,
+            "max_padding_s": self.max_padding_s,
+            "sample_rate": self.sample_rate,
+        }
+
+    @abstractmethod
+    def _embed_bucket(self, wavs: list[torch.Tensor]) -> torch.Tensor:
+        """Embeddings ``(len(wavs), D)``, on the CPU, of one length bucket."""
+
+    def _embed_batch(self, wavs: list[torch.Tensor]) -> torch.Tensor:
+        lengths = [w.numel() for w in wavs]
+        max_pad = round(self.max_padding_s * self.sample_rate)
+        out: list[torch.Tensor | None] = [None] * len(wavs)
+        for batch in length_batches(lengths, max_batch_size=self.batch_size, max_padding=max_pad):
+            emb = self._embed_bucket([wavs[i] for i in batch])
+            for row, i in enumerate(batch):
+                out[i] = emb[row]
+        return torch.stack(out)  # type: ignore[arg-type]
+
+
+class SpeechBrainECAPAEncoder(_BucketedHubEncoder):
     """SpeechBrain ECAPA-TDNN speaker embeddings (192-D for the VoxCeleb model).
 
     Loads through ``speechbrain.inference.speaker.EncoderClassifier.from_hparams``: a hub
@@ -484,6 +530,8 @@ class SpeechBrainECAPAEncoder(SpeakerEncoder):
         max_padding_s: Maximum padding within a batch, seconds.
     """
 
+    backend = "speechbrain-ecapa"
+
     def __init__(
         self,
         source: str = "speechbrain/spkrec-ecapa-voxceleb",
@@ -493,24 +541,8 @@ class SpeechBrainECAPAEncoder(SpeakerEncoder):
         batch_size: int = 16,
         max_padding_s: float = 0.0,
     ) -> None:
-        super().__init__()
-        _check_batching(batch_size, max_padding_s)
-        self.source = str(source)
+        super().__init__(source, device=device, batch_size=batch_size, max_padding_s=max_padding_s)
         self.savedir = None if savedir is None else str(savedir)
-        self.device = device
-        self.batch_size = batch_size
-        self.max_padding_s = float(max_padding_s)
-
-    def describe(self) -> dict[str, Any]:
-        source = (
-            str(Path(self.source).expanduser().resolve()) if _is_local(self.source) else self.source
-        )
-        return {
-            "backend": "speechbrain-ecapa",
-            "model": source,
-            "max_padding_s": self.max_padding_s,
-            "sample_rate": self.sample_rate,
-        }
 
     def _load(self) -> Any:
         try:
@@ -540,24 +572,17 @@ class SpeechBrainECAPAEncoder(SpeakerEncoder):
         model.eval()
         return model
 
-    def _embed_batch(self, wavs: list[torch.Tensor]) -> torch.Tensor:
-        lengths = [w.numel() for w in wavs]
-        max_pad = round(self.max_padding_s * self.sample_rate)
-        out: list[torch.Tensor | None] = [None] * len(wavs)
-        for batch in length_batches(lengths, max_batch_size=self.batch_size, max_padding=max_pad):
-            padded, lens = _pad_batch([wavs[i] for i in batch])
-            relative = lens.to(torch.float32) / float(lens.max())
-            emb = self._model.encode_batch(padded, relative, normalize=False)
-            emb = emb.reshape(len(batch), -1).cpu()
-            for row, i in enumerate(batch):
-                out[i] = emb[row]
-        return torch.stack(out)  # type: ignore[arg-type]
+    def _embed_bucket(self, wavs: list[torch.Tensor]) -> torch.Tensor:
+        padded, lens = _pad_batch(wavs)
+        relative = lens.to(torch.float32) / float(lens.max())
+        emb = self._model.encode_batch(padded, relative, normalize=False)
+        return emb.reshape(len(wavs), -1).cpu()
 
 
 # --------------------------------------------------------------------------- WavLM x-vector
 
 
-class WavLMXVectorEncoder(SpeakerEncoder):
+class WavLMXVectorEncoder(_BucketedHubEncoder):
     """transformers ``WavLMForXVector`` embeddings (512-D for ``wavlm-base-plus-sv``).
 
     Loads ``WavLMForXVector`` and its feature extractor with ``from_pretrained`` from a hub
@@ -579,6 +604,8 @@ class WavLMXVectorEncoder(SpeakerEncoder):
         max_padding_s: Maximum padding within a batch, seconds.
     """
 
+    backend = "wavlm-xvector"
+
     def __init__(
         self,
         source: str = "microsoft/wavlm-base-plus-sv",
@@ -587,23 +614,7 @@ class WavLMXVectorEncoder(SpeakerEncoder):
         batch_size: int = 16,
         max_padding_s: float = 0.0,
     ) -> None:
-        super().__init__()
-        _check_batching(batch_size, max_padding_s)
-        self.source = str(source)
-        self.device = device
-        self.batch_size = batch_size
-        self.max_padding_s = float(max_padding_s)
-
-    def describe(self) -> dict[str, Any]:
-        source = (
-            str(Path(self.source).expanduser().resolve()) if _is_local(self.source) else self.source
-        )
-        return {
-            "backend": "wavlm-xvector",
-            "model": source,
-            "max_padding_s": self.max_padding_s,
-            "sample_rate": self.sample_rate,
-        }
+        super().__init__(source, device=device, batch_size=batch_size, max_padding_s=max_padding_s)
 
     def _load(self) -> Any:
         from transformers import AutoFeatureExtractor, WavLMForXVector
@@ -617,23 +628,16 @@ class WavLMXVectorEncoder(SpeakerEncoder):
         model = WavLMForXVector.from_pretrained(self.source).to(self.device).eval()
         return extractor, model
 
-    def _embed_batch(self, wavs: list[torch.Tensor]) -> torch.Tensor:
+    def _embed_bucket(self, wavs: list[torch.Tensor]) -> torch.Tensor:
         extractor, model = self._model
-        lengths = [w.numel() for w in wavs]
-        max_pad = round(self.max_padding_s * self.sample_rate)
-        out: list[torch.Tensor | None] = [None] * len(wavs)
-        for batch in length_batches(lengths, max_batch_size=self.batch_size, max_padding=max_pad):
-            inputs = extractor(
-                [wavs[i].numpy() for i in batch],
-                sampling_rate=self.sample_rate,
-                return_tensors="pt",
-                padding=True,
-            )
-            inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            emb = model(**inputs).embeddings.cpu()
-            for row, i in enumerate(batch):
-                out[i] = emb[row]
-        return torch.stack(out)  # type: ignore[arg-type]
+        inputs = extractor(
+            [w.numpy() for w in wavs],
+            sampling_rate=self.sample_rate,
+            return_tensors="pt",
+            padding=True,
+        )
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        return model(**inputs).embeddings.cpu()
 
 
 # --------------------------------------------------------------------------- WavLM-large + ECAPA

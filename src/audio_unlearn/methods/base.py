@@ -137,6 +137,27 @@ class UnlearningModule(L.LightningModule):
         self.log("unlearn/loss", loss, prog_bar=True, batch_size=self._batch_size(batch))
         return loss
 
+    def manual_step(
+        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer | None = None
+    ) -> torch.Tensor:
+        """One manual-optimisation step on ``loss``: zero the gradients, backward, step.
+
+        For methods that set ``self.automatic_optimization = False``.
+
+        Args:
+            loss: the scalar to minimise.
+            optimizer: the optimiser to step; ``None`` takes ``self.optimizers()`` (the
+                method's single optimiser).
+
+        Returns:
+            ``loss``, detached.
+        """
+        opt = self.optimizers() if optimizer is None else optimizer
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        return loss.detach()
+
     @staticmethod
     def _batch_size(batch) -> int:
         return sum(int(b[1].numel()) for b in batch.values() if b is not None)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 
-from .base import UnlearningModule
+from .prune_regrow import RetainSGDRepair
 from .pruning import apply_prune_masks_, global_l1_prune_
 from .registry import register_method
 
@@ -15,7 +14,7 @@ __all__ = ["OneShotMagnitudePruning"]
 
 
 @register_method("omp")
-class OneShotMagnitudePruning(UnlearningModule):
+class OneShotMagnitudePruning(RetainSGDRepair):
     """OMP baseline: global L1 pruning at a fixed sparsity, masks kept while fine-tuning.
 
     Jia et al., "Model Sparsity Can Simplify Machine Unlearning" (NeurIPS 2023), as the
@@ -37,8 +36,6 @@ class OneShotMagnitudePruning(UnlearningModule):
         n_pruned: number of pruned entries.
         impair_seconds: wall time of the pruning step.
     """
-
-    uses = ("retain",)
 
     def __init__(
         self,
@@ -69,19 +66,7 @@ class OneShotMagnitudePruning(UnlearningModule):
     def on_train_start(self) -> None:
         self.prune()
 
-    def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        return F.cross_entropy(self.model(wav), y)
-
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
         if self.masks is not None:
             apply_prune_masks_(self.model, self.masks)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(
-            self.model.parameters(),
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-        )

@@ -24,7 +24,31 @@ from .pruning import (
 )
 from .registry import register_method
 
-__all__ = ["PruneRegrow", "load_rewind_state"]
+__all__ = ["PruneRegrow", "RetainSGDRepair", "load_rewind_state"]
+
+
+class RetainSGDRepair(UnlearningModule):
+    """Shared repair of the pruning methods: cross-entropy on the retain set, SGD + momentum.
+
+    The repair (fine-tune) phase of prune-and-regrow and of its OMP baseline (Jia et al.,
+    NeurIPS 2023): subclasses set ``self.momentum`` in ``__init__`` and do their impair
+    step in ``on_train_start``.
+    """
+
+    uses = ("retain",)
+    momentum: float
+
+    def unlearning_loss(self, batch) -> torch.Tensor:
+        wav, y = batch["retain"]
+        return F.cross_entropy(self.model(wav), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(
+            self.model.parameters(),
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
 
 
 def load_rewind_state(path: str | os.PathLike, model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -58,7 +82,7 @@ def load_rewind_state(path: str | os.PathLike, model: torch.nn.Module) -> dict[s
 
 
 @register_method("prune_regrow")
-class PruneRegrow(UnlearningModule):
+class PruneRegrow(RetainSGDRepair):
     """Prune-and-regrow unlearning ("Machine Unlearning in Audio: Bridging the Modality Gap
     via the Prune and Regrow Paradigm", 2025).
 
@@ -97,8 +121,6 @@ class PruneRegrow(UnlearningModule):
         impair_seconds: wall time of choosing ``p``, pruning and regrowing.
         sparsity_curve: ``(p, cs)`` of the cosine curve (None for a fixed ``p``).
     """
-
-    uses = ("retain",)
 
     def __init__(
         self,
@@ -166,18 +188,6 @@ class PruneRegrow(UnlearningModule):
         forget = dm.eval_dataloader("forget") if self.selector in ("salun", "ssd") else None
         train = dm.eval_dataloader("train") if self.selector == "ssd" else None
         self.impair(forget=forget, train=train)
-
-    def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        return F.cross_entropy(self.model(wav), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(
-            self.model.parameters(),
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-        )
 
 
 def _check_sparsity_rule(rule) -> str | float:

@@ -101,24 +101,17 @@ class SCRUB(UnlearningModule):
 
     def max_step(self, wav_f: torch.Tensor) -> torch.Tensor:
         """One optimiser step maximising ``d`` on a forget batch; returns ``d`` (detached)."""
-        opt = self.optimizers()
         div = distill_kl(self.model(wav_f), self._teacher_logits(wav_f), self.temperature)
-        opt.zero_grad()
-        self.manual_backward(-div)
-        opt.step()
+        self.manual_step(-div)
         return div.detach()
 
     def min_step(self, wav_r: torch.Tensor, y_r: torch.Tensor) -> torch.Tensor:
         """One optimiser step on ``gamma * CE + alpha * d`` over a retain batch."""
-        opt = self.optimizers()
         logits = self.model(wav_r)
         loss = self.gamma * F.cross_entropy(logits, y_r) + self.alpha * distill_kl(
             logits, self._teacher_logits(wav_r), self.temperature
         )
-        opt.zero_grad()
-        self.manual_backward(loss)
-        opt.step()
-        return loss.detach()
+        return self.manual_step(loss)
 
     def on_train_epoch_start(self) -> None:
         if self.current_epoch >= self.msteps:

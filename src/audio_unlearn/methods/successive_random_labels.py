@@ -65,12 +65,6 @@ class SuccessiveRandomLabels(UnlearningModule):
     def on_train_start(self) -> None:
         self._generator = torch.Generator().manual_seed(self.seed)
 
-    def _step(self, loss: torch.Tensor) -> None:
-        opt = self.optimizers()
-        opt.zero_grad()
-        self.manual_backward(loss)
-        opt.step()
-
     def training_step(self, batch, batch_idx):
         logged = {}
         if batch.get("forget") is not None:
@@ -78,12 +72,10 @@ class SuccessiveRandomLabels(UnlearningModule):
             logits = self.model(wav)
             y_random = random_wrong_labels(y, logits.shape[-1], generator=self._generator)
             loss = F.cross_entropy(logits, y_random)
-            self._step(loss)
-            logged["unlearn/forget_random_ce"] = loss.detach()
+            logged["unlearn/forget_random_ce"] = self.manual_step(loss)
         if batch.get("retain") is not None:
             wav, y = batch["retain"]
             loss = F.cross_entropy(self.model(wav), y)
-            self._step(loss)
-            logged["unlearn/retain_ce"] = loss.detach()
+            logged["unlearn/retain_ce"] = self.manual_step(loss)
         if logged:
             self.log_dict(logged, prog_bar=True, batch_size=self._batch_size(batch))

@@ -153,11 +153,7 @@ class UNSIR(UnlearningModule):
         )
 
     def _step(self, opt, wav: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(self.model(wav), y)
-        opt.zero_grad()
-        self.manual_backward(loss)
-        opt.step()
-        return loss.detach()
+        return self.manual_step(F.cross_entropy(self.model(wav), y), opt)
 
     def training_step(self, batch, batch_idx):
         impair_opt, repair_opt = self.optimizers()

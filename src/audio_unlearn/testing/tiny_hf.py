@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["AUDIO_ENCODER_FAMILIES", "CTC_CHARACTERS", "save_tiny_audio_encoder", "save_tiny_ctc"]
 
@@ -20,6 +21,27 @@ CTC_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'"
 
 _NORMS = ("layer", "group")
 _MODELS = ("wav2vec2", "hubert")
+
+
+def _tiny_encoder_config(norm: str) -> dict[str, Any]:
+    """Config keywords of the tiny wav2vec2-style encoders (2 layers, width 32).
+
+    ``norm``: ``"group"`` or ``"layer"`` feature-encoder normalisation (``"layer"`` also
+    turns on the stable-layer-norm transformer).
+    """
+    return dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16, 16),
+        conv_stride=(5, 4, 4),
+        conv_kernel=(10, 4, 4),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm=norm,
+        do_stable_layer_norm=norm == "layer",
+    )
 
 
 def save_tiny_ctc(
@@ -83,17 +105,7 @@ def save_tiny_ctc(
     )
     common = dict(
         vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16, 16, 16),
-        conv_stride=(5, 4, 4),
-        conv_kernel=(10, 4, 4),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        feat_extract_norm=norm,
-        do_stable_layer_norm=norm == "layer",
+        **_tiny_encoder_config(norm),
         pad_token_id=0,
         initializer_range=0.5,  # large weights: transcripts depend on the input
     )
@@ -188,19 +200,7 @@ def save_tiny_audio_encoder(
                 n_fft=400,
             ).save_pretrained(directory)
             return directory
-        common = dict(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            conv_dim=(16, 16, 16),
-            conv_stride=(5, 4, 4),
-            conv_kernel=(10, 4, 4),
-            num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=2,
-            feat_extract_norm=norm,
-            do_stable_layer_norm=norm == "layer",
-        )
+        common = _tiny_encoder_config(norm)
         if family == "hubert":
             net = tf.HubertModel(tf.HubertConfig(**common))
         elif family == "wavlm":
