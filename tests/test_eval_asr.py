@@ -225,7 +225,7 @@ def test_get_transcriber_specs(models):
     assert get_transcriber("whisper").name_or_path == "openai/whisper-large-v3"
     with pytest.raises(ValueError, match="unknown ASR backend 'kaldi'"):
         get_transcriber("kaldi:/some/model")
-    with pytest.raises(NotImplementedError, match="trained by audio-unlearn"):
+    with pytest.raises(FileNotFoundError, match="library ASR checkpoint"):
         get_transcriber("library:runs/asr/last.ckpt")
 
 

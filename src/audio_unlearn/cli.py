@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .cli_asr import add_asr_parser
 from .cli_evaluate import add_evaluate_parser
 from .cli_privacy import add_privacy_parsers
 from .cli_unslu import add_unslu_parser
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     methods.set_defaults(func=_cmd_methods)
     add_evaluate_parser(sub)
+    add_asr_parser(sub)
     add_privacy_parsers(sub)
     add_unslu_parser(sub)
     return parser

@@ -17,7 +17,7 @@ Both load by hub name or local directory through ``from_pretrained``, lazily (on
 :meth:`~Transcriber.transcribe` or an explicit :meth:`~Transcriber.load`), so building one
 never downloads anything. :func:`get_transcriber` builds one from a spec string:
 ``"ctc:<name-or-path>"``, ``"whisper:<name-or-path>"``, or ``"library:<checkpoint>"``
-(reserved for an ASR trained by this library; not implemented yet).
+(the library's own CTC recogniser, :mod:`audio_unlearn.evaluation.asr_library`).
 
 Batching with length bucketing (:func:`audio_unlearn.evaluation.batching.length_batches`):
 utterances are sorted by length (longest first), cut into batches whose padded size
@@ -582,23 +582,27 @@ def get_transcriber(spec: str, **kwargs: Any) -> Transcriber:
     Args:
         spec: ``"ctc:<name-or-path>"``, ``"whisper:<name-or-path>"`` (a bare ``"ctc"`` or
             ``"whisper"`` takes the backend's default model), or ``"library:<checkpoint>"``
-            for an ASR model trained by this library (not implemented yet).
+            for the library's own CTC recogniser (a :func:`audio_unlearn.models.asr.save_asr`
+            file, e.g. the ``asr-speaker`` recipe's ``checkpoints/original.pt``), served by
+            :class:`audio_unlearn.evaluation.asr_library.LibraryCTCTranscriber`.
         **kwargs: Keyword options of the backend class (``device``, ``max_batch_samples``...).
 
     Raises:
         ValueError: The backend is unknown or the spec is malformed.
-        NotImplementedError: ``library:`` specs, until the library ships its own ASR.
+        FileNotFoundError: A ``library:`` checkpoint does not exist.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"ASR spec must be a string like 'ctc:<name-or-path>', got {spec!r}")
     backend, _, target = spec.strip().partition(":")
     backend = backend.lower()
     if backend == "library":
-        raise NotImplementedError(
-            f"ASR spec {spec!r}: transcribing with an ASR model trained by audio-unlearn is "
-            "not available yet (planned with the library's ASR models); use 'ctc:<model>' "
-            "or 'whisper:<model>' for now"
-        )
+        from audio_unlearn.evaluation.asr_library import LibraryCTCTranscriber
+
+        if not target.strip():
+            raise ValueError(
+                f"ASR spec {spec!r} names no checkpoint; use 'library:<path/to/asr.pt>'"
+            )
+        return LibraryCTCTranscriber(target.strip(), **kwargs)
     if backend not in _BACKENDS:
         raise ValueError(
             f"unknown ASR backend {backend!r} in spec {spec!r}; use one of "

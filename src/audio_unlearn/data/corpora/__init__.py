@@ -15,6 +15,7 @@ Hugging Face rows whose audio is embedded bytes (written once as 16 kHz wavs).
 | ``audiomnist`` | AudioMNIST | seeded by-speaker split |
 | ``italic`` | ITALIC (HF, extra ``hf``) | config's own (``hard_speaker``) |
 | ``speech_massive`` | Speech-MASSIVE (HF, extra ``hf``) | UnSLU-BENCH validation rule |
+| ``librispeech`` | LibriSpeech (ASR) | official subsets (speaker-disjoint) |
 
 :func:`read_prepared` turns the written manifests into the utterance list and
 :class:`~audio_unlearn.data.splits.CorpusSplit` that the forget-split functions take.
@@ -33,6 +34,7 @@ from ..splits import CorpusSplit
 from .audiomnist import prepare_audiomnist
 from .fsc import prepare_fsc
 from .hf_datasets import prepare_italic, prepare_speech_massive
+from .librispeech import prepare_librispeech
 from .slurp import prepare_slurp, prepare_slurp_star, slurp_star_split
 from .speech_commands import prepare_speech_commands
 
@@ -42,6 +44,7 @@ __all__ = [
     "prepare_corpus",
     "prepare_fsc",
     "prepare_italic",
+    "prepare_librispeech",
     "prepare_slurp",
     "prepare_slurp_star",
     "prepare_speech_commands",
@@ -59,6 +62,7 @@ CORPORA: dict[str, Callable[..., dict[str, Path]]] = {
     "audiomnist": prepare_audiomnist,
     "italic": prepare_italic,
     "speech_massive": prepare_speech_massive,
+    "librispeech": prepare_librispeech,
 }
 
 

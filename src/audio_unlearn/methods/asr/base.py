@@ -1,0 +1,86 @@
+"""Shared parts of the ASR unlearning methods: the base module and sequence losses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ..base import UnlearningModule
+
+__all__ = ["ASRUnlearningModule", "finite_mean", "sequence_kl"]
+
+
+def finite_mean(losses: torch.Tensor) -> torch.Tensor:
+    """Mean of the finite entries of ``losses`` ``(batch,)``.
+
+    A CTC loss is infinite when an utterance has fewer frames than its transcript needs;
+    such utterances carry no gradient signal and are left out (0 when none is finite).
+    """
+    finite = torch.isfinite(losses)
+    if bool(finite.all()):
+        return losses.mean()
+    if not bool(finite.any()):
+        return losses.new_zeros(()) * 0.0
+    return losses[finite].mean()
+
+
+def sequence_kl(
+    student_log_probs: torch.Tensor,
+    teacher_log_probs: torch.Tensor,
+    frame_lengths: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Frame-level distillation divergence ``KL(teacher || student)``, masked by lengths.
+
+    The sequence-level counterpart of SCRUB's ``DistillKL`` (Kurmanji et al., NeurIPS
+    2023): at every valid frame ``t`` of utterance ``i``,
+    ``KL_t = sum_v p_t(v) (log p_t(v) - log p_s(v))`` with ``p = softmax(log p / T)``;
+    the result is ``T^2`` times the mean of ``KL_t`` over all valid frames of the batch
+    (padding frames excluded), i.e. a per-frame average like the per-sample average of
+    the classification form.
+
+    Args:
+        student_log_probs: ``(batch, frames, vocab)`` log-probabilities (or logits).
+        teacher_log_probs: ``(batch, frames, vocab)`` of the frozen teacher.
+        frame_lengths: ``(batch,)`` valid frames per utterance.
+        temperature: softmax temperature ``T > 0``.
+
+    Returns:
+        Scalar divergence (0 when no frame is valid).
+    """
+    if student_log_probs.shape != teacher_log_probs.shape:
+        raise ValueError(
+            f"student and teacher outputs differ in shape: {tuple(student_log_probs.shape)} "
+            f"vs {tuple(teacher_log_probs.shape)}"
+        )
+    log_s = F.log_softmax(student_log_probs / temperature, dim=-1)
+    log_t = F.log_softmax(teacher_log_probs / temperature, dim=-1)
+    per_frame = (log_t.exp() * (log_t - log_s)).sum(-1)  # (B, T)
+    frames = torch.arange(per_frame.shape[1], device=per_frame.device)
+    mask = (frames[None, :] < frame_lengths.to(per_frame.device)[:, None]).to(per_frame.dtype)
+    n = mask.sum().clamp(min=1.0)
+    return (per_frame * mask).sum() / n * temperature**2
+
+
+class ASRUnlearningModule(UnlearningModule):
+    """Base of the ASR methods: ASR batches and the recogniser's per-sample loss.
+
+    ``batch[name]`` is ``(wavs, wav_lengths, targets, target_lengths)``;
+    :meth:`sequence_loss` is the mean per-sample loss of the model on one such batch
+    (per character for :class:`~audio_unlearn.models.asr.CTCRecognizer`).
+
+    ``task = "asr"`` tells generic drivers (the classifier smoke run, class removal) that
+    these methods do not take classification batches.
+    """
+
+    task: ClassVar[str] = "asr"
+
+    def sequence_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        wavs, wav_lengths, targets, target_lengths = batch
+        return finite_mean(self.model.loss(wavs, wav_lengths, targets, target_lengths))
+
+    @staticmethod
+    def _batch_size(batch) -> int:
+        return sum(int(b[1].numel()) for b in batch.values() if b is not None)
