@@ -170,7 +170,7 @@ def test_wer_bad_inputs_exit_2(text_manifest, tmp_path, capsys):
     code, _, err = wer("--manifest", str(manifest), "--asr", "kaldi:/x")
     assert code == 2 and "unknown ASR backend 'kaldi'" in err
     code, _, err = wer("--manifest", str(manifest), "--asr", "library:run/last.ckpt")
-    assert code == 2 and "not available yet" in err
+    assert code == 2 and "library ASR checkpoint run/last.ckpt not found" in err
     code, _, err = _run(
         [
             "evaluate",
