@@ -40,12 +40,11 @@ from .data.splits import (
 )
 from .evaluation import (
     activation_distance,
-    cgum_terms,
     classification_scores,
-    gum_terms,
     js_to_retrained,
     loss_mia,
     mia_auc,
+    scores_from_rows,
 )
 from .evaluation.classification import expected_calibration_error, per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
@@ -523,17 +522,7 @@ class Experiment:
             if r["role"] != "method":
                 r["gum"] = r["cgum"] = None
                 continue
-            common = dict(
-                f1_unlearned=r["test_f1"],
-                f1_gold=gold["test_f1"],
-                mia_unlearned=r["mia"],
-                mia_original=orig["mia"],
-                mia_gold=gold["mia"],
-                time_unlearned=r["time_s"],
-                time_gold=gold["time_s"],
-            )
-            g = gum_terms(**common)
-            c = cgum_terms(**common, n_classes=self.dm.num_classes)
+            g, c = scores_from_rows(r, orig, gold, n_classes=self.dm.num_classes)
             r["gum"], r["cgum"] = g.score, c.score
             r["gum_terms"] = dataclasses.asdict(g)
             r["cgum_terms"] = dataclasses.asdict(c)

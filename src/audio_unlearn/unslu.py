@@ -56,7 +56,7 @@ from lightning.pytorch.callbacks import Timer
 
 from . import __version__
 from .data.manifest import atomic_write_text
-from .evaluation import cgum_terms, classification_scores, gum_terms, loss_mia
+from .evaluation import classification_scores, loss_mia, scores_from_rows
 from .evaluation.classification import per_sample_cross_entropy
 from .experiment import (
     CorpusConfig,
@@ -411,36 +411,17 @@ def validation_scores(
     forget-vs-validation loss attack (``mia_valid`` of the unlearned, original and gold
     models), efficiency from the unlearning and gold-retraining times.
     """
-    common = dict(
-        f1_unlearned=cell["valid_f1"],
-        f1_gold=gold["valid_f1"],
-        mia_unlearned=cell["mia_valid"],
-        mia_original=original["mia_valid"],
-        mia_gold=gold["mia_valid"],
-        time_unlearned=cell["time_s"],
-        time_gold=gold["time_s"],
+    g, c = scores_from_rows(
+        cell, original, gold, n_classes=num_classes, f1_key="valid_f1", mia_key="mia_valid"
     )
-    return {
-        "valid_gum": gum_terms(**common).score,
-        "valid_cgum": cgum_terms(**common, n_classes=num_classes).score,
-    }
+    return {"valid_gum": g.score, "valid_cgum": c.score}
 
 
 def table_scores(
     cell: dict[str, Any], original: dict[str, Any], gold: dict[str, Any], num_classes: int
 ) -> dict[str, Any]:
     """GUM and CGUM as published: test macro-F1 and the forget-vs-test loss attack."""
-    common = dict(
-        f1_unlearned=cell["test_f1"],
-        f1_gold=gold["test_f1"],
-        mia_unlearned=cell["mia"],
-        mia_original=original["mia"],
-        mia_gold=gold["mia"],
-        time_unlearned=cell["time_s"],
-        time_gold=gold["time_s"],
-    )
-    g = gum_terms(**common)
-    c = cgum_terms(**common, n_classes=num_classes)
+    g, c = scores_from_rows(cell, original, gold, n_classes=num_classes)
     return {
         "gum": g.score,
         "cgum": c.score,

@@ -26,7 +26,14 @@ from audio_unlearn.evaluation.classification import (
     macro_f1,
     per_sample_cross_entropy,
 )
-from audio_unlearn.evaluation.gum import GUMTerms, cgum, cgum_terms, gum, gum_terms
+from audio_unlearn.evaluation.gum import (
+    GUMTerms,
+    cgum,
+    cgum_terms,
+    gum,
+    gum_terms,
+    scores_from_rows,
+)
 from audio_unlearn.evaluation.mia import (
     MIAResult,
     SVCMIAResult,
@@ -77,6 +84,7 @@ __all__ = [
     "mia_auc",
     "min_dcf",
     "per_sample_cross_entropy",
+    "scores_from_rows",
     "spk_zrf",
     "svc_mia",
     "svc_mia_from_losses",

@@ -44,9 +44,11 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["GUMTerms", "cgum", "cgum_terms", "gum", "gum_terms"]
+__all__ = ["GUMTerms", "cgum", "cgum_terms", "gum", "gum_terms", "scores_from_rows"]
 
 
 @dataclass(frozen=True)
@@ -339,3 +341,33 @@ def cgum(
         a=a,
         b=b,
     ).score
+
+
+def scores_from_rows(
+    unlearned: Mapping[str, Any],
+    original: Mapping[str, Any],
+    gold: Mapping[str, Any],
+    *,
+    n_classes: int,
+    f1_key: str = "test_f1",
+    mia_key: str = "mia",
+    time_key: str = "time_s",
+) -> tuple[GUMTerms, GUMTerms]:
+    """GUM and CGUM terms of an unlearned model from report rows (dicts of metrics).
+
+    The published scores use test macro-F1 and the forget-vs-test MIA (the defaults);
+    UnSLU-BENCH's learning-rate selection uses the validation columns instead.
+
+    Returns:
+        ``(gum_terms, cgum_terms)``.
+    """
+    common = dict(
+        f1_unlearned=unlearned[f1_key],
+        f1_gold=gold[f1_key],
+        mia_unlearned=unlearned[mia_key],
+        mia_original=original[mia_key],
+        mia_gold=gold[mia_key],
+        time_unlearned=unlearned[time_key],
+        time_gold=gold[time_key],
+    )
+    return gum_terms(**common), cgum_terms(**common, n_classes=n_classes)
