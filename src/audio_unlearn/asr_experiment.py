@@ -55,7 +55,7 @@ from .models.asr import (
     per_sample_ctc_loss,
     save_asr,
 )
-from .reporting import markdown_table
+from .reporting import markdown_table, save_figure
 
 __all__ = [
     "ASREvalConfig",
@@ -596,8 +596,6 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
 
 def plot_asr_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Two panels: forget loss vs retain WER, and MIA AUC (plain, informed) per model."""
-    import os
-    import tempfile
 
     import matplotlib
 
@@ -633,17 +631,7 @@ def plot_asr_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
     ax2.set_title("membership inference")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path)
 
 
 def run_asr_experiment(

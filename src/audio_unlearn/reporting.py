@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REPORT_COLUMNS", "markdown_table", "plot_tradeoff"]
+__all__ = ["REPORT_COLUMNS", "markdown_table", "plot_tradeoff", "report_columns", "save_figure"]
 
 REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("model", "model", "{}"),
@@ -92,12 +92,19 @@ def plot_tradeoff(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Pa
     ax2.set_title("forget vs retain")
     ax1.legend(fontsize=7, loc="best")
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (temporary file + rename) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=dpi)
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -15,13 +15,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..data.manifest import atomic_write_text
+from ..reporting import save_figure
 
 __all__ = [
     "RECORD_FORMAT",
@@ -225,20 +225,6 @@ def render_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-
-
 def plot_before_after(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Bars of forget/retain/test accuracy and the attack AUCs, before vs after."""
     import matplotlib
@@ -262,7 +248,7 @@ def plot_before_after(record: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set_title(f"request {record['request']['id']}: before vs after")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save_figure(fig, Path(path))
+    save_figure(fig, path, dpi=100)
     return Path(path)
 
 
@@ -292,7 +278,7 @@ def plot_relearn(record: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set_title("relearning attack")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save_figure(fig, Path(path))
+    save_figure(fig, path, dpi=100)
     return Path(path)
 
 
