@@ -1,0 +1,24 @@
+"""Speaker-identity forgetting for zero-shot TTS: TGU and its baselines (registered as
+``tts_tgu``, ``tts_sgu``, ``tts_ng``, ``tts_kl``, ``tts_ft``, ``tts_retrain``)."""
+
+from .base import TTSUnlearningModule, concat_rows
+from .baselines import TTSKL, SampleGuidedUnlearning, TTSFineTune, TTSNegGrad, TTSRetrain
+from .tgu import TeacherGuidedUnlearning
+from .training import FlowMatchingTraining, warmup_cosine
+
+#: Names of the registered TTS methods.
+TTS_METHODS: tuple[str, ...] = ("tts_ft", "tts_ng", "tts_kl", "tts_sgu", "tts_tgu", "tts_retrain")
+
+__all__ = [
+    "TTSKL",
+    "TTS_METHODS",
+    "FlowMatchingTraining",
+    "SampleGuidedUnlearning",
+    "TTSFineTune",
+    "TTSNegGrad",
+    "TTSRetrain",
+    "TTSUnlearningModule",
+    "TeacherGuidedUnlearning",
+    "concat_rows",
+    "warmup_cosine",
+]
