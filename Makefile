@@ -12,7 +12,7 @@ LINT_PATHS := src tests benchmarks recipes
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[synth,hf,speaker,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[synth,hf,speaker,vocos,dev]'
 	$(PY) -m pip install --quiet -c constraints.txt --no-deps resemblyzer
 	touch $(STAMP)
 

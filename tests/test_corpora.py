@@ -655,6 +655,8 @@ def test_registry_dispatch_and_read_prepared(tmp_path):
         "italic",
         "speech_massive",
         "librispeech",
+        "libritts",
+        "libriheavy",
     }
     root = _fake_speech_commands(tmp_path / "sc")
     paths = prepare_corpus("speech_commands", root, tmp_path / "out", num_workers=2)

@@ -21,6 +21,7 @@ from . import __version__
 from .cli_asr import add_asr_parser
 from .cli_evaluate import add_evaluate_parser
 from .cli_privacy import add_privacy_parsers
+from .cli_tts import add_tts_parser
 from .cli_unslu import add_unslu_parser
 
 EPILOG = """\
@@ -285,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     methods.set_defaults(func=_cmd_methods)
     add_evaluate_parser(sub)
     add_asr_parser(sub)
+    add_tts_parser(sub)
     add_privacy_parsers(sub)
     add_unslu_parser(sub)
     return parser

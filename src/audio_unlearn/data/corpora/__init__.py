@@ -16,6 +16,8 @@ Hugging Face rows whose audio is embedded bytes (written once as 16 kHz wavs).
 | ``italic`` | ITALIC (HF, extra ``hf``) | config's own (``hard_speaker``) |
 | ``speech_massive`` | Speech-MASSIVE (HF, extra ``hf``) | UnSLU-BENCH validation rule |
 | ``librispeech`` | LibriSpeech (ASR) | official subsets (speaker-disjoint) |
+| ``libritts`` | LibriTTS / LibriTTS-R + MFA TextGrids (TTS) | official subsets (speaker-disjoint) |
+| ``libriheavy`` | LibriHeavy cuts + MFA TextGrids (TTS; cuts written as files) | manifest subsets |
 
 :func:`read_prepared` turns the written manifests into the utterance list and
 :class:`~audio_unlearn.data.splits.CorpusSplit` that the forget-split functions take.
@@ -34,7 +36,9 @@ from ..splits import CorpusSplit
 from .audiomnist import prepare_audiomnist
 from .fsc import prepare_fsc
 from .hf_datasets import prepare_italic, prepare_speech_massive
+from .libriheavy import prepare_libriheavy
 from .librispeech import prepare_librispeech
+from .libritts import prepare_libritts
 from .slurp import prepare_slurp, prepare_slurp_star, slurp_star_split
 from .speech_commands import prepare_speech_commands
 
@@ -44,7 +48,9 @@ __all__ = [
     "prepare_corpus",
     "prepare_fsc",
     "prepare_italic",
+    "prepare_libriheavy",
     "prepare_librispeech",
+    "prepare_libritts",
     "prepare_slurp",
     "prepare_slurp_star",
     "prepare_speech_commands",
@@ -56,6 +62,8 @@ __all__ = [
 #: Corpus name -> prepare function.
 CORPORA: dict[str, Callable[..., dict[str, Path]]] = {
     "fsc": prepare_fsc,
+    "libritts": prepare_libritts,
+    "libriheavy": prepare_libriheavy,
     "slurp": prepare_slurp,
     "slurp_star": prepare_slurp_star,
     "speech_commands": prepare_speech_commands,
