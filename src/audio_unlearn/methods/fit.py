@@ -55,12 +55,18 @@ def make_trainer(
 
 
 def fit_unlearning(
-    module: UnlearningModule, datamodule, *, progress: bool = False, **trainer_kwargs
+    module: UnlearningModule,
+    datamodule,
+    *,
+    progress: bool = False,
+    callbacks: list | None = None,
+    **trainer_kwargs,
 ) -> float:
     """Run ``module`` on ``datamodule``; return the wall time of the unlearning loop (s).
 
     Sets the datamodule's unlearning stage to the sets and combine mode the method asks
-    for. Evaluation is not part of the timed span.
+    for. Evaluation is not part of the timed span. ``callbacks`` are added to the
+    trainer's (after its timer).
     """
     datamodule.stage = "unlearn"
     datamodule.unlearn_sets = module.uses
@@ -73,7 +79,7 @@ def fit_unlearning(
     trainer = make_trainer(
         module.epochs,
         progress=progress,
-        callbacks=[timer],
+        callbacks=[timer, *(callbacks or [])],
         gradient_clip_val=None if not module.automatic_optimization else module.gradient_clip_val,
         **trainer_kwargs,
     )

@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from ..data.audio import save_audio
-from ..data.manifest import Utterance, write_manifest
+from ..data.manifest import PhoneSpan, Utterance, write_manifest
 
 __all__ = ["make_dummy_corpus"]
 
 
 def _utterance_audio(rng, base_hz, tilt, rate, pattern, sr, seconds):
+    """The waveform and its syllables' ``(start, end)`` sample spans."""
     n = int(seconds * sr)
+    spans = []
     out = np.zeros(n, dtype=np.float64)
     syl = int(0.18 * sr / rate)
     start = int(rng.uniform(0.02, 0.12) * sr)
@@ -30,9 +32,11 @@ def _utterance_audio(rng, base_hz, tilt, rate, pattern, sr, seconds):
         env = np.hanning(syl)
         end = min(n, start + syl)
         out[start:end] += (tone * env)[: end - start]
+        if end > start:
+            spans.append((start, end))
         start = end + int(0.04 * sr)
     out += rng.normal(0, 0.05, n)
-    return (0.3 * out / np.abs(out).max()).astype(np.float32)
+    return (0.3 * out / np.abs(out).max()).astype(np.float32), spans
 
 
 def make_dummy_corpus(
@@ -50,7 +54,8 @@ def make_dummy_corpus(
 
     Returns:
         Path of ``root/manifest.jsonl``. Labels: ``{label_key: "c<k>"}``; speakers
-        ``s00``...; deterministic for ``seed``.
+        ``s00``...; deterministic for ``seed``. Each syllable is a "phone" of the
+        utterance's exact alignment (``p<pitch ratio>``), so TTS code can train on it.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -64,7 +69,9 @@ def make_dummy_corpus(
         for c in range(n_classes):
             for r in range(per_class):
                 uid = f"{spk}_c{c}_{r}"
-                wav = _utterance_audio(rng, base, tilt, rate, patterns[c], sample_rate, seconds)
+                wav, spans = _utterance_audio(
+                    rng, base, tilt, rate, patterns[c], sample_rate, seconds
+                )
                 path = root / "wavs" / spk / f"{uid}.wav"
                 save_audio(path, wav, sample_rate)
                 utterances.append(
@@ -76,6 +83,10 @@ def make_dummy_corpus(
                         sample_rate=sample_rate,
                         text=" ".join(f"p{p:g}" for p in patterns[c]),
                         labels={label_key: f"c{c}"},
+                        alignment=tuple(
+                            PhoneSpan(f"p{ratio:g}", a / sample_rate, b / sample_rate)
+                            for ratio, (a, b) in zip(patterns[c], spans, strict=False)
+                        ),
                     )
                 )
     return write_manifest(root / "manifest.jsonl", utterances)

@@ -1,0 +1,238 @@
+"""Benchmark: the cost of Teacher-Guided Unlearning on the synthetic TTS recipe.
+
+Two measurements on one trained original (a ``tts-speaker`` run directory):
+
+1. **Cached vs regenerated teacher targets**: seconds per TGU step when the frozen
+   teacher regenerates ``x_bar`` for every forget utterance at every step
+   (``cache_size=0``, the paper's description) vs drawing from a bank of
+   ``--cache-size`` targets per utterance once the bank is full (same batches, same
+   model, measured in one process, alternating).
+2. **Steps/time to the SIM-F target**: TGU (the run's settings) with SIM-F on the forget
+   speakers' cloning trials measured every ``--every`` steps (evaluation time excluded),
+   until SIM-F is within ``--margin`` of the cross-speaker level; reported as a fraction
+   of the original's pre-training steps and seconds (the paper: 2-7% of pre-training).
+
+Usage::
+
+    audio-unlearn tts-speaker recipes/tts_speaker/synthetic.yaml --out runs/tts_speaker
+    python benchmarks/bench_tgu.py --run-dir runs/tts_speaker
+
+Writes ``benchmarks/results/tgu_cost.json`` (and ``.md``). Timings on a shared 2-core CPU
+are noisy: compare ratios within one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
+def step_times(exp, hparams: dict, cache_size: int, steps: int, warm: int) -> dict[str, Any]:
+    """Mean seconds per TGU optimisation step (after ``warm`` steps that fill the bank)."""
+    from audio_unlearn.methods import build_method
+
+    model = copy.deepcopy(exp.original).train()
+    method = build_method("tts_tgu", model, **{**hparams, "cache_size": cache_size})
+    opt = torch.optim.AdamW(model.parameters(), lr=method.lr)
+    dm = exp.dm
+    n_forget = max(1, round(exp.cfg.unlearn.batch_size * method.forget_ratio))
+    forget = dm.loader("forget", shuffle=True, batch_size=n_forget)
+    retain = dm.loader("retain", shuffle=True, batch_size=exp.cfg.unlearn.batch_size - n_forget)
+    times = []
+    it_f, it_r = iter(forget), iter(retain)
+    for k in range(warm + steps):
+        try:
+            bf = next(it_f)
+        except StopIteration:
+            it_f = iter(forget)
+            bf = next(it_f)
+        try:
+            br = next(it_r)
+        except StopIteration:
+            it_r = iter(retain)
+            br = next(it_r)
+        start = time.perf_counter()
+        loss = method.unlearning_loss({"forget": bf, "retain": br})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k >= warm:
+            times.append(time.perf_counter() - start)
+    return {
+        "cache_size": cache_size,
+        "seconds_per_step": sum(times) / len(times),
+        "steps_timed": len(times),
+        "teacher_generations": method.teacher_generations,
+    }
+
+
+class SimFProbe(L.Callback):
+    """Measures SIM-F every ``every`` steps; stops when it reaches the target."""
+
+    def __init__(self, exp, trials, every: int, margin: float):
+        self.exp, self.trials, self.every, self.margin = exp, trials, every, margin
+        self.curve: list[dict[str, Any]] = []
+        self.eval_seconds = 0.0
+        self.start = None
+
+    def on_train_start(self, trainer, module):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if step % self.every:
+            return
+        t0 = time.perf_counter()
+        sim_f, cross = forget_sim(self.exp, module.model, self.trials)
+        self.eval_seconds += time.perf_counter() - t0
+        train_s = time.perf_counter() - self.start - self.eval_seconds
+        self.curve.append({"step": step, "seconds": train_s, "sim_f": sim_f, "cross_sim": cross})
+        print(f"step {step}: SIM-F {sim_f:.3f} (cross {cross:.3f}) {train_s:.0f}s", flush=True)
+        if sim_f - cross <= self.margin:
+            trainer.should_stop = True
+
+
+def forget_sim(exp, model, trials) -> tuple[float, float]:
+    from audio_unlearn.evaluation.tts import generate_for_trials, score_cloning
+
+    e = exp.cfg.eval
+    was_training = model.training
+    gens = generate_for_trials(
+        model.float(),
+        exp.vocab,
+        exp.dm.front_end,
+        trials,
+        nfe=e.nfe,
+        solver=e.solver,
+        guidance=e.guidance,
+        seed=e.seed,
+        batch_size=e.batch_size,
+        margin_s=exp.cfg.margin_s,
+    )
+    model.train(was_training)
+    scores = score_cloning(
+        gens,
+        vocab=exp.vocab,
+        front_end=exp.dm.front_end,
+        vocoder=exp.vocoder,
+        encoder=exp.encoder,
+    )
+    return scores.summary["forget"]["sim_o"]["mean"], scores.cross_speaker_level["sim_o"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", required=True, help="a finished tts-speaker run directory")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/tgu_cost.json"))
+    parser.add_argument("--cache-size", type=int, default=4)
+    parser.add_argument("--timed-steps", type=int, default=6)
+    parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--max-steps", type=int, default=600)
+    parser.add_argument("--margin", type=float, default=None, help="default: eval.sim_margin")
+    args = parser.parse_args(argv)
+
+    from audio_unlearn.evaluation.speaker import get_speaker_encoder
+    from audio_unlearn.methods import build_method
+    from audio_unlearn.methods.fit import fit_unlearning
+    from audio_unlearn.models.tts import get_vocoder, load_tts
+    from audio_unlearn.tts_experiment import TTSExperiment, load_tts_config
+
+    run = Path(args.run_dir)
+    cfg = load_tts_config(run / "config.yaml")
+    exp = TTSExperiment(cfg, run, progress=False)
+    exp.prepare()
+    ckpt = load_tts(run / "checkpoints" / "original.pt", expect_vocab=exp.vocab)
+    exp.original = ckpt.model
+    exp.vocoder = get_vocoder(cfg.eval.vocoder, exp.mel)
+    exp.encoder = get_speaker_encoder(cfg.eval.encoder)
+    hparams = dict(cfg.methods.get("tts_tgu") or {})
+    hparams.pop("steps", None)
+    margin = cfg.eval.sim_margin if args.margin is None else args.margin
+
+    # 1. cached vs regenerated teacher targets, alternating, one process
+    cache = args.cache_size
+    warm = -(-cache * len(exp.dm.dataset("forget")) // max(1, round(cfg.unlearn.batch_size / 2)))
+    timing = {
+        "regenerated": step_times(exp, hparams, 0, args.timed_steps, 1),
+        "cached": step_times(exp, hparams, cache, args.timed_steps, warm),
+    }
+    timing["speedup"] = (
+        timing["regenerated"]["seconds_per_step"] / timing["cached"]["seconds_per_step"]
+    )
+    print(json.dumps(timing, indent=2), flush=True)
+
+    # 2. steps and time to the SIM-F target
+    all_trials = exp._trials()
+    trials = [t for t in all_trials if t.group in ("forget", "remain")]
+    L.seed_everything(cfg.seed, verbose=False)
+    model = copy.deepcopy(exp.original).train()
+    method = build_method("tts_tgu", model, **hparams)
+    n_forget = min(
+        cfg.unlearn.batch_size - 1, max(1, round(cfg.unlearn.batch_size * method.forget_ratio))
+    )
+    exp.dm.forget_batch_size, exp.dm.batch_size = n_forget, cfg.unlearn.batch_size - n_forget
+    probe = SimFProbe(exp, trials, args.every, margin)
+    t0 = forget_sim(exp, exp.original, trials)
+    fit_unlearning(
+        method,
+        exp.dm,
+        callbacks=[probe],
+        max_steps=args.max_steps,
+        precision=cfg.unlearn.precision,
+        deterministic=False,
+    )
+    orig = ckpt.meta
+    reached = next((c for c in probe.curve if c["sim_f"] - c["cross_sim"] <= margin), None)
+    result = {
+        "benchmark": "TGU cost: teacher-target caching and steps to the SIM-F target",
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "run_dir": str(run),
+        "tgu_hparams": hparams,
+        "teacher_target_timing": timing,
+        "original": {"steps": orig.get("steps"), "seconds": orig.get("seconds")},
+        "sim_f_before": {"sim_f": t0[0], "cross_sim": t0[1]},
+        "margin": margin,
+        "curve": probe.curve,
+        "reached": reached,
+        "fraction_of_pretraining": None
+        if reached is None or not orig.get("steps")
+        else {
+            "steps": reached["step"] / orig["steps"],
+            "seconds": reached["seconds"] / orig["seconds"],
+        },
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("reached", "fraction_of_pretraining")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
