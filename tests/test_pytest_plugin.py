@@ -27,6 +27,18 @@ USER_TEST = textwrap.dedent(
         }
         for path in tiny_checkpoints.values():
             assert load_classifier(path).classes == ("c0", "c1", "c2", "c3")
+
+
+    def test_user_can_run_tgu_on_the_tiny_tts(tiny_tts):
+        from audio_unlearn.models.tts import load_tts
+
+        dm, path = tiny_tts
+        model = load_tts(path).model.train()
+        before = [p.detach().clone() for p in model.parameters()]
+        method = build_method("tts_tgu", model, lr=1e-3, teacher_nfe=2)
+        dm.batch_size = dm.forget_batch_size = 2
+        fit_unlearning(method, dm, max_steps=1)
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     """
 )
 
@@ -44,7 +56,7 @@ def test_fixtures_work_in_a_foreign_directory_through_the_entry_point(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 passed" in proc.stdout
+    assert "3 passed" in proc.stdout
 
 
 def test_tiny_fixtures_in_this_suite(tiny_classifier, tiny_datamodule, tiny_class_split):

@@ -14,6 +14,11 @@ or conftest: ask for them by name.
   classifier family (``logmel_cnn``, ``ecapa``, ``hf:wav2vec2``, ``hf:hubert``,
   ``hf:wavlm``, ``hf:whisper_encoder``), saved with the library's checkpoint code (the HF
   encoders first through ``save_pretrained``).
+- ``tiny_tts``: ``(datamodule, checkpoint path)``: a
+  :class:`~audio_unlearn.data.tts_data.TTSDataModule` over a speaker split of the dummy
+  corpus (its syllables are the exact phone alignment; one forget speaker, one unseen)
+  and a tiny randomly initialised flow-matching TTS saved with
+  :func:`~audio_unlearn.models.tts.save_tts`; ``load_tts(path).model`` is a fresh copy.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "tiny_classifier",
     "tiny_corpus",
     "tiny_datamodule",
+    "tiny_tts",
 ]
 
 
@@ -96,3 +102,35 @@ def tiny_checkpoints(tmp_path_factory):
             label_key="intent",
         )
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_tts(tmp_path_factory):
+    import torch
+
+    from audio_unlearn.data import read_manifest, speaker_disjoint_split, speaker_forget_split
+    from audio_unlearn.data.tts_data import TTSDataModule
+    from audio_unlearn.models.tts import (
+        DurationTable,
+        FlowMatchingTTS,
+        FlowMatchingTTSConfig,
+        MelConfig,
+        PhoneVocabulary,
+        save_tts,
+    )
+    from audio_unlearn.testing import make_dummy_corpus
+
+    root = tmp_path_factory.mktemp("tiny_tts")
+    utts = read_manifest(make_dummy_corpus(root, n_speakers=5, n_classes=2, per_class=2))
+    corpus = speaker_disjoint_split(utts, n_test_speakers=1, seed=0)
+    split = speaker_forget_split(utts, corpus, n_speakers=1, min_utterances=1, seed=0)
+    vocab = PhoneVocabulary.from_utterances(utts)
+    dm = TTSDataModule(utts, split, vocab, batch_size=4, progress=False)
+    torch.manual_seed(0)
+    model = FlowMatchingTTS(
+        FlowMatchingTTSConfig(n_phones=len(vocab), d_model=32, n_layers=2, n_heads=2, d_phone=8)
+    )
+    path = save_tts(
+        root / "tiny_tts.pt", model, vocab, DurationTable.from_utterances(utts), MelConfig()
+    )
+    return dm, path
