@@ -51,3 +51,11 @@ def test_a_method_producing_nan_fails(capsys):
 def test_unknown_names_are_errors(capsys):
     assert main(["smoke", "--methods", "nope"]) == 2
     assert "unknown method(s) ['nope']" in capsys.readouterr().err
+
+
+def test_tts_methods_smoke_on_the_tiny_tts(capsys):
+    assert main(["smoke", "--models", "tts"]) == 0
+    out = capsys.readouterr().out
+    for name in ("tts_tgu", "tts_sgu", "tts_ng", "tts_kl", "tts_ft", "tts_retrain"):
+        assert f"| tts | {name} | pass |" in out
+    assert "| logmel_cnn |" not in out

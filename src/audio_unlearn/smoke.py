@@ -1,5 +1,5 @@
 """``audio-unlearn smoke``: every registered classification method on tiny models and a
-dummy corpus.
+dummy corpus, and every TTS method on a tiny flow-matching TTS (model ``tts``).
 
 For users' CI: checks in about a minute, on a CPU, with no network and no espeak-ng, that
 each unlearning method still trains, unlearns and evaluates end to end after a code or
@@ -39,8 +39,11 @@ TINY_MODELS: dict[str, dict] = {
 # Hugging Face encoder families, as "hf:<family>": a tiny random encoder is saved with
 # save_pretrained and loaded back through HFAudioClassifier's from_pretrained.
 HF_FAMILIES = ("wav2vec2", "hubert", "wavlm", "whisper_encoder")
-DEFAULT_MODELS = ("logmel_cnn", "ecapa", "hf:wav2vec2")
-ALL_MODELS = (*TINY_MODELS, *(f"hf:{f}" for f in HF_FAMILIES))
+#: the tiny flow-matching TTS: runs the methods whose task is "tts" (speaker split of the
+#: dummy corpus, whose syllables are the phone alignment).
+TTS_MODEL = "tts"
+DEFAULT_MODELS = ("logmel_cnn", "ecapa", "hf:wav2vec2", TTS_MODEL)
+ALL_MODELS = (*TINY_MODELS, *(f"hf:{f}" for f in HF_FAMILIES), TTS_MODEL)
 
 
 def tiny_model_kwargs(model: str, workdir: Path) -> dict:
@@ -92,7 +95,7 @@ def run_smoke(
     Raises:
         ValueError: an unknown method or model name.
     """
-    methods = list(methods or methods_for_task("classification"))
+    methods = list(methods or [*methods_for_task("classification"), *methods_for_task("tts")])
     models = list(models or DEFAULT_MODELS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -110,11 +113,76 @@ def run_smoke(
         dm = UnlearningDataModule(utts, split, batch_size=16, max_seconds=1.0, progress=False)
         dm.setup()
         results = []
+        classification = [m for m in methods if METHODS[m].task == "classification"]
         for model_name in models:
+            if model_name == TTS_MODEL:
+                tts = [m for m in methods if METHODS[m].task == "tts"]
+                results += _run_tts(tts, utts, seed) if tts else []
+                continue
+            if not classification:
+                continue
             kwargs = tiny_model_kwargs(model_name, Path(tmp))
             original = train_classifier(dm, epochs=2, seed=seed, **kwargs)
-            for method in methods:
+            for method in classification:
                 results.append(_run_one(model_name, method, original, dm, seed))
+    return results
+
+
+def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
+    """Each TTS method for two steps on a tiny flow-matching TTS (speaker forgetting);
+    the loss attack reads the per-utterance flow loss of forget vs unseen speakers."""
+    from .data.splits import speaker_forget_split
+    from .data.tts_data import TTSDataModule
+    from .models.tts import FlowMatchingTTS, FlowMatchingTTSConfig, PhoneVocabulary
+
+    corpus = speaker_disjoint_split(utts, n_test_speakers=2, seed=seed)
+    split = speaker_forget_split(utts, corpus, n_speakers=1, min_utterances=1, seed=seed)
+    vocab = PhoneVocabulary.from_utterances(utts)
+    dm = TTSDataModule(utts, split, vocab, batch_size=4, progress=False)
+    torch.manual_seed(seed)
+    original = FlowMatchingTTS(
+        FlowMatchingTTSConfig(n_phones=len(vocab), d_model=32, n_layers=2, n_heads=2, d_phone=8)
+    )
+    results = []
+    for method in methods:
+        start = time.perf_counter()
+        try:
+            torch.manual_seed(seed)
+            model = copy.deepcopy(original).train()
+            hp = {"teacher_nfe": 2} if "teacher_nfe" in method_hparams(method) else {}
+            dm.batch_size = dm.forget_batch_size = 2
+            fit_unlearning(build_method(method, model, **hp), dm, max_steps=2)
+            losses = {}
+            for name in ("forget", "test"):
+                per = []
+                for mels, phones, lengths, _ in dm.eval_dataloader(name):
+                    g = torch.Generator().manual_seed(seed)
+                    with torch.no_grad():
+                        per.append(
+                            model.eval().flow_loss(
+                                mels, phones, lengths, per_sample=True, generator=g
+                            )
+                        )
+                losses[name] = torch.cat(per)
+                if not torch.isfinite(losses[name]).all():
+                    raise FloatingPointError(f"non-finite flow loss on the {name} set")
+            mia = loss_mia(
+                losses["forget"].numpy(), losses["test"].numpy(), n_splits=3, test_size=0.3
+            )
+            results.append(
+                SmokeResult(TTS_MODEL, method, True, time.perf_counter() - start, mia=mia.accuracy)
+            )
+        except Exception as err:  # a smoke run reports every failure, it does not stop
+            last = traceback.extract_tb(err.__traceback__)[-1]
+            results.append(
+                SmokeResult(
+                    TTS_MODEL,
+                    method,
+                    False,
+                    time.perf_counter() - start,
+                    error=f"{type(err).__name__}: {err} ({Path(last.filename).name}:{last.lineno})",
+                )
+            )
     return results
 
 
