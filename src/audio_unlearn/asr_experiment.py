@@ -1,19 +1,40 @@
 """Speaker forgetting for speech recognition: corpus -> split -> original and retrained
-CTC recognisers -> ASR unlearning methods -> WER / loss / membership report.
+recognisers -> ASR unlearning methods -> WER / loss / membership report.
 
 Wires :mod:`audio_unlearn.data.asr_data`, :mod:`audio_unlearn.models.asr`,
-:mod:`audio_unlearn.methods.asr` and the evaluation functions together (as
-:mod:`audio_unlearn.experiment` does for classifiers). Every step writes into the run
-directory and is resumable: a checkpoint whose recorded settings key matches is reused.
+:mod:`audio_unlearn.models.asr_hf`, :mod:`audio_unlearn.methods.asr` and the evaluation
+functions together (as :mod:`audio_unlearn.experiment` does for classifiers). Every step
+writes into the run directory and is resumable: a checkpoint whose recorded settings key
+matches is reused.
+
+Models (``model.kind``): ``library`` (default; the other ``model`` keys override
+:class:`~audio_unlearn.models.asr.CTCRecognizerConfig`, trained from scratch), ``hf_ctc``
+(a transformers ``*ForCTC`` checkpoint, ``model.source``) or ``hf_whisper``
+(``WhisperForConditionalGeneration``). For the transformers kinds the original and the
+retrained model are fine-tunings of ``source`` (on train, on retain), so forgetting is
+measured against what fine-tuning added; whatever the pretrained checkpoint saw before
+is in both.
+
+Forget requests. By default one request forgets the split's speakers. ``requests``
+(e.g. ``[[spk_a], [spk_b, spk_c]]`` or counts ``[1, 2]``, drawn like ``split.n_speakers``)
+runs them in sequence: request ``k`` forgets its speakers from every method's model after
+request ``k - 1`` (the original for ``k = 1``), its retain set is train minus the speakers
+of requests ``1..k``, and its retrained reference is trained on that retain set. Every
+row also re-measures the earlier requests' forget sets (loss, WER, membership attack), so
+speakers that come back after a later request show.
 
 Run directory::
 
     config.yaml            the settings used
-    split.json             forget / retain / test utterance ids
+    split.json             forget / retain / test utterance ids (forget: all requests)
+    requests.json          per-request speakers and sizes (``requests`` only)
     checkpoints/original.pt  the recogniser trained on train (forget + retain): the
                            offline WER judge, ``get_transcriber("library:<this path>")``
+                           (transformers kinds: a directory ``checkpoints/original/``,
+                           ``ctc:<dir>`` / ``whisper:<dir>``)
     checkpoints/gold.pt    retrained on retain only (the reference of forgetting)
     checkpoints/<method>.pt
+    checkpoints/r<k>/gold.pt, checkpoints/r<k>/<method>.pt   (``requests`` only)
     judge.json             WER/CER of the original on the unseen test speakers
     report.json, report.md, tradeoff.png
 """
@@ -53,8 +74,8 @@ from .models.asr import (
     greedy_ctc_decode,
     load_asr,
     per_sample_ctc_loss,
-    save_asr,
 )
+from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table, save_figure
 
 __all__ = [
@@ -141,8 +162,19 @@ class ASRExperimentConfig:
             synthetic corpus's fixed 3.6 s windows are mostly silence) or "none".
         random_tail: training batches put back a random part of the cut-off tail, so the
             recogniser also handles the full files (the judge's use).
-        model: overrides of :class:`~audio_unlearn.models.asr.CTCRecognizerConfig`.
+        max_duration_s: drop utterances longer than this many seconds before the split
+            (``None``: keep all); Whisper's encoder takes at most 30 s.
+        model: the recogniser. ``kind``: ``library`` (default; every other key overrides
+            :class:`~audio_unlearn.models.asr.CTCRecognizerConfig`), ``hf_ctc`` or
+            ``hf_whisper`` (``source``: hub name or ``save_pretrained`` directory, plus the
+            keyword options of :meth:`~audio_unlearn.models.asr_hf.HFCTCRecognizer.
+            from_pretrained` / :meth:`~audio_unlearn.models.asr_hf.HFWhisperRecognizer.
+            from_pretrained`).
         methods: method name -> hyper-parameter overrides (``asr_*`` methods).
+        requests: ``None`` (one request: the split's forget speakers) or a sequence of
+            forget requests applied one after the other: lists of speaker ids, or
+            numbers of speakers to draw (``split.min_utterances``, ``split.seed``); the
+            split's ``n_speakers``/``speakers`` are then unused. See the module docstring.
         trainer: Lightning Trainer keyword arguments (e.g. ``accelerator: gpu``).
     """
 
@@ -150,6 +182,7 @@ class ASRExperimentConfig:
     crop: str = "speech"
     margin_s: float = 0.3
     random_tail: bool = True
+    max_duration_s: float | None = None
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     split: ASRSplitConfig = field(default_factory=ASRSplitConfig)
     model: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +191,7 @@ class ASRExperimentConfig:
         default_factory=lambda: {"asr_ft": {}, "asr_ngplus": {}}
     )
     eval: ASREvalConfig = field(default_factory=ASREvalConfig)
+    requests: list[Any] | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
@@ -188,9 +222,13 @@ def load_asr_config(path: str | Path | None = None, overrides=()) -> ASRExperime
 
 @torch.no_grad()
 def evaluate_recognizer(
-    model: CTCRecognizer, loader, *, device: torch.device | str = "cpu"
+    model: torch.nn.Module, loader, *, device: torch.device | str = "cpu"
 ) -> tuple[np.ndarray, list[str]]:
-    """Per-utterance loss (nats per character) and greedy transcript over a loader.
+    """Per-utterance loss and greedy transcript over a loader.
+
+    Uses ``model.score_batch`` (the library's recogniser: CTC nats per character; the
+    transformers wrappers: nats per token); a plain CTC model without it is scored with
+    its forward pass, :func:`per_sample_ctc_loss` and :func:`greedy_ctc_decode`.
 
     Returns:
         ``(losses (N,), hypotheses)`` in loader order.
@@ -200,18 +238,96 @@ def evaluate_recognizer(
     losses, hyps = [], []
     try:
         for wavs, wav_lengths, targets, target_lengths in loader:
-            log_probs, frames = model(wavs.to(device), wav_lengths.to(device))
-            losses.append(
-                per_sample_ctc_loss(
-                    log_probs, frames, targets.to(device), target_lengths.to(device)
-                )
-                .float()
-                .cpu()
+            batch = (
+                wavs.to(device),
+                wav_lengths.to(device),
+                targets.to(device),
+                target_lengths.to(device),
             )
-            hyps.extend(greedy_ctc_decode(log_probs, frames, model.vocab))
+            if hasattr(model, "score_batch"):
+                loss, texts = model.score_batch(*batch)
+            else:
+                log_probs, frames = model(batch[0], batch[1])
+                loss = per_sample_ctc_loss(log_probs, frames, batch[2], batch[3])
+                texts = greedy_ctc_decode(log_probs, frames, model.vocab)
+            losses.append(loss.float().cpu())
+            hyps.extend(texts)
     finally:
         model.cpu().train(was_training)
     return torch.cat(losses).numpy(), hyps
+
+
+def _check_requests(requests: Any) -> list[list[str]] | list[int] | None:
+    """Validate ``requests``: ``None``, lists of speaker ids, or numbers of speakers."""
+    if requests is None:
+        return None
+    fix = (
+        "give requests as a list of speaker lists, e.g. [[spk1], [spk2, spk3]], or of "
+        "speaker counts, e.g. [1, 2]"
+    )
+    if not isinstance(requests, (list, tuple)) or not requests:
+        raise ValueError(f"requests must be a non-empty list; {fix}")
+    if all(isinstance(r, int) and not isinstance(r, bool) for r in requests):
+        if any(r < 1 for r in requests):
+            raise ValueError(f"requests: every speaker count must be >= 1, got {requests}")
+        return [int(r) for r in requests]
+    if all(isinstance(r, (list, tuple)) for r in requests):
+        out = [[str(s) for s in r] for r in requests]
+        if any(not r for r in out):
+            raise ValueError(f"requests: a request names no speaker ({requests}); {fix}")
+        flat = [s for r in out for s in r]
+        twice = sorted({s for s in flat if flat.count(s) > 1})
+        if twice:
+            raise ValueError(
+                f"requests: speaker(s) {twice} appear in more than one request (or twice in "
+                "one); each speaker is forgotten once"
+            )
+        return out
+    raise ValueError(f"requests mixes speaker lists and counts ({requests}); {fix}")
+
+
+@dataclass
+class _SetScores:
+    """Per-utterance losses, normalised references and hypotheses of one evaluation set."""
+
+    utterances: list
+    losses: np.ndarray
+    refs: list[str]
+    hyps: list[str]
+
+    def metrics(self, prefix: str) -> dict[str, float]:
+        finite = np.isfinite(self.losses)
+        return {
+            f"{prefix}_wer": wer_scores(self.refs, self.hyps).corpus_wer,
+            f"{prefix}_cer": wer_scores(self.refs, self.hyps, unit="char").corpus_wer,
+            f"{prefix}_loss": float(self.losses[finite].mean()) if finite.any() else float("inf"),
+        }
+
+    def attack_losses(self) -> np.ndarray:
+        """Losses with infinite ones replaced by the largest finite loss (for the attacks)."""
+        finite = np.isfinite(self.losses)
+        return np.where(finite, self.losses, np.nanmax(self.losses[finite]) if finite.any() else 0)
+
+    @staticmethod
+    def concat(parts: list[_SetScores]) -> _SetScores:
+        return _SetScores(
+            [u for p in parts for u in p.utterances],
+            np.concatenate([p.losses for p in parts]),
+            [r for p in parts for r in p.refs],
+            [h for p in parts for h in p.hyps],
+        )
+
+
+#: What the per-sample loss is, by model kind (report text and plot label).
+LOSS_UNITS: dict[str, tuple[str, str]] = {
+    "library": ("CTC nats per character", "CTC nats/char"),
+    "hf_ctc": ("CTC nats per token (the checkpoint's characters)", "CTC nats/token"),
+    "hf_whisper": (
+        "teacher-forced token cross-entropy, nats per token (transcript tokens + end of "
+        "text, after the decoder prompt)",
+        "CE nats/token",
+    ),
+}
 
 
 class ASRExperiment:
@@ -235,11 +351,39 @@ class ASRExperiment:
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress
-        self.model_config = CTCRecognizerConfig(**cfg.model)
+        settings = dict(cfg.model or {})
+        self.kind = settings.pop("kind", "library")
+        if self.kind not in RECOGNIZER_KINDS:
+            raise ValueError(f"model.kind {self.kind!r} is unknown; use one of {RECOGNIZER_KINDS}")
+        if self.kind == "library":
+            self.model_config: CTCRecognizerConfig | None = CTCRecognizerConfig(**settings)
+            self.model_key: dict[str, Any] = self.model_config.to_json()
+        else:
+            if not settings.get("source"):
+                raise ValueError(
+                    f"model.kind {self.kind} needs model.source: a hub name (e.g. "
+                    "facebook/wav2vec2-base-960h, openai/whisper-base.en) or a "
+                    "save_pretrained directory"
+                )
+            self.model_config = None
+            self.model_key = {"kind": self.kind, **settings}
+        self.model_settings = settings
+        self.requests = _check_requests(cfg.requests)
         self.device = torch.device(cfg.eval.device)
 
     def _say(self, *args) -> None:
         print(*args, flush=True)
+
+    def _new_model(self) -> torch.nn.Module:
+        """A fresh recogniser: random for ``library``, ``source``'s weights otherwise."""
+        if self.kind == "library":
+            return CTCRecognizer(self.model_config)
+        return build_recognizer(self.kind, self.model_settings)
+
+    def _ckpt(self, name: str, folder: str | None = None) -> Path:
+        """Checkpoint path: ``<name>.pt`` (library) or a directory ``<name>`` (HF)."""
+        base = self.ckpt_dir / folder if folder else self.ckpt_dir
+        return base / (f"{name}.pt" if self.kind == "library" else name)
 
     # -- data ----------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
@@ -254,15 +398,39 @@ class ASRExperiment:
             corpus = self.official
         else:
             raise ValueError(f"split.holdout must be 'speaker' or 'official', not {s.holdout!r}")
+        n_speakers, speakers = (None, s.speakers) if s.speakers else (s.n_speakers, None)
+        if self.requests is not None:
+            if isinstance(self.requests[0], int):
+                n_speakers, speakers = sum(self.requests), None
+            else:
+                n_speakers, speakers = None, [spk for r in self.requests for spk in r]
         return speaker_forget_split(
             self.utterances,
             corpus,
             fraction=None,
-            n_speakers=None if s.speakers else s.n_speakers,
-            speakers=s.speakers,
+            n_speakers=n_speakers,
+            speakers=speakers,
             min_utterances=s.min_utterances,
             seed=s.seed,
         )
+
+    def _retain_eval(self, retain: tuple[str, ...]) -> list[str]:
+        """At most ``eval.max_retain_eval`` retain ids (a seeded sample, in split order)."""
+        retain_eval = list(retain)
+        m = self.cfg.eval.max_retain_eval
+        if m is not None and len(retain_eval) > m:
+            rng = np.random.default_rng(self.cfg.seed)
+            retain_eval = [retain_eval[i] for i in sorted(rng.choice(len(retain_eval), m, False))]
+        return retain_eval
+
+    def _data_key(self, split: ForgetSplit) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest_path),
+            "split": {k: _digest(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "crop": self.cfg.crop,
+            "margin_s": self.cfg.margin_s,
+            "random_tail": self.cfg.random_tail,
+        }
 
     def prepare(self) -> None:
         cfg = self.cfg
@@ -271,6 +439,11 @@ class ASRExperiment:
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
         split_path = self.run_dir / "split.json"
         split_params = dataclasses.asdict(cfg.split)
+        if cfg.max_duration_s is not None:
+            self._drop_long(float(cfg.max_duration_s))
+            split_params = {**split_params, "max_duration_s": float(cfg.max_duration_s)}
+        if self.requests is not None:
+            split_params = {**split_params, "requests": self.requests}
         if split_path.is_file():
             split = ForgetSplit.load(split_path)
             split.check_against(self.utterances, str(self.manifest_path))
@@ -284,39 +457,122 @@ class ASRExperiment:
             split = dataclasses.replace(split, params={**split.params, "config": split_params})
             split.save(split_path)
         self.split = split
-        retain_eval = list(split.retain)
-        m = cfg.eval.max_retain_eval
-        if m is not None and len(retain_eval) > m:
-            rng = np.random.default_rng(cfg.seed)
-            retain_eval = [retain_eval[i] for i in sorted(rng.choice(len(retain_eval), m, False))]
-        vocab = CTCRecognizer(self.model_config).vocab
-        self.vocab = vocab
-        self.dm = ASRDataModule(
+        if self.kind == "library":
+            self.vocab = CTCRecognizer(self.model_config).vocab
+        else:
+            self.vocab = self._new_model().vocab
+        self.store = WaveformStore(crop=cfg.crop, margin_s=cfg.margin_s)
+        self.dm = self._datamodule(split, self._retain_eval(split.retain))
+        self.dm.setup()
+        self.data_key = self._data_key(split)
+        if self.requests is not None:
+            self._prepare_requests()
+
+    def _drop_long(self, max_s: float) -> None:
+        """Leave out utterances longer than ``max_s`` seconds (and from the official split)."""
+        if max_s <= 0:
+            raise ValueError(f"max_duration_s must be > 0 seconds, got {max_s}")
+        keep = [u for u in self.utterances if u.duration <= max_s]
+        dropped = len(self.utterances) - len(keep)
+        if not keep:
+            raise ValueError(f"max_duration_s={max_s} leaves no utterance; raise it")
+        if dropped:
+            self._say(f"left out {dropped} utterance(s) longer than {max_s:g} s")
+        self.utterances = keep
+        if self.official is not None:
+            ids = {u.id for u in keep}
+            self.official = dataclasses.replace(
+                self.official,
+                **{
+                    name: tuple(i for i in getattr(self.official, name) if i in ids)
+                    for name in ("train", "valid", "test")
+                },
+            )
+
+    def _datamodule(
+        self, split: ForgetSplit, retain_eval: list[str], extra: dict[str, Any] | None = None
+    ) -> ASRDataModule:
+        cfg = self.cfg
+        return ASRDataModule(
             self.utterances,
             split,
-            vocab.encode,
+            self.vocab.encode,
             batch_size=cfg.train.batch_size,
             seed=cfg.seed,
-            store=WaveformStore(crop=cfg.crop, margin_s=cfg.margin_s),
-            extra_sets={"retain_eval": retain_eval},
+            store=self.store,
+            extra_sets={"retain_eval": retain_eval, **(extra or {})},
             progress=self.progress,
             random_tail=cfg.random_tail,
         )
-        self.dm.setup()
-        self.data_key = {
-            "manifest": str(self.manifest_path),
-            "split": {k: _digest(getattr(split, k)) for k in ("forget", "retain", "test")},
-            "crop": cfg.crop,
-            "margin_s": cfg.margin_s,
-            "random_tail": cfg.random_tail,
-        }
+
+    def _prepare_requests(self) -> None:
+        """Per-request splits and data modules (``requests`` set)."""
+        split = self.split
+        by_id = {u.id: u for u in self.utterances}
+        if isinstance(self.requests[0], int):
+            drawn, groups, i = list(split.forget_speakers), [], 0
+            for n in self.requests:
+                groups.append(drawn[i : i + n])
+                i += n
+        else:
+            groups = [list(r) for r in self.requests]
+        self.request_speakers = groups
+        self.request_splits: list[ForgetSplit] = []
+        self.request_dms: list[ASRDataModule] = []
+        #: data keys of the retrained references: train minus requests 1..k (the last
+        #: one is the whole split's, so a single-request run's gold.pt is reusable)
+        self.request_gold_data: list[dict[str, Any]] = []
+        order = {u.id: n for n, u in enumerate(self.utterances)}
+        forgotten: set[str] = set()
+        record = []
+        for k, speakers in enumerate(groups, start=1):
+            forgotten |= set(speakers)
+            forget = tuple(i for i in split.forget if by_id[i].speaker in speakers)
+            back = [i for i in split.forget if by_id[i].speaker not in forgotten]
+            retain = (
+                tuple(sorted([*split.retain, *back], key=order.__getitem__))
+                if back
+                else split.retain
+            )
+            cumulative = tuple(i for i in split.forget if by_id[i].speaker in forgotten)
+            self.request_gold_data.append(
+                self._data_key(dataclasses.replace(split, forget=cumulative, retain=retain))
+            )
+            split_k = ForgetSplit(
+                kind="speaker",
+                forget=forget,
+                retain=retain,
+                valid=split.valid,
+                test=split.test,
+                forget_speakers=tuple(speakers),
+                params={"request": k, "of": len(groups), "forgotten_so_far": sorted(forgotten)},
+            )
+            earlier = {f"forget_r{j}": self.request_splits[j - 1].forget for j in range(1, k)}
+            dm = self._datamodule(split_k, self._retain_eval(retain), earlier)
+            dm.setup()
+            self.request_splits.append(split_k)
+            self.request_dms.append(dm)
+            record.append(
+                {
+                    "request": k,
+                    "speakers": list(speakers),
+                    "sizes": {"forget": len(forget), "retain": len(retain)},
+                    "digest": {"forget": _digest(forget), "retain": _digest(retain)},
+                }
+            )
+        atomic_write_text(
+            self.run_dir / "requests.json", json.dumps({"requests": record}, indent=1) + "\n"
+        )
 
     # -- models --------------------------------------------------------------------------
-    def _reuse(self, path: Path, key: str) -> tuple[CTCRecognizer, dict] | None:
-        if not path.is_file():
+    def _reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict] | None:
+        if not (path.is_file() if self.kind == "library" else path.is_dir()):
             return None
         try:
-            ckpt = load_asr(path, expect_config=self.model_config)
+            if self.kind == "library":
+                ckpt = load_asr(path, expect_config=self.model_config)
+            else:
+                ckpt = load_hf_asr(path)
         except ASRCheckpointError as err:
             logger.warning("%s cannot be reused (%s); recomputing it", path, err)
             return None
@@ -326,30 +582,42 @@ class ASRExperiment:
         self._say(f"reusing {path} (same settings)")
         return ckpt.model, ckpt.meta
 
-    def _key(self, role: str) -> str:
+    def _key(self, role: str, data: dict[str, Any] | None = None) -> str:
         cfg = self.cfg
         return _digest(
             {
                 "role": role,
-                "data": self.data_key,
+                "data": self.data_key if data is None else data,
                 "train": dataclasses.asdict(cfg.train),
-                "model": self.model_config.to_json(),
+                "model": self.model_key,
                 "seed": cfg.seed,
             }
         )
 
-    def train_reference(self, role: str) -> tuple[CTCRecognizer, float]:
-        """Train (or reuse) the original (train set) or gold (retain set) recogniser."""
+    def train_reference(
+        self,
+        role: str,
+        *,
+        dm: ASRDataModule | None = None,
+        path: Path | None = None,
+        key: str | None = None,
+    ) -> tuple[torch.nn.Module, float]:
+        """Train (or reuse) the original (train set) or gold (retain set) recogniser.
+
+        ``dm``/``path``/``key`` default to the single request's data module, the
+        checkpoint ``checkpoints/<role>`` and its settings key.
+        """
         cfg = self.cfg
-        key = self._key(role)
-        path = self.ckpt_dir / f"{role}.pt"
+        dm = dm or self.dm
+        key = key or self._key(role)
+        path = path or self._ckpt(role)
         reused = self._reuse(path, key)
         if reused is not None:
             return reused[0], float(reused[1]["seconds"])
         L.seed_everything(cfg.seed, verbose=False)
-        model = CTCRecognizer(self.model_config)
+        model = self._new_model()
         module = CTCTraining(model, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        self.dm.stage = role
+        dm.stage = role
         timer = Timer()
         self._say(
             f"training the {role} recogniser on {'train' if role == 'original' else 'retain'} "
@@ -358,36 +626,52 @@ class ASRExperiment:
         trainer = make_trainer(
             cfg.train.epochs, progress=self.progress, callbacks=[timer], **cfg.trainer
         )
-        trainer.fit(module, datamodule=self.dm)
+        trainer.fit(module, datamodule=dm)
         seconds = timer.time_elapsed("train")
         model = model.cpu().eval()
-        save_asr(path, model, meta={"key": key, "seconds": seconds, "role": role})
+        save_recognizer(path, model, meta={"key": key, "seconds": seconds, "role": role})
         return model, seconds
 
-    def unlearn(self, name: str, hparams: dict[str, Any]) -> tuple[CTCRecognizer, float]:
+    def _method_key(
+        self, name: str, hparams: dict[str, Any], start_key: str | None, request: Any = None
+    ) -> str:
+        record = {
+            "method": name,
+            "hparams": hparams,
+            "original": start_key or self._key("original"),
+            "batch_size": self.cfg.train.batch_size,
+            "seed": self.cfg.seed,
+        }
+        if request is not None:
+            record["request"] = request
+        return _digest(record)
+
+    def unlearn(
+        self,
+        name: str,
+        hparams: dict[str, Any],
+        *,
+        start: torch.nn.Module | None = None,
+        dm: ASRDataModule | None = None,
+        path: Path | None = None,
+        key: str | None = None,
+    ) -> tuple[torch.nn.Module, float]:
+        """Run (or reuse) method ``name`` from ``start`` (default: the original)."""
         cfg = self.cfg
-        key = _digest(
-            {
-                "method": name,
-                "hparams": hparams,
-                "original": self._key("original"),
-                "batch_size": cfg.train.batch_size,
-                "seed": cfg.seed,
-            }
-        )
-        path = self.ckpt_dir / f"{name}.pt"
+        key = key or self._method_key(name, hparams, None)
+        path = path or self._ckpt(name)
         reused = self._reuse(path, key)
         if reused is not None:
             return reused[0], float(reused[1]["seconds"])
         L.seed_everything(cfg.seed, verbose=False)
-        model = copy.deepcopy(self.original).train()
+        model = copy.deepcopy(self.original if start is None else start).train()
         module = build_method(name, model, **hparams)
         if getattr(module, "task", None) != "asr":
             raise ValueError(f"method {name!r} is not an ASR method (task != 'asr')")
         self._say(f"unlearning with {name} {hparams or '(defaults)'}")
-        seconds = fit_unlearning(module, self.dm, progress=self.progress, **cfg.trainer)
+        seconds = fit_unlearning(module, dm or self.dm, progress=self.progress, **cfg.trainer)
         model = model.cpu().eval()
-        save_asr(
+        save_recognizer(
             path,
             model,
             meta={
@@ -406,38 +690,73 @@ class ASRExperiment:
             return [self.vocab.normalise(u.text) for u in utts]
         return [math.floor(speech_duration(u) / self.cfg.eval.mia_bin_s) for u in utts]
 
-    def evaluate(self, model: CTCRecognizer) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        losses: dict[str, np.ndarray] = {}
-        for name, set_name in (("forget", "forget"), ("retain", "retain_eval"), ("test", "test")):
-            utts = self.dm.sets[set_name]
-            loss, hyps = evaluate_recognizer(
-                model, self.dm.eval_dataloader(set_name), device=self.device
-            )
-            refs = [self.vocab.normalise(u.text) for u in utts]
-            row[f"{name}_wer"] = wer_scores(refs, hyps).corpus_wer
-            row[f"{name}_cer"] = wer_scores(refs, hyps, unit="char").corpus_wer
-            finite = np.isfinite(loss)
-            row[f"{name}_loss"] = float(loss[finite].mean()) if finite.any() else float("inf")
-            losses[name] = np.where(finite, loss, np.nanmax(loss[finite]) if finite.any() else 0)
-        forget, test = self.dm.sets["forget"], self.dm.sets["test"]
+    def _score(self, model: torch.nn.Module, dm: ASRDataModule, set_name: str) -> _SetScores:
+        utts = dm.sets[set_name]
+        loss, hyps = evaluate_recognizer(model, dm.eval_dataloader(set_name), device=self.device)
+        refs = [self.vocab.normalise(u.text) for u in utts]
+        return _SetScores(list(utts), loss, refs, [self.vocab.normalise(h) for h in hyps])
+
+    def _attacks(self, forget: _SetScores, test: _SetScores) -> dict[str, Any]:
+        """Duration-matched and informed leave-one-out attacks, forget vs test."""
         matched = duration_matched_mia(
-            losses["forget"],
-            [speech_duration(u) for u in forget],
-            losses["test"],
-            [speech_duration(u) for u in test],
+            forget.attack_losses(),
+            [speech_duration(u) for u in forget.utterances],
+            test.attack_losses(),
+            [speech_duration(u) for u in test.utterances],
             bin_s=self.cfg.eval.mia_bin_s,
             seed=self.cfg.seed,
         )
-        row["mia_acc"] = matched.accuracy
-        row["mia_std"] = matched.std
-        row["mia_auc"] = matched.auc
-        row["mia_n_per_class"] = matched.n_per_class
         informed = informed_loo_mia(
-            losses["forget"], self._groups(forget), losses["test"], self._groups(test)
+            forget.attack_losses(),
+            self._groups(forget.utterances),
+            test.attack_losses(),
+            self._groups(test.utterances),
         )
-        row["informed_auc"] = informed.auc
-        row["informed_advantage"] = informed.member_advantage
+        return {
+            "mia_acc": matched.accuracy,
+            "mia_std": matched.std,
+            "mia_auc": matched.auc,
+            "mia_n_per_class": matched.n_per_class,
+            "informed_auc": informed.auc,
+            "informed_advantage": informed.member_advantage,
+        }
+
+    def evaluate(
+        self, model: torch.nn.Module, dm: ASRDataModule | None = None, *, earlier: int = 0
+    ) -> dict[str, Any]:
+        """WER/CER/loss on forget, retain (sample) and test, and the two attacks.
+
+        With ``earlier = k - 1`` (request ``k``), also the forget sets of requests
+        ``1..k-1`` (each, and pooled in the ``earlier_*`` columns).
+        """
+        dm = dm or self.dm
+        row: dict[str, Any] = {}
+        scores: dict[str, _SetScores] = {}
+        for name, set_name in (("forget", "forget"), ("retain", "retain_eval"), ("test", "test")):
+            scores[name] = self._score(model, dm, set_name)
+            row.update(scores[name].metrics(name))
+        row.update(self._attacks(scores["forget"], scores["test"]))
+        if earlier:
+            parts, details = [], []
+            for j in range(1, earlier + 1):
+                sc = self._score(model, dm, f"forget_r{j}")
+                parts.append(sc)
+                attack = self._attacks(sc, scores["test"])
+                details.append(
+                    {
+                        "request": j,
+                        **sc.metrics("forget"),
+                        "mia_auc": attack["mia_auc"],
+                        "informed_auc": attack["informed_auc"],
+                    }
+                )
+            pooled = _SetScores.concat(parts)
+            metrics = pooled.metrics("earlier_forget")
+            attack = self._attacks(pooled, scores["test"])
+            row.update(metrics)
+            row["earlier_mia_auc"] = attack["mia_auc"]
+            row["earlier_informed_auc"] = attack["informed_auc"]
+            row["earlier"] = details
         return row
 
     def judge(self, model_path: Path) -> dict[str, Any]:
@@ -447,25 +766,37 @@ class ASRExperiment:
 
         test = self.dm.sets["test"]
         refs = [self.vocab.normalise(u.text) for u in test]
-        info: dict[str, Any] = {"spec": f"library:{model_path}", "n": len(test)}
+        backend = {"library": "library", "hf_ctc": "ctc", "hf_whisper": "whisper"}[self.kind]
+        spec = f"{backend}:{model_path}"
+        info: dict[str, Any] = {"spec": spec, "n": len(test)}
         _, hyps = evaluate_recognizer(
             self.original, self.dm.eval_dataloader("test"), device=self.device
         )
+        hyps = [self.vocab.normalise(h) for h in hyps]
         info["cropped"] = {
             "wer": wer_scores(refs, hyps).corpus_wer,
             "cer": wer_scores(refs, hyps, unit="char").corpus_wer,
             "crop": self.cfg.crop,
         }
         if self.cfg.eval.judge_full_audio:
-            transcriber = get_transcriber(f"library:{model_path}", device=self.device)
+            options: dict[str, Any] = {"device": self.device}
+            if self.kind == "hf_whisper":
+                for name in ("language", "task", "max_new_tokens"):
+                    if name in self.model_settings:
+                        options[name] = self.model_settings[name]
+            transcriber = get_transcriber(spec, **options)
             wavs = [load_audio(u.audio) for u in test]
-            full = transcriber.transcribe(wavs, 16000)
+            full = [self.vocab.normalise(t) for t in transcriber.transcribe(wavs, 16000)]
             info["full_audio"] = {
                 "wer": wer_scores(refs, full).corpus_wer,
                 "cer": wer_scores(refs, full, unit="char").corpus_wer,
                 "transcriber": transcriber.describe(),
             }
-        info["normaliser"] = "model vocabulary (lower-case, a-z, apostrophe, space)"
+        info["normaliser"] = (
+            "model vocabulary (lower-case, a-z, apostrophe, space)"
+            if self.kind == "library"
+            else f"model vocabulary ({self.vocab!r}: lower-case, other characters as spaces)"
+        )
         info["test_speakers"] = sorted({u.speaker for u in test})
         atomic_write_text(self.run_dir / "judge.json", json.dumps(info, indent=1) + "\n")
         return info
@@ -474,11 +805,13 @@ class ASRExperiment:
         self.prepare()
         original, t_o = self.train_reference("original")
         self.original = original
-        judge = self.judge(self.ckpt_dir / "original.pt")
+        judge = self.judge(self._ckpt("original"))
         self._say(
             f"judge: test WER {judge['cropped']['wer']:.3%} (cropped)"
             + (f", {judge['full_audio']['wer']:.3%} (full files)" if "full_audio" in judge else "")
         )
+        if self.requests is not None:
+            return self.report(self._run_requests(t_o), judge)
         gold, t_g = self.train_reference("gold")
         rows = [
             {"model": "original", "role": "original", "time_s": t_o, **self.evaluate(original)},
@@ -497,7 +830,61 @@ class ASRExperiment:
             )
         return self.report(rows, judge)
 
-    def report(self, rows: list[dict[str, Any]], judge: dict[str, Any]) -> dict[str, Any]:
+    def _run_requests(self, t_o: float) -> list[dict[str, Any]]:
+        """Requests in sequence; returns one block of rows per request."""
+        rows: list[dict[str, Any]] = []
+        current = {name: (self.original, self._key("original")) for name in self.cfg.methods}
+        for k, (split_k, dm) in enumerate(zip(self.request_splits, self.request_dms, strict=True)):
+            k = k + 1
+            speakers = list(split_k.forget_speakers)
+            self._say(f"request {k}/{len(self.request_splits)}: forget {speakers}")
+            data = self._data_key(split_k)
+            gold_key = self._key("gold", self.request_gold_data[k - 1])
+            gold, t_g = self.train_reference(
+                "gold", dm=dm, path=self._ckpt("gold", f"r{k}"), key=gold_key
+            )
+            base = {"request": k, "request_speakers": speakers}
+            block = [
+                {
+                    **base,
+                    "model": "original",
+                    "role": "original",
+                    "time_s": t_o,
+                    **self.evaluate(self.original, dm, earlier=k - 1),
+                },
+                {
+                    **base,
+                    "model": "retrained",
+                    "role": "gold",
+                    "time_s": t_g,
+                    **self.evaluate(gold, dm, earlier=k - 1),
+                },
+            ]
+            del gold
+            request_key = {"k": k, "data": data}
+            for name, hparams in self.cfg.methods.items():
+                hparams = dict(hparams or {})
+                start, start_key = current[name]
+                key = self._method_key(name, hparams, start_key, request_key)
+                model, t_u = self.unlearn(
+                    name, hparams, start=start, dm=dm, path=self._ckpt(name, f"r{k}"), key=key
+                )
+                current[name] = (model, key)
+                block.append(
+                    {
+                        **base,
+                        "model": name,
+                        "role": "method",
+                        "time_s": t_u,
+                        "hparams": hparams,
+                        **self.evaluate(model, dm, earlier=k - 1),
+                    }
+                )
+            rows.extend(block)
+        return rows
+
+    def _verdicts(self, rows: list[dict[str, Any]]) -> None:
+        """Verdict fields of one request's rows, against its original and retrained rows."""
         ev = self.cfg.eval
         orig = next(r for r in rows if r["role"] == "original")
         gold = next(r for r in rows if r["role"] == "gold")
@@ -518,9 +905,50 @@ class ASRExperiment:
                 if r["keeps_utility"]
                 else "neither"
             )
+        for r in rows:
+            for e in r.get("earlier", ()):
+                g = next(x for x in gold["earlier"] if x["request"] == e["request"])
+                e["reaches_retrained"] = (
+                    e["forget_loss"] >= (1 - ev.loss_tolerance) * g["forget_loss"]
+                    and abs(e["mia_auc"] - g["mia_auc"]) <= ev.auc_tolerance
+                )
+            if "earlier" in r:
+                r["earlier_still_forgotten"] = all(e["reaches_retrained"] for e in r["earlier"])
+
+    def _relapse(self, rows: list[dict[str, Any]]) -> None:
+        """For every method row of request ``k``: each earlier request's forget loss right
+        after that request, and its change since (negative: the speakers come back)."""
+        at = {(r["model"], r["request"]): r for r in rows if r["role"] == "method"}
+        for r in rows:
+            if r["role"] != "method":
+                continue
+            for e in r.get("earlier", ()):
+                then = at[(r["model"], e["request"])]
+                e["loss_at_request"] = then["forget_loss"]
+                e["loss_change"] = e["forget_loss"] - then["forget_loss"]
+                e["mia_auc_at_request"] = then["mia_auc"]
+
+    def report(self, rows: list[dict[str, Any]], judge: dict[str, Any]) -> dict[str, Any]:
+        ev = self.cfg.eval
+        blocks: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            blocks.setdefault(int(r.get("request", 1)), []).append(r)
+        for block in blocks.values():
+            self._verdicts(block)
+        if self.requests is not None:
+            self._relapse(rows)
+        first = blocks[min(blocks)]
+        orig = next(r for r in first if r["role"] == "original")
+        gold = next(r for r in first if r["role"] == "gold")
+        unit, short_unit = LOSS_UNITS[self.kind]
+        task = {
+            "library": "character CTC speech recognition",
+            "hf_ctc": "transformers CTC speech recognition",
+            "hf_whisper": "Whisper speech recognition",
+        }[self.kind]
         report = {
             "tool": f"audio-unlearn {__version__}",
-            "task": "speaker forgetting, character CTC speech recognition",
+            "task": f"speaker forgetting, {task}",
             "manifest": str(self.manifest_path),
             "forget_speakers": list(self.split.forget_speakers),
             "sizes": {
@@ -547,10 +975,41 @@ class ASRExperiment:
             "(leave-one-out for test utterances), ROC AUC",
             "models": rows,
         }
+        if self.kind != "library":
+            report["model"] = {"kind": self.kind, **self.model_settings}
+            report["mia_protocol"] = report["mia_protocol"].replace("per-character CTC loss", unit)
+        columns = ASR_COLUMNS
+        if self.requests is not None:
+            report["requests"] = [
+                {
+                    "request": k,
+                    "speakers": list(s.forget_speakers),
+                    "sizes": {"forget": len(s.forget), "retain": len(s.retain)},
+                }
+                for k, s in enumerate(self.request_splits, start=1)
+            ]
+            report["gap"] = {
+                f"request_{k}": {
+                    "forget_loss_original_minus_retrained": next(
+                        r for r in b if r["role"] == "original"
+                    )["forget_loss"]
+                    - next(r for r in b if r["role"] == "gold")["forget_loss"]
+                }
+                for k, b in blocks.items()
+            }
+            report["criteria"]["earlier_still_forgotten"] = (
+                "every earlier request's forget set, re-measured after this request, meets "
+                "reaches_retrained against this request's retrained model"
+            )
+            columns = REQUEST_COLUMNS
         atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=1) + "\n")
-        table = markdown_table(rows, ASR_COLUMNS)
-        atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
-        plot_asr_tradeoff(rows, self.run_dir / "tradeoff.png")
+        table = markdown_table(rows, columns)
+        atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table, unit))
+        plot_asr_tradeoff(
+            blocks[max(blocks)],
+            self.run_dir / "tradeoff.png",
+            loss_label=f"forget loss ({short_unit})",
+        )
         self._say(table)
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report
@@ -573,8 +1032,22 @@ ASR_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("verdict", "verdict", "{}"),
 )
 
+#: Columns of the table of sequential requests: the request, then :data:`ASR_COLUMNS`
+#: with the earlier requests' forget sets re-measured (pooled) before time and verdict.
+REQUEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("request", "request", "{}"),
+    *ASR_COLUMNS[:-2],
+    ("earlier_forget_wer", "earlier forget WER", "{:.3f}"),
+    ("earlier_forget_loss", "earlier forget loss", "{:.3f}"),
+    ("earlier_mia_auc", "earlier MIA AUC", "{:.3f}"),
+    ("earlier_still_forgotten", "earlier still forgotten", "{}"),
+    *ASR_COLUMNS[-2:],
+)
 
-def _report_markdown(report: dict[str, Any], table: str) -> str:
+
+def _report_markdown(
+    report: dict[str, Any], table: str, unit: str = "CTC nats per character"
+) -> str:
     judge = report["judge"]
     full = judge.get("full_audio")
     judge_line = (
@@ -584,17 +1057,33 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
         + f" ({judge['n']} utterances)."
     )
     crit = report["criteria"]
+    requests = ""
+    if "requests" in report:
+        listed = "; ".join(
+            f"{r['request']}: {', '.join(r['speakers'])} ({r['sizes']['forget']} utterances)"
+            for r in report["requests"]
+        )
+        requests = (
+            f"Requests, applied in sequence: {listed}. The `earlier` columns re-measure the "
+            "forget sets of the previous requests (pooled) on each model; earlier still "
+            f"forgotten = {crit['earlier_still_forgotten']}.\n\n"
+        )
     return (
         f"# ASR speaker forgetting report\n\n{report['task']}; {report['tool']}\n\n"
         f"Forget speakers: {', '.join(report['forget_speakers'])}; sizes {report['sizes']}.\n\n"
         f"{judge_line}\n\nMIA: {report['mia_protocol']}.\n\n"
         f"Verdict: reaches the retrained level = {crit['reaches_retrained']}; keeps utility = "
-        f"{crit['keeps_utility']}.\n\nLosses are CTC nats per character.\n\n{table}\n\n"
+        f"{crit['keeps_utility']}.\n\n{requests}Losses are {unit}.\n\n{table}\n\n"
         "![forget/retain trade-off](tradeoff.png)\n"
     )
 
 
-def plot_asr_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
+def plot_asr_tradeoff(
+    rows: list[dict[str, Any]],
+    path: str | Path,
+    *,
+    loss_label: str = "forget loss (CTC nats/char)",
+) -> Path:
     """Two panels: forget loss vs retain WER, and MIA AUC (plain, informed) per model."""
 
     import matplotlib
@@ -620,7 +1109,7 @@ def plot_asr_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
         ax1.axhline(gold["forget_loss"], color="grey", ls="--", lw=1, label="retrained forget loss")
         ax1.legend(fontsize=7)
     ax1.set_xlabel("retain WER")
-    ax1.set_ylabel("forget loss (CTC nats/char)")
+    ax1.set_ylabel(loss_label)
     ax1.set_title("forgetting vs utility")
     x = np.arange(len(rows))
     ax2.bar(x - 0.2, [r["mia_auc"] for r in rows], width=0.4, label="duration-matched AUC")

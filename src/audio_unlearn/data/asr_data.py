@@ -4,11 +4,14 @@ A batch is the tuple ``(wavs, wav_lengths, targets, target_lengths)``:
 
 - ``wavs``: ``(batch, max_samples)`` float32, zero-padded on the right;
 - ``wav_lengths``: ``(batch,)`` valid samples per row;
-- ``targets``: ``(batch, max_chars)`` long token ids (padding 0 = the CTC blank, ignored);
+- ``targets``: ``(batch, max_tokens)`` long token ids (padded with 0; positions past a
+  row's length are ignored);
 - ``target_lengths``: ``(batch,)`` transcript lengths.
 
 Tokenisation is injected (``encode: str -> list[int]``), so this module does not import the
-model; :class:`audio_unlearn.models.asr.CharVocabulary` ``.encode`` is the usual choice.
+model: the recogniser's ``vocab.encode`` (:class:`audio_unlearn.models.asr.CharVocabulary`
+for the library's model; the checkpoint's own tokenizer for the transformers wrappers of
+:mod:`audio_unlearn.models.asr_hf`).
 
 Speech cropping: the synthetic corpus writes every utterance as a fixed 3.6 s window; with
 ``crop="speech"`` a waveform is cut ``margin_s`` after the end of its phone alignment

@@ -387,6 +387,35 @@ class CTCRecognizer(nn.Module):
         logits = self.output(x)
         return logits.float().log_softmax(-1), lengths
 
+    def sequence_outputs(
+        self,
+        wavs: torch.Tensor,
+        wav_lengths: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        target_lengths: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output distributions a sequence KL compares: :meth:`forward`'s per-frame
+        log-probabilities and frame lengths (CTC needs no targets for them).
+
+        The recogniser interface shared with :mod:`audio_unlearn.models.asr_hf`, whose
+        Whisper wrapper returns teacher-forced decoder distributions here.
+        """
+        return self(wavs, wav_lengths)
+
+    def loss_from_outputs(
+        self,
+        log_probs: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+        target_lengths: torch.Tensor,
+        *,
+        per_character: bool = True,
+    ) -> torch.Tensor:
+        """Per-sample CTC loss ``(batch,)`` of :meth:`sequence_outputs`' outputs."""
+        return per_sample_ctc_loss(
+            log_probs, lengths, targets, target_lengths, per_character=per_character
+        )
+
     def loss(
         self,
         wavs: torch.Tensor,
@@ -408,6 +437,23 @@ class CTCRecognizer(nn.Module):
         log_probs, frames = self(wavs, wav_lengths)
         return greedy_ctc_decode(log_probs, frames, self.vocab)
 
+    @torch.no_grad()
+    def score_batch(
+        self,
+        wavs: torch.Tensor,
+        wav_lengths: torch.Tensor,
+        targets: torch.Tensor,
+        target_lengths: torch.Tensor,
+    ) -> tuple[torch.Tensor, list[str]]:
+        """Per-sample losses (nats per character) and greedy transcripts, one forward pass."""
+        log_probs, frames = self(wavs, wav_lengths)
+        losses = per_sample_ctc_loss(log_probs, frames, targets, target_lengths)
+        return losses, greedy_ctc_decode(log_probs, frames, self.vocab)
+
+    def settings(self) -> dict[str, Any]:
+        """What identifies this recogniser: its kind and config (JSON)."""
+        return {"kind": "library", **self.config.to_json()}
+
 
 def per_sample_ctc_loss(
     log_probs: torch.Tensor,
@@ -416,16 +462,19 @@ def per_sample_ctc_loss(
     target_lengths: torch.Tensor,
     *,
     per_character: bool = True,
+    blank: int = 0,
 ) -> torch.Tensor:
     """CTC negative log-likelihood of each utterance (Graves et al., ICML 2006).
 
     Args:
-        log_probs: ``(batch, frames, vocab)`` log-softmax outputs; index 0 is the blank.
+        log_probs: ``(batch, frames, vocab)`` log-softmax outputs.
         frame_lengths: ``(batch,)`` valid frames.
         targets: ``(batch, max_target_len)`` token ids (padding ignored).
         target_lengths: ``(batch,)`` transcript lengths in tokens (>= 1).
         per_character: divide each loss by its transcript length (nats per character),
             else the summed negative log-likelihood.
+        blank: index of the CTC blank (0 for the library's model; the pad token of
+            transformers CTC checkpoints).
 
     Returns:
         ``(batch,)`` losses. An utterance too short for its transcript (an impossible
@@ -437,7 +486,7 @@ def per_sample_ctc_loss(
         targets,
         frame_lengths,
         target_lengths,
-        blank=0,
+        blank=blank,
         reduction="none",
         zero_infinity=False,
     )
@@ -481,9 +530,13 @@ class ASRCheckpointError(ValueError):
 
 @dataclass
 class ASRCheckpoint:
-    """A loaded ASR checkpoint: the model (eval mode) and what was stored with it."""
+    """A loaded ASR checkpoint: the model (eval mode) and what was stored with it.
 
-    model: CTCRecognizer
+    ``model`` is a :class:`CTCRecognizer` (:func:`load_asr`) or a transformers wrapper of
+    :mod:`audio_unlearn.models.asr_hf` (:func:`~audio_unlearn.models.asr_hf.load_hf_asr`).
+    """
+
+    model: nn.Module
     meta: dict = field(default_factory=dict)
 
 

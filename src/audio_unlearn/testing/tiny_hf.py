@@ -14,7 +14,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AUDIO_ENCODER_FAMILIES", "CTC_CHARACTERS", "save_tiny_audio_encoder", "save_tiny_ctc"]
+__all__ = [
+    "AUDIO_ENCODER_FAMILIES",
+    "CTC_CHARACTERS",
+    "save_tiny_audio_encoder",
+    "save_tiny_ctc",
+    "save_tiny_whisper",
+]
 
 #: Output characters of :func:`save_tiny_ctc` models (besides the word delimiter ``|``).
 CTC_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'"
@@ -214,4 +220,141 @@ def save_tiny_audio_encoder(
         do_normalize=True,
         return_attention_mask=norm == "layer",
     ).save_pretrained(directory)
+    return directory
+
+
+#: Special tokens of :func:`save_tiny_whisper` tokenizers, in Whisper's order (the
+#: language tokens follow the start of transcript, as the released vocabularies have them).
+WHISPER_SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    "<|en|>",
+    "<|de|>",
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nospeech|>",
+    "<|notimestamps|>",
+)
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2 style byte -> printable character table (Whisper's byte-level BPE alphabet)."""
+    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def save_tiny_whisper(
+    path: str | os.PathLike,
+    *,
+    seed: int = 0,
+    window_seconds: int = 2,
+    sample_rate: int = 16000,
+    max_length: int = 32,
+    init_std: float = 0.2,
+) -> Path:
+    """Write a tiny random ``WhisperForConditionalGeneration`` with its processor.
+
+    A multilingual-style checkpoint (``<|en|>``, ``<|de|>``; transcribe/translate task
+    tokens; no-timestamps token) with a byte-level vocabulary of the 256 byte symbols and
+    no merges, a generation config such as the released checkpoints carry (so
+    ``generate(language="en", task="transcribe")`` builds the usual prompt), and a
+    ``WhisperProcessor``. Generation may emit only lower-case letters, the space and the
+    end of text, so greedy transcripts are readable gibberish. About 60k parameters.
+
+    Args:
+        path: Directory to write (created; parents too).
+        seed: Seed of the random weights.
+        window_seconds: The encoder's input window (the released models: 30 s); short
+            windows keep CPU tests fast. Inputs longer than this are rejected.
+        sample_rate: Sampling rate of the feature extractor, Hz.
+        max_length: The generation config's ``max_length`` (prompt + generated tokens).
+        init_std: Weight initialisation scale.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: a window shorter than 1 s or a ``max_length`` under 8.
+    """
+    if isinstance(window_seconds, bool) or int(window_seconds) < 1:
+        raise ValueError(f"window_seconds must be an int >= 1, got {window_seconds!r}")
+    if max_length < 8:
+        raise ValueError(f"max_length must be >= 8, got {max_length}")
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    alphabet = _byte_alphabet()
+    vocab = {ch: i for i, ch in enumerate(alphabet.values())}
+    for tok in WHISPER_SPECIAL_TOKENS:
+        vocab[tok] = len(vocab)
+    tokenizer = WhisperTokenizer(
+        vocab=vocab, merges=[], additional_special_tokens=list(WHISPER_SPECIAL_TOKENS[1:])
+    )
+    ids = {tok: vocab[tok] for tok in WHISPER_SPECIAL_TOKENS}
+    eot = ids["<|endoftext|>"]
+    allowed = {vocab[alphabet[b]] for b in b"abcdefghijklmnopqrstuvwxyz "}
+    suppress = [i for i in range(len(vocab)) if i not in allowed and i != eot]
+    hop = 160
+    frames = int(window_seconds) * sample_rate // hop
+    config = WhisperConfig(
+        vocab_size=len(vocab),
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=frames // 2,
+        max_target_positions=64,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        init_std=init_std,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        eos_token_id=eot,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        max_length=max_length,
+        lang_to_id={"<|en|>": ids["<|en|>"], "<|de|>": ids["<|de|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        is_multilingual=True,
+        no_timestamps_token_id=ids["<|notimestamps|>"],
+        suppress_tokens=suppress,
+        begin_suppress_tokens=[eot],
+    )
+    model.save_pretrained(directory)
+    extractor = WhisperFeatureExtractor(
+        feature_size=80,
+        sampling_rate=sample_rate,
+        hop_length=hop,
+        chunk_length=int(window_seconds),
+        n_fft=400,
+    )
+    WhisperProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(directory)
     return directory

@@ -7,9 +7,52 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from ...models.asr import per_sample_ctc_loss
 from ..base import UnlearningModule
 
-__all__ = ["ASRUnlearningModule", "finite_mean", "sequence_kl"]
+__all__ = [
+    "ASRUnlearningModule",
+    "finite_mean",
+    "loss_from_outputs",
+    "sequence_kl",
+    "sequence_outputs",
+]
+
+
+def sequence_outputs(
+    model: torch.nn.Module, batch: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-position output distributions of ``model`` on an ASR batch.
+
+    ``model.sequence_outputs(wavs, wav_lengths, targets, target_lengths)`` when the model
+    has it (the library's recogniser and the transformers wrappers of
+    :mod:`audio_unlearn.models.asr_hf`: CTC frames, or Whisper's teacher-forced decoder
+    positions), else ``model(wavs, wav_lengths)`` (a CTC model).
+
+    Returns:
+        ``(log_probs (batch, positions, vocab), lengths (batch,))``.
+    """
+    wavs, wav_lengths, targets, target_lengths = batch
+    if hasattr(model, "sequence_outputs"):
+        return model.sequence_outputs(wavs, wav_lengths, targets, target_lengths)
+    return model(wavs, wav_lengths)
+
+
+def loss_from_outputs(
+    model: torch.nn.Module,
+    outputs: tuple[torch.Tensor, torch.Tensor],
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+) -> torch.Tensor:
+    """Per-sample losses ``(batch,)`` of :func:`sequence_outputs`' outputs.
+
+    ``model.loss_from_outputs`` when the model has it, else the per-character CTC loss
+    with blank 0.
+    """
+    log_probs, lengths = outputs
+    if hasattr(model, "loss_from_outputs"):
+        return model.loss_from_outputs(log_probs, lengths, targets, target_lengths)
+    return per_sample_ctc_loss(log_probs, lengths, targets, target_lengths)
 
 
 def finite_mean(losses: torch.Tensor) -> torch.Tensor:
@@ -32,7 +75,10 @@ def sequence_kl(
     frame_lengths: torch.Tensor,
     temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Frame-level distillation divergence ``KL(teacher || student)``, masked by lengths.
+    """Position-level distillation divergence ``KL(teacher || student)``, masked by lengths.
+
+    Positions are CTC frames, or a Whisper decoder's label positions under teacher
+    forcing (:func:`sequence_outputs`).
 
     The sequence-level counterpart of SCRUB's ``DistillKL`` (Kurmanji et al., NeurIPS
     2023): at every valid frame ``t`` of utterance ``i``,
@@ -69,7 +115,9 @@ class ASRUnlearningModule(UnlearningModule):
 
     ``batch[name]`` is ``(wavs, wav_lengths, targets, target_lengths)``;
     :meth:`sequence_loss` is the mean per-sample loss of the model on one such batch
-    (per character for :class:`~audio_unlearn.models.asr.CTCRecognizer`).
+    (per character for :class:`~audio_unlearn.models.asr.CTCRecognizer`, per token for
+    the transformers wrappers of :mod:`audio_unlearn.models.asr_hf`: CTC, or Whisper's
+    teacher-forced cross-entropy).
 
     ``task = "asr"`` tells generic drivers (the classifier smoke run, class removal) that
     these methods do not take classification batches.

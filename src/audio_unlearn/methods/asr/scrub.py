@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ...models.asr import per_sample_ctc_loss
 from ..base import frozen_copy
 from ..registry import register_method
-from .base import ASRUnlearningModule, finite_mean, sequence_kl
+from .base import ASRUnlearningModule, finite_mean, loss_from_outputs, sequence_kl, sequence_outputs
 
 __all__ = ["ASRSCRUB"]
 
@@ -18,11 +17,15 @@ class ASRSCRUB(ASRUnlearningModule):
 
     Kurmanji et al., "Towards Unbounded Machine Unlearning" (NeurIPS 2023), with the
     divergence ``d`` of the classification form replaced by :func:`~.base.sequence_kl`:
-    ``KL(teacher || student)`` of the per-frame output distributions at temperature ``T``,
-    averaged over valid frames (padding masked by the frame lengths). Each epoch:
+    ``KL(teacher || student)`` of the per-position output distributions at temperature
+    ``T``, averaged over valid positions (padding masked by the lengths). Positions are
+    CTC frames, or for Whisper the decoder's label positions under teacher forcing
+    (:func:`~.base.sequence_outputs`). Each epoch:
 
     1. if ``epoch < msteps``: one pass over the forget set minimising ``-d(x_f)``;
-    2. one pass over the retain set minimising ``gamma * CTC(x_r) + alpha * d(x_r)``.
+    2. one pass over the retain set minimising ``gamma * L(x_r) + alpha * d(x_r)``, with
+       ``L`` the model's per-sample loss (CTC per character, Whisper token
+       cross-entropy).
 
     The teacher is a frozen copy of the original model. Manual optimisation; the forget
     pass runs in ``on_train_epoch_start`` so it is timed with the rest.
@@ -34,7 +37,7 @@ class ASRSCRUB(ASRUnlearningModule):
         weight_decay: AdamW weight decay.
         temperature: distillation temperature ``T``.
         alpha: weight of the retain KL term.
-        gamma: weight of the retain CTC loss.
+        gamma: weight of the retain recognition loss.
         msteps: the first ``msteps`` epochs include a max pass.
 
     Raises:
@@ -68,33 +71,35 @@ class ASRSCRUB(ASRUnlearningModule):
         self.teacher = frozen_copy(model)
         self.automatic_optimization = False
 
-    def divergence(self, wavs: torch.Tensor, wav_lengths: torch.Tensor) -> torch.Tensor:
-        """``d(x)`` of a batch: sequence KL from the teacher to the student."""
-        student, frames = self.model(wavs, wav_lengths)
+    def divergence(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``d(x)`` of an ASR batch: sequence KL from the teacher to the student."""
+        student, lengths = sequence_outputs(self.model, batch)
         with torch.no_grad():
-            teacher, _ = self.teacher(wavs, wav_lengths)
-        return sequence_kl(student, teacher, frames, self.temperature)
+            teacher, _ = sequence_outputs(self.teacher, batch)
+        return sequence_kl(student, teacher, lengths, self.temperature)
 
     def max_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """One optimiser step maximising ``d`` on a forget batch; returns ``d`` (detached)."""
         opt = self.optimizers()
-        div = self.divergence(batch[0], batch[1])
+        div = self.divergence(batch)
         opt.zero_grad()
         self.manual_backward(-div)
         opt.step()
         return div.detach()
 
     def min_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """One optimiser step on ``gamma * CTC + alpha * d`` over a retain batch."""
-        wavs, wav_lengths, targets, target_lengths = batch
+        """One optimiser step on ``gamma * loss + alpha * d`` over a retain batch."""
+        _, _, targets, target_lengths = batch
         opt = self.optimizers()
-        student, frames = self.model(wavs, wav_lengths)
-        ctc = finite_mean(per_sample_ctc_loss(student, frames, targets, target_lengths))
-        loss = self.gamma * ctc
+        student, lengths = sequence_outputs(self.model, batch)
+        task_loss = finite_mean(
+            loss_from_outputs(self.model, (student, lengths), targets, target_lengths)
+        )
+        loss = self.gamma * task_loss
         if self.alpha > 0:
             with torch.no_grad():
-                teacher, _ = self.teacher(wavs, wav_lengths)
-            loss = loss + self.alpha * sequence_kl(student, teacher, frames, self.temperature)
+                teacher, _ = sequence_outputs(self.teacher, batch)
+            loss = loss + self.alpha * sequence_kl(student, teacher, lengths, self.temperature)
         opt.zero_grad()
         self.manual_backward(loss)
         opt.step()

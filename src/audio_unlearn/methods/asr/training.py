@@ -1,4 +1,4 @@
-"""CTC training of the original recogniser (train set) and the retrained one (retain set)."""
+"""Training of the original recogniser (train set) and the retrained one (retain set)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ __all__ = ["CTCTraining"]
 
 
 class CTCTraining(L.LightningModule):
-    """Mean per-character CTC loss, AdamW, one-cycle learning rate, gradient clipping.
+    """Mean per-sample loss, AdamW, one-cycle learning rate, gradient clipping.
 
-    The ASR counterpart of :class:`~audio_unlearn.methods.training.SupervisedTraining`:
-    "gold" retraining is this module run on the retain set from a fresh initialisation.
+    The loss is the model's own ``loss``: per-character CTC for the library's recogniser
+    and the transformers CTC wrapper, teacher-forced token cross-entropy for the Whisper
+    wrapper (:mod:`audio_unlearn.models.asr_hf`); for a pretrained transformers model
+    this is fine-tuning from its checkpoint. The ASR counterpart of
+    :class:`~audio_unlearn.methods.training.SupervisedTraining`: "gold" retraining is this
+    module run on the retain set from a fresh initialisation (or from the same pretrained
+    checkpoint).
     Batches are ``(wavs, wav_lengths, targets, target_lengths)``.
 
     Args:
