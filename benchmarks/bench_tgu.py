@@ -76,7 +76,8 @@ def step_times(exp, hparams: dict, cache_size: int, steps: int, warm: int) -> di
             it_r = iter(retain)
             br = next(it_r)
         start = time.perf_counter()
-        loss = method.unlearning_loss({"forget": bf, "retain": br})
+        w = method.remain_weight  # the TGU loss, without Lightning's logging
+        loss = w * method.cfm(br) + (1 - w) * method.forget_loss(bf)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         exp.dm,
         callbacks=[probe],
         max_steps=args.max_steps,
+        max_epochs=-1,
         precision=cfg.unlearn.precision,
         deterministic=False,
     )

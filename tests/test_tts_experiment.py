@@ -45,6 +45,7 @@ def test_synthetic_recipe_smoke_run(tmp_path):
         "train.precision=32-true",
         "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
         "methods.tts_tgu={lr: 1.0e-4, cache_size: 1, teacher_nfe: 2}",
+        "methods.tts_ng={lr: 1.0e-5, steps: 5}",  # more steps than one epoch of forget
         "eval.per_speaker=1",
         "eval.nfe=2",
         "eval.judge_epochs=1",
@@ -76,6 +77,8 @@ def test_synthetic_recipe_smoke_run(tmp_path):
     assert report["judge"]["unseen_real"]["normaliser"] == "strip_punct"
     tgu = next(r for r in report["rows"] if r["model"] == "tts_tgu")
     assert tgu["teacher_generations"] >= 1
+    ng = next(r for r in report["rows"] if r["model"] == "tts_ng")
+    assert ng["steps"] == 5  # steps, not epochs, bound a method's run
     # a second run reuses every checkpoint (resumable) and gives the same table
     assert main(argv) == 0
     again = json.loads((run / "report.json").read_text())

@@ -239,7 +239,14 @@ def load_tts_config(path: str | Path | None = None, overrides=()) -> TTSExperime
 
 
 def _steps_trainer_kwargs(steps: int, precision: str, trainer: dict[str, Any]) -> dict[str, Any]:
-    return {"max_steps": steps, "precision": precision, "deterministic": False, **trainer}
+    """Trainer arguments of a run measured in optimiser steps (epochs do not cap it)."""
+    return {
+        "max_steps": steps,
+        "max_epochs": -1,
+        "precision": precision,
+        "deterministic": False,
+        **trainer,
+    }
 
 
 class TTSExperiment:
@@ -437,13 +444,14 @@ class TTSExperiment:
             **_steps_trainer_kwargs(steps, cfg.unlearn.precision, cfg.trainer),
         )
         model = model.cpu().eval()
+        trainer = getattr(module, "_trainer", None)
         meta = {
             "key": key,
             "seconds": seconds,
             "role": "method",
             "method": name,
             "hparams": hparams,
-            "steps": steps,
+            "steps": int(trainer.global_step) if trainer is not None else steps,
         }
         if hasattr(module, "teacher_generations"):
             meta["teacher_generations"] = int(module.teacher_generations)
