@@ -24,7 +24,7 @@ def test_recipe_configs_load():
 
 @pytest.mark.synth
 @pytest.mark.slow
-def test_synthetic_recipe_smoke_run(tmp_path):
+def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     from audio_unlearn.cli import main
 
     argv = [
@@ -49,6 +49,7 @@ def test_synthetic_recipe_smoke_run(tmp_path):
         "eval.per_speaker=1",
         "eval.nfe=2",
         "eval.judge_epochs=1",
+        "eval.relearn_steps=2",
     ]
     for item in smoke:
         argv += ["--set", item]
@@ -69,7 +70,16 @@ def test_synthetic_recipe_smoke_run(tmp_path):
         assert (run / name).is_file(), name
     report = json.loads((run / "report.json").read_text())
     names = [r["model"] for r in report["rows"]]
-    assert names == ["original", "retrain", "tts_ft", "tts_ng", "tts_kl", "tts_sgu", "tts_tgu"]
+    assert names == [
+        "original",
+        "retrain",
+        "tts_ft",
+        "tts_ng",
+        "tts_kl",
+        "tts_sgu",
+        "tts_tgu",
+        "tts_tgu+relearn",
+    ]
     for row in report["rows"]:
         for key in ("sim_f", "sim_r", "sim_u", "wer_r", "cross_sim", "spk_zrf_f"):
             assert row[key] is not None, (row["model"], key)
@@ -79,7 +89,11 @@ def test_synthetic_recipe_smoke_run(tmp_path):
     assert tgu["teacher_generations"] >= 1
     ng = next(r for r in report["rows"] if r["model"] == "tts_ng")
     assert ng["steps"] == 5  # steps, not epochs, bound a method's run
-    # a second run reuses every checkpoint (resumable) and gives the same table
+    # a second run reuses every checkpoint and evaluation record (resumable): same table
+    capsys.readouterr()
     assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "training the" not in out and "evaluating" not in out
+    assert out.count("reusing") >= 10
     again = json.loads((run / "report.json").read_text())
     assert [r["sim_f"] for r in again["rows"]] == [r["sim_f"] for r in report["rows"]]

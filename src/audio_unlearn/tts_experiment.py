@@ -160,6 +160,10 @@ class TTSEvalConfig:
         normaliser: text normaliser of WER.
         sim_margin: the TGU target: SIM-F within this of the cross-speaker level.
         batch_size: generations per batch.
+        relearn_steps: the relearning attack (0 = off): fine-tune each model of
+            ``relearn_methods`` on ``relearn_utterances`` forget utterances for this many
+            steps at ``relearn_lr`` and re-measure (the paper: 15 minutes of a forget
+            speaker's audio restores SIM-F); rows ``<method>+relearn``.
     """
 
     per_speaker: int = 3
@@ -175,6 +179,10 @@ class TTSEvalConfig:
     normaliser: str = "strip_punct"
     sim_margin: float = 0.05
     batch_size: int = 8
+    relearn_steps: int = 0
+    relearn_utterances: int = 8
+    relearn_lr: float = 1e-4
+    relearn_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
 
 
 @dataclass
@@ -588,11 +596,45 @@ class TTSExperiment:
             progress=self.progress,
         )
 
-    def evaluate(self, name: str, model: FlowMatchingTTS) -> dict[str, Any]:
-        """SIM-o / SIM-r / WER per group, the cross-speaker level and spk-ZRF of one model."""
+    def _eval_key(self, model_key: str | None) -> str:
+        return _digest(
+            {
+                "model": model_key,
+                "eval": {
+                    k: v
+                    for k, v in dataclasses.asdict(self.cfg.eval).items()
+                    if not k.startswith("relearn") and k != "sim_margin"
+                },
+                "trials": [t.key for t in self.trials],
+                # specs, not describe(): a backend's description grows once it is loaded
+                "judge": self.judge_info,
+                "encoder": self.cfg.eval.encoder,
+                "vocoder": self.vocoder.describe(),
+                "reference": self.original_key,
+            }
+        )
+
+    def evaluate(
+        self, name: str, model: FlowMatchingTTS, model_key: str | None = None
+    ) -> dict[str, Any]:
+        """SIM-o / SIM-r / WER per group, the cross-speaker level and spk-ZRF of one model.
+
+        The per-trial record ``eval/<name>.json`` is reused when the model's checkpoint key
+        and every evaluation setting match.
+        """
         from .evaluation.tts import score_cloning, speaker_zrf_for_trials
 
         e = self.cfg.eval
+        path = self.run_dir / "eval" / f"{name}.json"
+        key = self._eval_key(model_key)
+        if model_key is not None and path.is_file():
+            record = json.loads(path.read_text())
+            if record.get("key") == key:
+                self._say(f"reusing {path} (same model and settings)")
+                self.scores[name] = record["rows"]
+                return _row(
+                    name, record["summary"], record["cross_speaker_level"], record["spk_zrf"]
+                )
         self._say(f"evaluating {name}: {len(self.trials)} cloning trials")
         gens = self._generate(model, prompted=True)
         scores = score_cloning(
@@ -605,14 +647,55 @@ class TTSExperiment:
             normaliser=e.normaliser,
         )
         zrf = speaker_zrf_for_trials(
-            gens, self.reference_text_only, vocoder=self.vocoder, encoder=self.encoder
+            gens, self.reference_text_only(), vocoder=self.vocoder, encoder=self.encoder
         )
-        out_dir = self.run_dir / "eval"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        record = {"model": name, **scores.to_dict(), "spk_zrf": zrf}
-        atomic_write_text(out_dir / f"{name}.json", json.dumps(record, indent=2, default=str))
+        record = {"model": name, "key": key, **scores.to_dict(), "spk_zrf": zrf}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record, indent=2, default=str))
         self.scores[name] = scores
-        return _row(name, scores, zrf)
+        return _row(name, scores.summary, scores.cross_speaker_level, zrf)
+
+    def reference_text_only(self):
+        """The original's text-only generations of the trials (spk-ZRF's reference), made
+        once on first use."""
+        if self._reference is None:
+            self._say("text-only reference generations of the original (spk-ZRF)")
+            self._reference = self._generate(self.original, prompted=False)
+        return self._reference
+
+    def relearn(self, name: str, model: FlowMatchingTTS) -> tuple[FlowMatchingTTS, dict]:
+        """The relearning attack: fine-tune on a few forget utterances (masked CFM)."""
+        from .methods.tts.base import TTSUnlearningModule
+
+        e = self.cfg.eval
+
+        class _Relearn(TTSUnlearningModule):
+            uses = ("relearn",)
+
+            def unlearning_loss(self, batch):
+                return self.cfm(batch["relearn"])
+
+        ids = list(self.split.forget[: e.relearn_utterances])
+        by_id = {u.id: u for u in self.utterances}
+        self.dm.sets["relearn"] = [by_id[i] for i in ids]
+        self.dm._datasets.pop("relearn", None)
+        L.seed_everything(self.cfg.seed, verbose=False)
+        attacked = copy.deepcopy(model).train()
+        self.dm.batch_size = self.dm.forget_batch_size = min(len(ids), self.cfg.unlearn.batch_size)
+        self._say(
+            f"relearning attack on {name}: {len(ids)} forget utterances, {e.relearn_steps} steps"
+        )
+        seconds = fit_unlearning(
+            _Relearn(attacked, lr=e.relearn_lr),
+            self.dm,
+            progress=self.progress,
+            **_steps_trainer_kwargs(e.relearn_steps, self.cfg.unlearn.precision, self.cfg.trainer),
+        )
+        return attacked.cpu().eval(), {
+            "seconds": seconds,
+            "steps": e.relearn_steps,
+            "utterances": ids,
+        }
 
     def run(self) -> dict[str, Any]:
         from .evaluation.speaker import get_speaker_encoder
@@ -632,25 +715,41 @@ class TTSExperiment:
                 spec, judge = self.train_judge(self.vocoder)
             self.transcriber = get_transcriber(spec)
             judge.setdefault("spec", spec)
+        self.judge_info = judge
         self.original, orig_meta = self.train_reference("original")
         retrained, retrain_meta = self.train_reference("retrain")
         self.trials = self._trials()
         self.scores: dict[str, Any] = {}
-        self._say("text-only reference generations of the original (spk-ZRF)")
-        self.reference_text_only = self._generate(self.original, prompted=False)
-        rows = [self.evaluate("original", self.original)]
+        self._reference = None
+        self.original_key = orig_meta.get("key")
+        rows = [self.evaluate("original", self.original, orig_meta.get("key"))]
         rows[0].update(seconds=orig_meta["seconds"], steps=orig_meta.get("steps"))
-        rows.append(self.evaluate("retrain", retrained))
+        rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
         rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
         for name, hparams in cfg.methods.items():
             model, meta = self.unlearn(name, hparams or {})
-            row = self.evaluate(name, model)
+            row = self.evaluate(name, model, meta.get("key"))
             row.update(
                 seconds=meta["seconds"],
                 steps=meta.get("steps"),
                 teacher_generations=meta.get("teacher_generations"),
             )
             rows.append(row)
+            if cfg.eval.relearn_steps > 0 and name in cfg.eval.relearn_methods:
+                attacked, info = self.relearn(name, model)
+                attack_key = _digest(
+                    {
+                        "attacked": meta.get("key"),
+                        "relearn": [
+                            cfg.eval.relearn_steps,
+                            cfg.eval.relearn_utterances,
+                            cfg.eval.relearn_lr,
+                        ],
+                    }
+                )
+                row = self.evaluate(f"{name}+relearn", attacked, attack_key)
+                row.update(seconds=info["seconds"], steps=info["steps"])
+                rows.append(row)
         return self.report(rows, judge, orig_meta)
 
     def report(
@@ -724,8 +823,9 @@ def _mean(summary: dict[str, Any], group: str, key: str) -> float | None:
     return None if entry is None else entry.get("mean")
 
 
-def _row(name: str, scores, zrf: dict[str, Any]) -> dict[str, Any]:
-    s = scores.summary
+def _row(
+    name: str, s: dict[str, Any], cross: dict[str, Any], zrf: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "model": name,
         "sim_f": _mean(s, "forget", "sim_o"),
@@ -736,7 +836,7 @@ def _row(name: str, scores, zrf: dict[str, Any]) -> dict[str, Any]:
         "wer_f": _mean(s, "forget", "wer"),
         "wer_r": _mean(s, "remain", "wer"),
         "wer_u": _mean(s, "unseen", "wer"),
-        "cross_sim": scores.cross_speaker_level.get("sim_o"),
+        "cross_sim": cross.get("sim_o"),
         "spk_zrf_f": zrf["groups"].get("forget", {}).get("value"),
     }
 
