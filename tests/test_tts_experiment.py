@@ -87,6 +87,9 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     assert report["judge"]["unseen_real"]["normaliser"] == "strip_punct"
     tgu = next(r for r in report["rows"] if r["model"] == "tts_tgu")
     assert tgu["teacher_generations"] >= 1
+    assert {"sim_f_at_cross_level", "sim_r_kept", "wer_r_within_bound"} <= set(
+        report["targets"]["tts_tgu"]
+    )
     ng = next(r for r in report["rows"] if r["model"] == "tts_ng")
     assert ng["steps"] == 5  # steps, not epochs, bound a method's run
     # a second run reuses every checkpoint and evaluation record (resumable): same table
@@ -97,3 +100,22 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     assert out.count("reusing") >= 10
     again = json.loads((run / "report.json").read_text())
     assert [r["sim_f"] for r in again["rows"]] == [r["sim_f"] for r in report["rows"]]
+
+
+def test_targets_by_hand():
+    from audio_unlearn.tts_experiment import _targets
+
+    original = {"model": "original", "sim_f": 0.70, "sim_r": 0.70, "cross_sim": 0.55, "wer_r": 0.02}
+    rows = [
+        original,
+        {"model": "good", "sim_f": 0.58, "sim_r": 0.66, "cross_sim": 0.56, "wer_r": 0.05},
+        {"model": "bad", "sim_f": 0.65, "sim_r": 0.50, "cross_sim": 0.55, "wer_r": 0.20},
+    ]
+    checks = _targets(rows, original, 0.05, 0.05)
+    assert checks["original_sim_f_above_cross"] == pytest.approx(0.15)
+    good, bad = checks["good"], checks["bad"]
+    assert good["sim_f_minus_cross"] == pytest.approx(0.02) and good["sim_f_at_cross_level"]
+    assert good["sim_r_ratio"] == pytest.approx(0.66 / 0.70) and good["sim_r_kept"]
+    assert good["wer_r_rise"] == pytest.approx(0.03) and good["wer_r_within_bound"]
+    assert not bad["sim_f_at_cross_level"] and not bad["sim_r_kept"]
+    assert not bad["wer_r_within_bound"]

@@ -159,6 +159,7 @@ class TTSEvalConfig:
         judge_epochs: epochs of the ``train`` judge.
         normaliser: text normaliser of WER.
         sim_margin: the TGU target: SIM-F within this of the cross-speaker level.
+        wer_bound: the stated bound on WER-R's rise over the original's (absolute).
         batch_size: generations per batch.
         relearn_steps: the relearning attack (0 = off): fine-tune each model of
             ``relearn_methods`` on ``relearn_utterances`` forget utterances for this many
@@ -178,6 +179,7 @@ class TTSEvalConfig:
     judge_epochs: int = 15
     normaliser: str = "strip_punct"
     sim_margin: float = 0.05
+    wer_bound: float = 0.05
     batch_size: int = 8
     relearn_steps: int = 0
     relearn_utterances: int = 8
@@ -603,7 +605,7 @@ class TTSExperiment:
                 "eval": {
                     k: v
                     for k, v in dataclasses.asdict(self.cfg.eval).items()
-                    if not k.startswith("relearn") and k != "sim_margin"
+                    if not k.startswith("relearn") and k not in ("sim_margin", "wer_bound")
                 },
                 "trials": [t.key for t in self.trials],
                 # specs, not describe(): a backend's description grows once it is loaded
@@ -768,7 +770,7 @@ class TTSExperiment:
                 if row.get("steps") and orig_meta.get("steps")
                 else None
             )
-        checks = _targets(rows, original, cfg.eval.sim_margin)
+        checks = _targets(rows, original, cfg.eval.sim_margin, cfg.eval.wer_bound)
         report = {
             "version": __version__,
             "task": "tts speaker-identity forgetting",
@@ -841,9 +843,11 @@ def _row(
     }
 
 
-def _targets(rows: list[dict[str, Any]], original: dict[str, Any], margin: float) -> dict:
+def _targets(
+    rows: list[dict[str, Any]], original: dict[str, Any], margin: float, wer_bound: float
+) -> dict:
     """The issue's checks for every method row: SIM-F within ``margin`` of the
-    cross-speaker level, SIM-R >= 0.9x the original's, WER-R rise (reported)."""
+    cross-speaker level, SIM-R >= 0.9x the original's, WER-R rise within ``wer_bound``."""
     out: dict[str, Any] = {
         "original_sim_f_above_cross": (
             None
@@ -861,6 +865,7 @@ def _targets(rows: list[dict[str, Any]], original: dict[str, Any], margin: float
             entry["sim_r_kept"] = entry["sim_r_ratio"] >= 0.9
         if row["wer_r"] is not None and original["wer_r"] is not None:
             entry["wer_r_rise"] = row["wer_r"] - original["wer_r"]
+            entry["wer_r_within_bound"] = entry["wer_r_rise"] <= wer_bound
         out[row["model"]] = entry
     return out
 
@@ -895,7 +900,8 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
         table,
         "",
         "Targets (SIM-F within "
-        f"{ev['sim_margin']} of the cross-speaker level; SIM-R >= 0.9x original):",
+        f"{ev['sim_margin']} of the cross-speaker level; SIM-R >= 0.9x original; WER-R "
+        f"rise <= {ev['wer_bound']}):",
         "",
         "```json",
         json.dumps(report["targets"], indent=2, default=str),
