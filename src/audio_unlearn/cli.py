@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         nargs="+",
         help="model families: logmel_cnn, ecapa, hf:wav2vec2, hf:hubert, hf:wavlm, "
-        "hf:whisper_encoder (default: logmel_cnn ecapa hf:wav2vec2)",
+        "hf:whisper_encoder, and tts (the tiny flow-matching TTS, runs the tts_* methods) "
+        "(default: logmel_cnn ecapa hf:wav2vec2 tts)",
     )
     smoke.set_defaults(func=_cmd_smoke)
 
