@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-size", type=int, default=4)
     parser.add_argument("--timed-steps", type=int, default=6)
     parser.add_argument("--every", type=int, default=25)
-    parser.add_argument("--max-steps", type=int, default=600)
+    parser.add_argument(
+        "--max-steps", type=int, default=600, help="TGU steps of the SIM-F curve (0: timing only)"
+    )
     parser.add_argument("--margin", type=float, default=None, help="default: eval.sim_margin")
     args = parser.parse_args(argv)
 
@@ -185,6 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         timing["regenerated"]["seconds_per_step"] / timing["cached"]["seconds_per_step"]
     )
     print(json.dumps(timing, indent=2), flush=True)
+
+    if args.max_steps <= 0:  # timing only
+        result = {
+            "benchmark": "TGU cost: cached vs regenerated teacher targets per step",
+            "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "run_dir": str(run),
+            "tgu_hparams": hparams,
+            "teacher_target_timing": timing,
+        }
+        _write(Path(args.out), result)
+        return 0
 
     # 2. steps and time to the SIM-F target
     all_trials = exp._trials()
@@ -229,11 +244,16 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": reached["seconds"] / orig["seconds"],
         },
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    _write(Path(args.out), result)
     print(json.dumps({k: result[k] for k in ("reached", "fraction_of_pretraining")}, indent=2))
     return 0
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
