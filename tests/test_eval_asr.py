@@ -1,6 +1,7 @@
 """ASR backends: tiny random checkpoints saved with save_pretrained, loaded by local path."""
 
 import json
+import threading
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from transformers import (
 )
 
 from audio_unlearn.evaluation.asr import (
+    ConvFrontEnd,
     CTCTranscriber,
     WhisperTranscriber,
     bucket_by_length,
@@ -166,21 +168,126 @@ def test_ctc_layer_norm_batched_equals_one_by_one(models, wavs, kind):
     assert batched.transcribe(wavs[::-1]) == texts_b[::-1]
 
 
-def test_ctc_group_norm_never_pads(models, wavs):
-    """wav2vec2-base-like checkpoints: zero padding changes the logits, so none is used."""
-    exact = CTCTranscriber(models["group"], max_batch_samples=10**7)
-    assert not exact.uses_attention_mask
-    single = [exact.logits([w])[0] for w in wavs]
-    batched = exact.logits(wavs)
-    for lb, ls in zip(batched, single, strict=True):
+def test_ctc_group_norm_batches_any_lengths_exactly(models, wavs):
+    """wav2vec2-base-like checkpoints: group norm in the feature encoder normalises over the
+    whole (padded) signal, so the features are computed per utterance and only the
+    transformer sees padding (masked): batched == one-by-one for any lengths."""
+    batched = CTCTranscriber(models["group"], max_batch_samples=10**7)
+    assert batched.uses_attention_mask
+    single = [batched.logits([w])[0] for w in wavs]
+    for lb, ls in zip(batched.logits(wavs), single, strict=True):
         assert torch.allclose(lb, ls, atol=1e-4, rtol=0)
-    assert exact.transcribe(wavs) == [exact.transcribe([w])[0] for w in wavs]
-    # forcing padded batches shows why: the padded utterances' logits move
+    assert batched.transcribe(wavs) == [batched.transcribe([w])[0] for w in wavs]
+    never = CTCTranscriber(models["group"], max_batch_samples=10**7, padding="none")
+    assert not never.uses_attention_mask
+    for lb, ls in zip(never.logits(wavs), single, strict=True):
+        assert torch.allclose(lb, ls, atol=1e-4, rtol=0)
+    # padding the waveforms instead shows why: the padded utterances' logits move
     padded = CTCTranscriber(models["group"], max_batch_samples=10**7, padding="attention_mask")
+    assert padded.load().describe()["padding_resolved"].startswith("attention_mask")
     moved = [(a - b).abs().max().item() for a, b in zip(padded.logits(wavs), single, strict=True)]
     assert max(moved) > 1e-2
     longest = LENGTHS.index(max(LENGTHS))
     assert moved[longest] < 1e-4  # the longest item is not padded
+
+
+def test_ctc_streams_give_the_same_logits_and_restore_threads(models, wavs):
+    threads = torch.get_num_threads()
+    one = CTCTranscriber(models["layer"], max_batch_samples=20000)
+    two = CTCTranscriber(models["layer"], max_batch_samples=20000, streams=2, progress=True)
+    expected = one.logits(wavs)
+    got = two.logits(wavs)  # several batches, two at a time
+    for a, b in zip(got, expected, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=0)
+    # the process-wide setting is back: the caller and threads started later see it
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    worker.start()
+    worker.join()
+    assert torch.get_num_threads() == threads and seen == [threads]
+    assert two.load().describe()["streams"] == 2
+    with pytest.raises(ValueError, match="streams must be an int >= 1"):
+        CTCTranscriber(models["layer"], streams=0)
+
+
+def _save_overlapping_ctc(directory, norm):
+    """A tiny CTC model whose conv windows overlap (kernel > stride) and have biases."""
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    save_tiny_ctc(directory, norm=norm)  # processor and vocabulary
+    config = Wav2Vec2Config.from_pretrained(directory)
+    config.conv_kernel, config.conv_stride, config.conv_bias = (10, 3, 3), (5, 2, 2), True
+    torch.manual_seed(3)
+    model = Wav2Vec2ForCTC(config)
+    with torch.no_grad():
+        for name, p in model.wav2vec2.feature_extractor.named_parameters():
+            if not name.endswith("conv.weight"):  # non-trivial biases and norm parameters
+                p.add_(0.3 * torch.randn_like(p))
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_fast_front_end_equals_transformers_forward(tmp_path, wavs, norm):
+    directory = _save_overlapping_ctc(tmp_path / norm, norm)
+    fast = CTCTranscriber(directory, max_batch_samples=10**7)
+    plain = CTCTranscriber(directory, fast_front_end=False, padding="none", max_batch_samples=1)
+    info = fast.load().describe()
+    if norm == "layer":
+        assert info["front_end"].startswith("ConvFrontEnd")
+        assert info["front_end_max_abs_diff"] < 1e-4
+    else:  # no layer norms: the module's plain convolutions are kept
+        assert info["front_end"] == "transformers module"
+    assert plain.load().describe()["front_end"] == "transformers module"
+    expected = [plain.logits([w])[0] for w in wavs]  # the model's own forward, unpadded
+    for got, ref in zip(fast.logits(wavs), expected, strict=True):
+        assert got.shape == ref.shape
+        assert torch.allclose(got, ref, atol=1e-4, rtol=0)
+    assert fast.transcribe(wavs) == plain.decode(expected)
+
+
+@pytest.mark.parametrize(
+    "family", ["wav2vec2-group", "wav2vec2-layer", "hubert", "wavlm", "data2vec"]
+)
+def test_conv_front_end_matches_each_family(family):
+    import transformers as tf
+
+    kwargs = dict(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        conv_dim=(8, 12, 12),
+        conv_stride=(5, 2, 2),
+        conv_kernel=(10, 3, 2),
+        conv_bias=True,
+        num_conv_pos_embeddings=4,
+        num_conv_pos_embedding_groups=2,
+    )
+    name, _, norm = family.partition("-")
+    if name != "data2vec":
+        kwargs["feat_extract_norm"] = norm or "layer"
+    classes = {
+        "wav2vec2": (tf.Wav2Vec2Config, tf.Wav2Vec2Model),
+        "hubert": (tf.HubertConfig, tf.HubertModel),
+        "wavlm": (tf.WavLMConfig, tf.WavLMModel),
+        "data2vec": (tf.Data2VecAudioConfig, tf.Data2VecAudioModel),
+    }
+    config_cls, model_cls = classes[name]
+    torch.manual_seed(0)
+    module = model_cls(config_cls(**kwargs)).eval().feature_extractor
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    front_end = ConvFrontEnd(module)
+    x = torch.randn(4321)
+    with torch.inference_mode():
+        expected = module(x[None])[0].transpose(0, 1)
+        got = front_end(x)
+    assert got.shape == expected.shape == (front_end.n_frames(4321), 12)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=0), (got - expected).abs().max()
+    with pytest.raises(ValueError, match="not a wav2vec2-family"):
+        ConvFrontEnd(torch.nn.Linear(2, 2))
 
 
 def test_ctc_resamples_and_describes(models, wavs):
@@ -193,7 +300,9 @@ def test_ctc_resamples_and_describes(models, wavs):
     info = tr.describe()
     assert info["backend"] == "ctc" and info["decoding"] == "greedy"
     assert info["model"] == str(models["layer"]) and info["source"] == "local"
-    assert info["model_class"] == "Wav2Vec2ForCTC" and info["padding_resolved"] == "attention_mask"
+    assert info["model_class"] == "Wav2Vec2ForCTC" and info["padding_resolved"].startswith(
+        "features"
+    )
     json.dumps(info)
 
 

@@ -421,7 +421,7 @@ def test_resemblyzer_batched_equals_one_by_one_and_reference():
     assert torch.allclose(emb.norm(dim=1), torch.ones(len(wavs)), atol=1e-5)
 
 
-def test_registry_and_wavlm_large_slot(tmp_path):
+def test_registry_and_wavlm_large_errors(tmp_path):
     assert isinstance(get_speaker_encoder("resemblyzer"), ResemblyzerEncoder)
     assert get_speaker_encoder("ecapa").source == "speechbrain/spkrec-ecapa-voxceleb"
     assert get_speaker_encoder("wavlm-xvector").source == "microsoft/wavlm-base-plus-sv"
@@ -434,8 +434,10 @@ def test_registry_and_wavlm_large_slot(tmp_path):
         missing.load()
     ckpt = tmp_path / "wavlm_large_finetune.pth"
     torch.save({"model": {"w": torch.zeros(1)}}, ckpt)
-    with pytest.raises(NotImplementedError, match="ECAPA_TDNN_SMALL"):
+    with pytest.raises(ValueError, match="lacks the WavLM upstream weights"):
         get_speaker_encoder(f"wavlm-large-ecapa:{ckpt}").embed([torch.ones(1600)])
+    with pytest.raises(ValueError, match="needs a checkpoint"):
+        get_speaker_encoder("wavlm-large-ecapa")
     with pytest.raises(ValueError, match="1-D"):
         ResemblyzerEncoder().embed([torch.ones(2, 100)])
 

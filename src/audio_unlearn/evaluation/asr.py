@@ -24,18 +24,28 @@ utterances are sorted by length (longest first), cut into batches whose padded s
 (items x longest item, in samples) stays within ``max_batch_samples``, run under
 ``torch.inference_mode`` and put back in input order.
 
-Padding and exactness (CTC). Batched results are meant to equal one-at-a-time results:
+Padding and exactness (CTC). Batched results equal one-at-a-time results up to float
+rounding (checked within 1e-4 in the tests and the benchmark):
 
-- Checkpoints whose convolutional feature encoder uses layer normalisation
-  (``config.feat_extract_norm == "layer"``: HuBERT-large, wav2vec2-large-lv60, WavLM-large)
-  take an attention mask: padded frames are masked out of self-attention and zeroed before
-  the positional convolution, and the valid frames' receptive fields never reach the
-  padding, so padded batches give the same logits up to float rounding.
-- Checkpoints with group normalisation in the feature encoder (``"group"``: wav2vec2-base,
-  HuBERT-base, WavLM-base) normalise each channel over the *whole* padded sequence, and
-  their processors return no attention mask; zero padding changes every frame's logits.
-  For these the transcriber never pads: a batch holds only utterances of identical length
-  (common for synthetic or fixed-window audio), anything else runs on its own.
+- The convolutional feature encoder runs on each utterance alone (for layer-norm encoders
+  :class:`ConvFrontEnd`, a channels-last re-implementation checked against the model's own
+  module at load; otherwise the module itself). Group normalisation in the feature
+  encoder (``feat_extract_norm == "group"``: wav2vec2-base, HuBERT-base, WavLM-base)
+  normalises each channel over the whole signal, so it must never see padding; running it
+  per utterance makes any lengths batchable.
+- The frames are then padded into a batch for the transformer and CTC head, with a frame
+  mask: padded frames are zeroed before the positional convolution and masked out of
+  self-attention, so the valid frames do not see them. The model's own ``forward`` runs
+  (the feature encoder hands back the precomputed frames), so any wav2vec2-family CTC
+  model works unchanged.
+- ``padding="attention_mask"`` pads the waveforms instead and runs the model's forward
+  with a sample mask (transformers' usual path): exact only for layer-norm feature
+  encoders. ``padding="none"`` batches equal lengths only.
+
+Why the front end runs per utterance: batching gains come from the transformer's matrix
+products (more rows per product, fewer Python calls); the convolutional front end does
+the same work per sample whatever the batch, and batching it gains little or loses cache
+locality (profiles in ``benchmarks/results/asr_batching.*``).
 
 Every utterance is normalised on its own (zero mean, unit variance when the checkpoint's
 feature extractor says so) before padding, so the padding never enters the statistics
@@ -50,6 +60,7 @@ from __future__ import annotations
 
 import abc
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +73,7 @@ from audio_unlearn.evaluation.batching import length_batches
 
 __all__ = [
     "CTCTranscriber",
+    "ConvFrontEnd",
     "Transcriber",
     "WhisperTranscriber",
     "bucket_by_length",
@@ -258,6 +270,14 @@ class _HFTranscriber(Transcriber):
 
         return tqdm(batches, desc=f"{self.backend} ASR", unit="batch")
 
+    def _progress_bar(self, total: int) -> Any:
+        """A tqdm bar over ``total`` batches (updated by the caller), or None."""
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"{self.backend} ASR", unit="batch")
+
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "backend": self.backend,
@@ -274,6 +294,172 @@ class _HFTranscriber(Transcriber):
         return info
 
 
+# --------------------------------------------------------------------------- CTC front end
+
+
+def _fold_weight_norm(model: torch.nn.Module) -> int:
+    """Replace weight-normalised parameters by the weight they stand for; returns how many.
+
+    The positional convolution of wav2vec2-family encoders is weight-normalised
+    (``parametrizations.weight``); PyTorch recomputes ``g * v / ||v||`` on every forward
+    call, which a one-utterance-at-a-time evaluation pays once per file. At inference the
+    weight is a constant, so it is computed once here (same values).
+    """
+    from torch.nn.utils import parametrize
+
+    folded = 0
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            folded += 1
+    return folded
+
+
+_CONV_LAYER_KINDS = {
+    "NoLayerNormConvLayer": "none",
+    "LayerNormConvLayer": "layer",
+    "GroupNormConvLayer": "group",
+    "Data2VecAudioConvLayer": "layer",
+}
+
+
+def _conv_layer_kind(layer: torch.nn.Module) -> str | None:
+    """``"none"``/``"layer"``/``"group"`` for a wav2vec2-family conv layer, else ``None``."""
+    name = type(layer).__name__
+    kind = next((k for suffix, k in _CONV_LAYER_KINDS.items() if name.endswith(suffix)), None)
+    conv = getattr(layer, "conv", None)
+    if (
+        kind is None
+        or not isinstance(conv, torch.nn.Conv1d)
+        or not callable(getattr(layer, "activation", None))
+    ):
+        return None
+    if conv.groups != 1 or conv.dilation != (1,) or conv.padding != (0,):
+        return None
+    norm = getattr(layer, "layer_norm", None)
+    out = conv.out_channels
+    if kind == "layer" and not (
+        isinstance(norm, torch.nn.LayerNorm) and tuple(norm.normalized_shape) == (out,)
+    ):
+        return None
+    if kind == "group" and not (
+        isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == norm.num_channels == out
+    ):
+        return None
+    return kind
+
+
+def _run_in_streams(
+    run: Callable[[list[int]], None], batches: list[list[int]], streams: int
+) -> None:
+    """Run ``run(batch)`` for every batch on ``streams`` threads sharing the CPU threads.
+
+    Each worker thread gets ``torch.get_num_threads() // streams`` intra-op threads (at
+    least one) and takes the next batch when it is free, so the CPU cores work on
+    different batches at once instead of splitting every small operation between them.
+    The process-wide thread count is restored afterwards.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    total = torch.get_num_threads()
+    per_stream = max(1, total // streams)
+    try:
+        with ThreadPoolExecutor(
+            max_workers=streams, initializer=torch.set_num_threads, initargs=(per_stream,)
+        ) as pool:
+            for future in [pool.submit(run, batch) for batch in batches]:
+                future.result()
+    finally:
+        torch.set_num_threads(total)
+
+
+class ConvFrontEnd:
+    """The convolutional feature encoder of a wav2vec2-family model, run channels-last.
+
+    wav2vec2, HuBERT, WavLM and data2vec turn the waveform into 20 ms frames with seven
+    1-D convolutions (Baevski et al., "wav2vec 2.0", NeurIPS 2020), each followed by an
+    optional normalisation and a GELU. transformers runs them channels-first, with a
+    transpose before and after every layer norm; on a CPU that spends more time moving
+    memory than multiplying. Here every convolution is one matrix product over the windows
+    of a channels-last ``(frames, channels)`` signal (the windows of ``k`` consecutive
+    frames are contiguous memory), layer norms act on the last dimension and nothing is
+    transposed. Same weights, same result up to float rounding (checked against the
+    model's own module when the transcriber loads).
+
+    One utterance at a time: per-channel group norm (wav2vec2-base) then sees exactly its
+    own frames, and the activations stay in cache. :class:`CTCTranscriber` uses it for
+    feature encoders with layer norms, where it is 1.5-2x faster than transformers' module
+    on a CPU; without layer norms the module's plain convolutions are as fast or faster
+    (``benchmarks/results/asr_batching.*``).
+
+    Args:
+        feature_extractor: The model's ``feature_extractor`` module (``conv_layers``).
+
+    Raises:
+        ValueError: A layer is not one of the wav2vec2-family conv layers.
+    """
+
+    def __init__(self, feature_extractor: torch.nn.Module) -> None:
+        layers = list(getattr(feature_extractor, "conv_layers", []))
+        kinds = [_conv_layer_kind(layer) for layer in layers]
+        if not layers or None in kinds:
+            raise ValueError(
+                f"{type(feature_extractor).__name__} is not a wav2vec2-family convolutional "
+                "feature encoder (conv layers with optional layer/group norm)"
+            )
+        #: Normalisation of each layer: ``"layer"``, ``"group"`` or ``"none"``.
+        self.kinds: list[str] = [str(k) for k in kinds]
+        self.layers = []
+        for layer, kind in zip(layers, kinds, strict=True):
+            conv = layer.conv
+            weight = conv.weight.detach()  # (out, in, k) -> (k * in, out), window-major
+            matrix = weight.permute(2, 1, 0).reshape(-1, conv.out_channels).contiguous()
+            bias = None if conv.bias is None else conv.bias.detach()
+            self.layers.append(
+                (
+                    matrix,
+                    bias,
+                    conv.kernel_size[0],
+                    conv.stride[0],
+                    kind,
+                    getattr(layer, "layer_norm", None),
+                    layer.activation,
+                )
+            )
+
+    def n_frames(self, n_samples: int) -> int:
+        """Output frames for ``n_samples`` input samples."""
+        for _, _, k, s, *_ in self.layers:
+            n_samples = (n_samples - k) // s + 1 if n_samples >= k else 0
+        return n_samples
+
+    def __call__(self, wave: torch.Tensor) -> torch.Tensor:
+        """Features of one utterance.
+
+        Args:
+            wave: ``(samples,)``, on the model's device and dtype.
+
+        Returns:
+            ``(frames, channels)``, contiguous.
+        """
+        h = wave.contiguous().reshape(-1, 1)
+        for matrix, bias, k, s, kind, norm, activation in self.layers:
+            frames, channels = (h.shape[0] - k) // s + 1, h.shape[1]
+            windows = h.as_strided((frames, k * channels), (s * channels, 1))
+            h = windows @ matrix if bias is None else torch.addmm(bias, windows, matrix)
+            if kind == "layer":
+                h = torch.nn.functional.layer_norm(
+                    h, norm.normalized_shape, norm.weight, norm.bias, norm.eps
+                )
+            elif kind == "group":  # one group per channel: normalise over time
+                var, mean = torch.var_mean(h, dim=0, unbiased=False, keepdim=True)
+                h = (h - mean) * torch.rsqrt(var + norm.eps)
+                if norm.affine:
+                    h = h * norm.weight + norm.bias
+            h = activation(h)
+        return h
+
+
 class CTCTranscriber(_HFTranscriber):
     """Greedy CTC transcription with a transformers ``AutoModelForCTC`` checkpoint.
 
@@ -284,12 +470,21 @@ class CTCTranscriber(_HFTranscriber):
             al., ICML 2025 (arXiv 2507.20140).
         device: Torch device to run on.
         dtype: ``None`` (the checkpoint's), ``"float32"``, ``"float16"`` or ``"bfloat16"``.
-        max_batch_samples: Budget of padded samples per batch (16 s of 16 kHz audio). On a
-            CPU larger batches are slower, not faster (memory traffic; measured in
-            ``benchmarks/bench_asr_batching.py``); on a GPU raise it as memory allows.
-        padding: ``"auto"`` (attention mask for layer-norm feature encoders, equal-length
-            batches only for group-norm ones; see the module docstring), ``"attention_mask"``
-            (always pad and mask) or ``"none"`` (never pad).
+        max_batch_samples: Budget of padded samples per transformer batch (16 s of 16 kHz
+            audio). On a CPU larger batches gain nothing (the matrix products are already
+            large; measured in ``benchmarks/bench_asr_batching.py``); on a GPU raise it as
+            memory allows.
+        padding: ``"auto"`` (features per utterance, transformer batches padded with a frame
+            mask; see the module docstring), ``"attention_mask"`` (pad the waveforms and run
+            the model's own forward with a sample mask: exact only for layer-norm feature
+            encoders) or ``"none"`` (never pad: only equal lengths share a batch).
+        fast_front_end: Run a layer-norm convolutional feature encoder (HuBERT-large,
+            wav2vec2-large-lv60, WavLM-large) with :class:`ConvFrontEnd` (checked against
+            the model's own module at load). Encoders without layer norms, layers that are
+            not wav2vec2-family ones, or a failed check keep the model's module.
+        streams: On a CPU, run this many batches at once, each on
+            ``torch.get_num_threads() // streams`` threads (1: one batch at a time on all
+            threads). Same results; see ``benchmarks/bench_asr_batching.py`` for when it pays.
         local_files_only: Never contact the hub.
         progress: Show a progress bar over batches.
     """
@@ -305,6 +500,8 @@ class CTCTranscriber(_HFTranscriber):
         dtype: str | None = None,
         max_batch_samples: int = 16000 * 16,
         padding: str = "auto",
+        fast_front_end: bool = True,
+        streams: int = 1,
         local_files_only: bool = False,
         progress: bool = False,
     ) -> None:
@@ -319,7 +516,16 @@ class CTCTranscriber(_HFTranscriber):
         if padding not in ("auto", "attention_mask", "none"):
             raise ValueError(f"padding must be 'auto', 'attention_mask' or 'none', got {padding!r}")
         self.padding = padding
+        self.fast_front_end = bool(fast_front_end)
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            raise ValueError(f"streams must be an int >= 1, got {streams!r}")
+        self.streams = streams
         self._uses_mask: bool | None = None
+        self._mode = ""
+        self._front_end: ConvFrontEnd | None = None
+        self._front_end_check: float | None = None
+        self._feature_module: torch.nn.Module | None = None
+        self._injected = threading.local()
 
     def _load_processor(self, source: str, **kwargs: Any) -> Any:
         from transformers import AutoProcessor
@@ -339,20 +545,112 @@ class CTCTranscriber(_HFTranscriber):
                     "needs a Wav2Vec2Processor-style processor (feature extractor + CTC "
                     "tokenizer) saved beside the model"
                 )
-        if self.padding == "auto":
-            norm = getattr(self.model.config, "feat_extract_norm", None)
-            self._uses_mask = norm == "layer"
+        _fold_weight_norm(self.model)
+        base = getattr(self.model, "base_model", None)
+        module = getattr(base, "feature_extractor", None)
+        layer_norm = getattr(self.model.config, "feat_extract_norm", None) == "layer"
+        if self.padding != "attention_mask" and isinstance(module, torch.nn.Module):
+            self._mode = "features"
+            self._uses_mask = self.padding == "auto"
+            self._install_feature_injection(module)
+            if self.fast_front_end:
+                self._front_end, self._front_end_check = self._checked_front_end(module)
         else:
-            self._uses_mask = self.padding == "attention_mask"
+            self._mode = "waveform"
+            self._uses_mask = self.padding == "attention_mask" or (
+                self.padding == "auto" and layer_norm
+            )
+
+    def _install_feature_injection(self, module: torch.nn.Module) -> None:
+        """Let the model's forward take precomputed features: while this thread has set
+        ``self._injected.features``, the feature encoder returns them instead of running."""
+        own_forward = module.forward
+        injected = self._injected
+
+        def forward(input_values: torch.Tensor) -> torch.Tensor:
+            features = getattr(injected, "features", None)
+            return own_forward(input_values) if features is None else features
+
+        module.forward = forward
+        self._feature_module = module
+
+    def _checked_front_end(
+        self, module: torch.nn.Module
+    ) -> tuple[ConvFrontEnd | None, float | None]:
+        """A :class:`ConvFrontEnd` that matches ``module`` on a probe signal, else None."""
+        if next(self.model.parameters()).dtype != torch.float32:
+            return None, None
+        try:
+            front_end = ConvFrontEnd(module)
+        except ValueError:
+            return None, None
+        if "layer" not in front_end.kinds:
+            # without layer norms transformers' module runs plain convolutions, as fast or
+            # faster on long inputs (benchmarks/results/asr_batching.*): keep it
+            return None, None
+        generator = torch.Generator().manual_seed(0)
+        probe = 0.1 * torch.randn(int(0.7 * self.sample_rate), generator=generator)
+        probe = probe.to(self.device)
+        with torch.inference_mode():
+            expected = module(probe[None])[0].transpose(0, 1)
+            got = front_end(probe)
+        lengths = torch.tensor([400, 1234, 16000, 16001])
+        frames = self.model._get_feat_extract_output_lengths(lengths).tolist()
+        if got.shape != expected.shape or frames != [front_end.n_frames(int(n)) for n in lengths]:
+            return None, None
+        diff = float((got - expected).abs().max())
+        if diff > 1e-4 * max(1.0, float(expected.abs().max())):
+            return None, None
+        return front_end, diff
 
     @property
     def uses_attention_mask(self) -> bool:
-        """True when batches are padded and masked; False when only equal lengths batch."""
+        """True when utterances of different lengths share a padded, masked batch."""
         self.load()
         return bool(self._uses_mask)
 
     def _n_frames(self, n_samples: int) -> int:
         return int(self.model._get_feat_extract_output_lengths(torch.tensor(n_samples)))
+
+    def _features(self, wave: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``(frames, channels)`` features of one normalised utterance."""
+        wave = wave.to(self.device, dtype)
+        if self._front_end is not None:
+            return self._front_end(wave)
+        return self._feature_module(wave[None])[0].transpose(0, 1)
+
+    def _forward_features(self, waves: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+        """Logits of one batch: features per utterance, padded, then the rest of the model."""
+        features = [self._features(w, dtype) for w in waves]
+        frames = [f.shape[0] for f in features]
+        batch = features[0].new_zeros(len(waves), max(frames), features[0].shape[1])
+        for row, f in enumerate(features):
+            batch[row, : f.shape[0]] = f
+        samples = [w.numel() for w in waves]
+        kwargs = {}
+        if len(set(frames)) > 1:
+            mask = torch.arange(max(samples))[None, :] < torch.tensor(samples)[:, None]
+            kwargs["attention_mask"] = mask.long().to(self.device)
+        # the model's forward only passes its input to the feature encoder, which returns
+        # ``batch`` instead (see _install_feature_injection); the zeros carry the shape
+        placeholder = torch.zeros(len(waves), max(samples), device=self.device, dtype=dtype)
+        self._injected.features = batch.transpose(1, 2)
+        try:
+            return self.model(placeholder, **kwargs).logits
+        finally:
+            self._injected.features = None
+
+    def _forward_waveform(self, waves: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+        """Logits of one batch of zero-padded waveforms, through the model's own forward."""
+        samples = [w.numel() for w in waves]
+        x = torch.zeros(len(waves), max(samples))
+        for row, w in enumerate(waves):
+            x[row, : w.numel()] = w
+        kwargs = {}
+        if self._uses_mask and len(set(samples)) > 1:
+            mask = torch.arange(max(samples))[None, :] < torch.tensor(samples)[:, None]
+            kwargs["attention_mask"] = mask.long().to(self.device)
+        return self.model(x.to(self.device, dtype), **kwargs).logits
 
     def logits(self, wavs: Sequence[torch.Tensor], sample_rate: int = 16000) -> list[torch.Tensor]:
         """Per-utterance CTC logits ``(frames, vocab)`` (valid frames only, float32, CPU).
@@ -383,26 +681,31 @@ class CTCTranscriber(_HFTranscriber):
         batches = length_batches(
             lengths,
             max_batch_samples=self.max_batch_samples,
-            max_padding=None if self.uses_attention_mask else 0,
+            max_padding=None if self._uses_mask else 0,
         )
         dtype = next(self.model.parameters()).dtype
+        forward = self._forward_features if self._mode == "features" else self._forward_waveform
         out: list[torch.Tensor | None] = [None] * len(inputs)
-        with torch.inference_mode():
-            for batch in self._batches(batches):
-                longest = lengths[batch[0]]
-                x = torch.zeros(len(batch), longest)
-                mask = torch.zeros(len(batch), longest, dtype=torch.long)
-                for row, i in enumerate(batch):
-                    x[row, : lengths[i]] = inputs[i]
-                    mask[row, : lengths[i]] = 1
-                kwargs = {}
-                if self.uses_attention_mask:
-                    kwargs["attention_mask"] = mask.to(self.device)
-                logits = self.model(x.to(self.device, dtype), **kwargs).logits
-                frames = self.model._get_feat_extract_output_lengths(mask.sum(-1))
-                logits = logits.float().cpu()
-                for row, i in enumerate(batch):
-                    out[i] = logits[row, : int(frames[row])].clone()
+        bar = self._progress_bar(len(batches))
+
+        def run(batch: list[int]) -> None:
+            with torch.inference_mode():
+                logits = forward([inputs[i] for i in batch], dtype).float().cpu()
+            for row, i in enumerate(batch):
+                out[i] = logits[row, : self._n_frames(lengths[i])].clone()
+            if bar is not None:
+                bar.update(1)
+
+        streams = min(self.streams, len(batches)) if self.device.type == "cpu" else 1
+        try:
+            if streams <= 1:
+                for batch in batches:
+                    run(batch)
+            else:
+                _run_in_streams(run, batches, streams)
+        finally:
+            if bar is not None:
+                bar.close()
         return [t for t in out if t is not None]
 
     def decode(self, logits: Sequence[torch.Tensor]) -> list[str]:
@@ -422,10 +725,27 @@ class CTCTranscriber(_HFTranscriber):
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["padding"] = self.padding
+        info["streams"] = self.streams
         if self.model is not None:
-            info["padding_resolved"] = (
-                "attention_mask" if self._uses_mask else "none (equal-length batches)"
-            )
+            if self._mode == "features":
+                info["padding_resolved"] = (
+                    "features (per-utterance feature encoder, padded transformer batches with "
+                    "a frame mask)"
+                    if self._uses_mask
+                    else "none (equal-length batches)"
+                )
+                info["front_end"] = (
+                    "ConvFrontEnd (channels-last matmul)"
+                    if self._front_end is not None
+                    else "transformers module"
+                )
+                info["front_end_max_abs_diff"] = self._front_end_check
+            else:
+                info["padding_resolved"] = (
+                    "attention_mask (padded waveforms)"
+                    if self._uses_mask
+                    else "none (equal-length batches)"
+                )
             info["feat_extract_norm"] = getattr(self.model.config, "feat_extract_norm", None)
         return info
 

@@ -11,9 +11,10 @@ four backends:
   Apache-2.0.
 - :class:`WavLMXVectorEncoder`: transformers ``WavLMForXVector`` (Chen et al., "WavLM", IEEE
   JSTSP 2022), ``microsoft/wavlm-base-plus-sv`` or a local directory.
-- :class:`WavLMLargeECAPAEncoder`: the slot for UniSpeech's ``wavlm_large_finetune.pth``
-  (WavLM-Large + ECAPA-TDNN), the SIM model of zero-shot TTS papers; see its docstring for
-  what loading it still needs.
+- :class:`WavLMLargeECAPAEncoder`: UniSpeech's ``wavlm_large_finetune.pth`` (WavLM-Large +
+  ECAPA-TDNN), the SIM model of zero-shot TTS papers (seed-tts-eval, F5-TTS), loaded from a
+  local file into transformers' ``WavLMModel`` and this library's :class:`WavLMECAPAHead`
+  (:func:`convert_unispeech_state_dict` maps the keys). MIT.
 
 Pure functions first: :func:`speaker_similarity` (cosine), :func:`sim_o` and :func:`sim_r`
 (the two SIM variants of VoiceBox, Le et al. 2023, used by the TGU paper, Kim et al.,
@@ -34,6 +35,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchaudio
+from torch import nn
 
 from audio_unlearn.evaluation.batching import length_batches
 
@@ -51,8 +54,10 @@ __all__ = [
     "ResemblyzerEncoder",
     "SpeakerEncoder",
     "SpeechBrainECAPAEncoder",
+    "WavLMECAPAHead",
     "WavLMLargeECAPAEncoder",
     "WavLMXVectorEncoder",
+    "convert_unispeech_state_dict",
     "embed_files",
     "get_speaker_encoder",
     "length_buckets",
@@ -637,44 +642,503 @@ class WavLMXVectorEncoder(_BucketedHubEncoder):
             padding=True,
         )
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        return model(**inputs).embeddings.cpu()
+        with warnings.catch_warnings():
+            # torch warns that WavLM's key-padding and attention masks differ in dtype
+            warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask.*")
+            return model(**inputs).embeddings.cpu()
 
 
 # --------------------------------------------------------------------------- WavLM-large + ECAPA
 
 
-class WavLMLargeECAPAEncoder(SpeakerEncoder):
-    """Slot for UniSpeech's WavLM-Large + ECAPA-TDNN verification model (not yet loadable).
+class _ConvReluBN(nn.Module):
+    """Conv1d, then ReLU, then BatchNorm1d (this order, as in the checkpoint's head)."""
 
-    Zero-shot TTS papers (VoiceBox, F5-TTS, seed-tts-eval, the TGU paper) compute SIM with
-    ``wavlm_large_finetune.pth`` from ``microsoft/UniSpeech``
-    (``downstreams/speaker_verification``). That file is a ``torch.save`` dict whose
-    ``"model"`` entry is the state dict of UniSpeech's own ``ECAPA_TDNN_SMALL(feat_dim=1024,
-    feat_type="wavlm_large")``: a learnt weighted sum of the 25 hidden layers of WavLM-Large
-    feeding a Res2Net-style ECAPA-TDNN (512 channels, 256-D embedding); it is loaded there
-    with ``strict=False`` on top of the WavLM-Large upstream that s3prl fetches at run time.
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int = 1, padding: int = 0, dilation: int = 1
+    ):
+        super().__init__()
+        self.conv = nn.Conv1d(in_ch, out_ch, kernel, padding=padding, dilation=dilation)
+        self.bn = nn.BatchNorm1d(out_ch)
 
-    Loading it here needs two pieces this library does not have yet: (1) a re-implementation
-    of UniSpeech's ``ECAPA_TDNN_SMALL`` head (its Res2Conv1d/SE/attentive-statistics-pooling
-    modules and layer weights, whose parameter names must match the checkpoint), and (2) a
-    key mapping from the UniSpeech/s3prl WavLM-Large parameters in the checkpoint to
-    transformers ``WavLMModel`` (or the WavLM-Large base checkpoint itself, if the fine-tuned
-    file lacks upstream weights). Until then :meth:`load` validates the file and raises
-    ``NotImplementedError``; use ``"wavlm-xvector:microsoft/wavlm-base-plus-sv"`` or
-    ``"ecapa:speechbrain/spkrec-ecapa-voxceleb"`` and say so next to the numbers.
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(F.relu(self.conv(x)))
 
-    Args:
-        checkpoint: Path of ``wavlm_large_finetune.pth``.
-        device: Torch device.
+
+class _Res2ConvReluBN(nn.Module):
+    """Res2Net-style multi-scale convolution (Gao et al., TPAMI 2021) over channel groups.
+
+    The input is split into ``scale`` groups of ``channels // scale``; group ``i`` (for
+    ``i < scale - 1``) is convolved after adding the previous group's output, and the last
+    group passes through unchanged.
     """
 
-    def __init__(self, checkpoint: str | os.PathLike, *, device: str = "cpu") -> None:
+    def __init__(self, channels: int, kernel: int, dilation: int, scale: int):
         super().__init__()
+        self.width = channels // scale
+        n_convs = scale - 1 if scale > 1 else 1
+        padding = dilation * (kernel - 1) // 2
+        self.convs = nn.ModuleList(
+            nn.Conv1d(self.width, self.width, kernel, padding=padding, dilation=dilation)
+            for _ in range(n_convs)
+        )
+        self.bns = nn.ModuleList(nn.BatchNorm1d(self.width) for _ in range(n_convs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        groups = torch.split(x, self.width, dim=1)
+        outputs = []
+        previous: torch.Tensor | None = None
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
+            part = groups[i] if previous is None else previous + groups[i]
+            previous = bn(F.relu(conv(part)))
+            outputs.append(previous)
+        outputs.extend(groups[len(self.convs) :])
+        return torch.cat(outputs, dim=1)
+
+
+class _SqueezeExcitation(nn.Module):
+    """Channel gates from the time-averaged input (Hu et al., CVPR 2018)."""
+
+    def __init__(self, channels: int, bottleneck: int):
+        super().__init__()
+        self.linear1 = nn.Linear(channels, bottleneck)
+        self.linear2 = nn.Linear(bottleneck, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.linear2(F.relu(self.linear1(x.mean(dim=2)))))
+        return x * gate.unsqueeze(2)
+
+
+class _SERes2Block(nn.Module):
+    """ECAPA-TDNN block: 1x1 conv, Res2 dilated conv, 1x1 conv, SE gate, residual."""
+
+    def __init__(self, channels: int, *, dilation: int, scale: int, se_channels: int):
+        super().__init__()
+        self.conv_in = _ConvReluBN(channels, channels)
+        self.res2 = _Res2ConvReluBN(channels, kernel=3, dilation=dilation, scale=scale)
+        self.conv_out = _ConvReluBN(channels, channels)
+        self.se = _SqueezeExcitation(channels, se_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.se(self.conv_out(self.res2(self.conv_in(x))))
+
+
+class _AttentiveStatsPool(nn.Module):
+    """Attentive statistics pooling (Okabe et al., Interspeech 2018): per-channel softmax
+    attention over time, then the weighted mean and standard deviation."""
+
+    def __init__(self, channels: int, attention_channels: int):
+        super().__init__()
+        self.linear1 = nn.Conv1d(channels, attention_channels, kernel_size=1)
+        self.linear2 = nn.Conv1d(attention_channels, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha = torch.softmax(self.linear2(torch.tanh(self.linear1(x))), dim=2)
+        mean = (alpha * x).sum(dim=2)
+        variance = (alpha * x.square()).sum(dim=2) - mean.square()
+        return torch.cat([mean, variance.clamp(min=1e-9).sqrt()], dim=1)
+
+
+class WavLMECAPAHead(nn.Module):
+    """ECAPA-TDNN over a learnt weighted sum of WavLM hidden layers.
+
+    The speaker-verification head of UniSpeech's ``wavlm_large_finetune.pth`` (Chen et al.,
+    "WavLM", IEEE JSTSP 2022, Table 4; ECAPA-TDNN: Desplanques et al., Interspeech 2020),
+    written for this library with the checkpoint's layer sizes and order of operations:
+
+    1. ``softmax(feature_weight)``-weighted sum of the ``n_layers`` hidden states
+       ``(n_layers, frames, feat_dim)``, plus ``1e-6``, instance-normalised over time per
+       channel (no affine parameters);
+    2. a 5-tap conv (``feat_dim -> channels``), then three SE-Res2 blocks with dilations 2,
+       3 and 4 (kernel 3, ``res2net_scale`` groups, SE bottleneck ``se_channels``); every
+       conv is followed by ReLU then batch norm;
+    3. the three blocks' outputs concatenated, a 1x1 conv to ``mfa_channels`` and ReLU;
+    4. attentive statistics pooling (mean and std, ``2 * mfa_channels``), batch norm and a
+       linear layer to ``embedding_dim``.
+
+    It embeds one utterance at a time (the instance norm, SE means and pooling run over
+    all frames, so padding would change them); the WavLM features before it are batched.
+
+    Args:
+        n_layers: Number of hidden states weighted (WavLM-Large: 25, the 24 layer inputs
+            and the final layer-normalised output).
+        feat_dim: Width of the hidden states (1024).
+        channels: ECAPA channels (512).
+        mfa_channels: Channels after multi-layer feature aggregation (1536).
+        embedding_dim: Embedding size (256).
+        attention_channels: Bottleneck of the attentive pooling (128).
+        se_channels: Bottleneck of the SE gates (128).
+        res2net_scale: Res2Net groups (8).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_layers: int = 25,
+        feat_dim: int = 1024,
+        channels: int = 512,
+        mfa_channels: int = 1536,
+        embedding_dim: int = 256,
+        attention_channels: int = 128,
+        se_channels: int = 128,
+        res2net_scale: int = 8,
+    ) -> None:
+        super().__init__()
+        if channels % res2net_scale:
+            raise ValueError(
+                f"channels ({channels}) must be divisible by res2net_scale ({res2net_scale})"
+            )
+        self.feature_weight = nn.Parameter(torch.zeros(n_layers))
+        self.instance_norm = nn.InstanceNorm1d(feat_dim)
+        self.layer1 = _ConvReluBN(feat_dim, channels, kernel=5, padding=2)
+        blocks = {
+            f"layer{i}": _SERes2Block(
+                channels, dilation=d, scale=res2net_scale, se_channels=se_channels
+            )
+            for i, d in ((2, 2), (3, 3), (4, 4))
+        }
+        self.layer2, self.layer3, self.layer4 = blocks.values()
+        self.conv = nn.Conv1d(3 * channels, mfa_channels, kernel_size=1)
+        self.pooling = _AttentiveStatsPool(mfa_channels, attention_channels)
+        self.bn = nn.BatchNorm1d(2 * mfa_channels)
+        self.linear = nn.Linear(2 * mfa_channels, embedding_dim)
+
+    def layer_weights(self) -> torch.Tensor:
+        """Softmax-normalised weights of the hidden layers, shape ``(n_layers,)``."""
+        return torch.softmax(self.feature_weight, dim=0)
+
+    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Embed one utterance from its weighted layer sum.
+
+        Args:
+            features: ``(frames, feat_dim)``, the :meth:`layer_weights`-weighted sum of the
+                hidden states of one utterance.
+
+        Returns:
+            The embedding, shape ``(embedding_dim,)`` (not normalised; compare by cosine).
+        """
+        x = self.instance_norm(features.transpose(0, 1).unsqueeze(0) + 1e-6)
+        out1 = self.layer1(x)
+        out2 = self.layer2(out1)
+        out3 = self.layer3(out2)
+        out4 = self.layer4(out3)
+        x = F.relu(self.conv(torch.cat([out2, out3, out4], dim=1)))
+        return self.linear(self.bn(self.pooling(x)))[0]
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Embed one utterance.
+
+        Args:
+            hidden_states: ``(n_layers, frames, feat_dim)`` hidden states of one utterance.
+
+        Returns:
+            The embedding, shape ``(embedding_dim,)``.
+        """
+        weights = self.layer_weights()[:, None, None]
+        return self.embed_features((weights * hidden_states).sum(dim=0))
+
+
+#: Prefix of the WavLM (upstream) parameters in a UniSpeech verification checkpoint.
+UNISPEECH_UPSTREAM_PREFIX = "feature_extract.model."
+
+# (checkpoint pattern, transformers WavLMModel replacement) for the upstream keys once the
+# prefix is removed: s3prl/UniSpeech WavLM (fairseq layout) -> transformers WavLM. Patterns
+# match name prefixes; a suffix the model lacks is reported as an unexpected key.
+_LAYER = r"^(encoder\.layers\.\d+\.)"
+_POS_CONV = "encoder.pos_conv_embed.conv."
+_UPSTREAM_RULES: tuple[tuple[str, str], ...] = (
+    (r"^mask_emb$", "masked_spec_embed"),
+    (r"^feature_extractor\.conv_layers\.(\d+)\.0\.", r"feature_extractor.conv_layers.\1.conv."),
+    (
+        r"^feature_extractor\.conv_layers\.(\d+)\.2\.1\.",
+        r"feature_extractor.conv_layers.\1.layer_norm.",
+    ),
+    (r"^layer_norm\.", "feature_projection.layer_norm."),
+    (r"^post_extract_proj\.", "feature_projection.projection."),
+    (r"^encoder\.pos_conv\.0\.bias$", _POS_CONV + "bias"),
+    (r"^encoder\.pos_conv\.0\.weight_g$", _POS_CONV + "parametrizations.weight.original0"),
+    (r"^encoder\.pos_conv\.0\.weight_v$", _POS_CONV + "parametrizations.weight.original1"),
+    (r"^encoder\.layer_norm\.", "encoder.layer_norm."),
+    (_LAYER + r"self_attn\.(k|q|v|out)_proj\.", r"\1attention.\2_proj."),
+    (_LAYER + r"self_attn\.grep_a$", r"\1attention.gru_rel_pos_const"),
+    (_LAYER + r"self_attn\.grep_linear\.", r"\1attention.gru_rel_pos_linear."),
+    (_LAYER + r"self_attn\.relative_attention_bias\.", r"\1attention.rel_attn_embed."),
+    (_LAYER + r"self_attn_layer_norm\.", r"\1layer_norm."),
+    (_LAYER + r"fc1\.", r"\1feed_forward.intermediate_dense."),
+    (_LAYER + r"fc2\.", r"\1feed_forward.output_dense."),
+    (_LAYER + r"final_layer_norm\.", r"\1final_layer_norm."),
+)
+
+# UniSpeech's head module names -> WavLMECAPAHead's (the rest are identical).
+_HEAD_RENAMES: tuple[tuple[str, str], ...] = (
+    (".Conv1dReluBn1.", ".conv_in."),
+    (".Res2Conv1dReluBn.", ".res2."),
+    (".Conv1dReluBn2.", ".conv_out."),
+    (".SE_Connect.", ".se."),
+)
+
+#: Training-only entries of the checkpoint, ignored on load: the AAM-softmax speaker
+#: classifier and the upstream's pre-training heads (UniSpeech freezes these names).
+UNISPEECH_IGNORED_PREFIXES = (
+    "loss_calculator.",
+    UNISPEECH_UPSTREAM_PREFIX + "final_proj.",
+    UNISPEECH_UPSTREAM_PREFIX + "label_embs_concat",
+    UNISPEECH_UPSTREAM_PREFIX + "project_q.",
+    UNISPEECH_UPSTREAM_PREFIX + "quantizer.",
+)
+
+
+def convert_unispeech_state_dict(
+    state_dict: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[str]]:
+    """Split a UniSpeech verification state dict into WavLM and head state dicts.
+
+    Maps the s3prl/UniSpeech WavLM parameter names (``feature_extract.model.*``, fairseq
+    layout) to transformers ``WavLMModel`` names and UniSpeech's ECAPA module names to
+    :class:`WavLMECAPAHead`'s.
+
+    Args:
+        state_dict: The ``"model"`` entry of ``wavlm_large_finetune.pth``.
+
+    Returns:
+        ``(wavlm_state, head_state, unknown)``: transformers ``WavLMModel`` entries, head
+        entries, and the checkpoint keys that are neither (nor training-only entries of
+        :data:`UNISPEECH_IGNORED_PREFIXES`).
+    """
+    wavlm: dict[str, torch.Tensor] = {}
+    head: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    for key, value in state_dict.items():
+        if key.startswith(UNISPEECH_IGNORED_PREFIXES):
+            continue
+        if key.startswith(UNISPEECH_UPSTREAM_PREFIX):
+            name = key[len(UNISPEECH_UPSTREAM_PREFIX) :]
+            for pattern, replacement in _UPSTREAM_RULES:
+                new, hits = re.subn(pattern, replacement, name, count=1)
+                if hits:
+                    wavlm[new] = value
+                    break
+            else:
+                unknown.append(key)
+            continue
+        name = key
+        for old, new in _HEAD_RENAMES:
+            name = name.replace(old, new)
+        head[name] = value
+    return wavlm, head, unknown
+
+
+def _head_checkpoint_name(name: str) -> str:
+    """A :class:`WavLMECAPAHead` key as the checkpoint names it."""
+    for old, new in _HEAD_RENAMES:
+        name = name.replace(new, old)
+    return name
+
+
+def _check_state(
+    module: nn.Module,
+    state: dict[str, torch.Tensor],
+    what: str,
+    path: Path,
+    fix: str,
+    shown: Any = str,
+) -> None:
+    """Raise a ValueError naming missing, unexpected or mis-shaped entries of ``state``
+    (``shown`` turns a model key into the name printed)."""
+    expected = {
+        k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")
+    }
+    missing = [shown(k) for k in sorted(set(expected) - set(state))]
+    unexpected = [
+        shown(k)
+        for k in sorted(set(state) - set(expected))
+        if not k.endswith("num_batches_tracked")
+    ]
+    shapes = [
+        f"{shown(k)}: checkpoint {tuple(state[k].shape)}, model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing {what} keys ({missing[:5]}...)")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected {what} keys (e.g. {unexpected[:5]})")
+    if shapes:
+        problems.append(f"{len(shapes)} {what} shape mismatches (e.g. {shapes[:3]})")
+    if problems:
+        raise ValueError(f"{path} does not fit the WavLM+ECAPA model: {'; '.join(problems)}. {fix}")
+
+
+class WavLMLargeECAPAEncoder(SpeakerEncoder):
+    """UniSpeech's WavLM-Large + ECAPA-TDNN verification model, the SIM judge of zero-shot TTS.
+
+    Zero-shot TTS papers (VoiceBox, F5-TTS, seed-tts-eval, the TGU paper: Kim et al., ICML
+    2025) compute SIM with ``wavlm_large_finetune.pth`` from ``microsoft/UniSpeech``
+    (``downstreams/speaker_verification``; Chen et al., "WavLM", IEEE JSTSP 2022; MIT
+    licence). The file is a ``torch.save`` dict whose ``"model"`` entry is the state dict of
+    UniSpeech's ``ECAPA_TDNN_SMALL(feat_dim=1024, feat_type="wavlm_large")``: the fine-tuned
+    WavLM-Large upstream under ``feature_extract.model.`` and the ECAPA head.
+
+    This class runs it without s3prl or UniSpeech code: the upstream is a transformers
+    ``WavLMModel`` built from a config written here (no download) and loaded through
+    :func:`convert_unispeech_state_dict`; the head is :class:`WavLMECAPAHead`. The features
+    are what s3prl's WavLM expert hands the head: each waveform layer-normalised on its own
+    (WavLM-Large's ``normalize`` setting), then the inputs of the 24 transformer layers and
+    the encoder's final layer-normalised output (25 hidden states; transformers'
+    ``output_hidden_states`` returns the last layer *before* that norm, so they are captured
+    with hooks instead).
+
+    Batching: utterances are length-bucketed (:func:`length_batches`) and padded within a
+    batch; WavLM-Large's layer-norm feature encoder takes an attention mask, so the valid
+    frames equal the unpadded run up to float rounding, and the head then embeds each
+    utterance's valid frames on its own. Batched == one-by-one within 1e-4.
+
+    The defaults are WavLM-Large's sizes; the size arguments exist so that tests can build a
+    tiny model in the same layout.
+
+    Args:
+        checkpoint: Path of ``wavlm_large_finetune.pth`` (or a file in its layout).
+        device: Torch device.
+        batch_size: Utterances per WavLM forward pass.
+        max_batch_samples: Budget of padded samples per WavLM batch.
+        normalize_waveform: Layer-normalise each waveform first (WavLM-Large: True).
+        hidden_size: WavLM width (1024).
+        num_layers: WavLM transformer layers (24).
+        num_heads: Attention heads (16).
+        intermediate_size: Feed-forward width (4096).
+        conv_dim: Channels of the 7 feature-encoder convolutions (512).
+        pos_conv_kernel: Positional convolution kernel (128).
+        pos_conv_groups: Positional convolution groups (16).
+        num_buckets: Relative-position buckets (320).
+        max_distance: Relative-position maximum distance (800).
+        channels: ECAPA channels (512).
+        mfa_channels: ECAPA aggregation channels (1536).
+        embedding_dim: Embedding size (256).
+        attention_channels: Attentive-pooling bottleneck (128).
+        se_channels: SE bottleneck (128).
+        res2net_scale: Res2Net groups (8).
+    """
+
+    backend = "wavlm-large-ecapa"
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        *,
+        device: str = "cpu",
+        batch_size: int = 8,
+        max_batch_samples: int = 16000 * 80,
+        normalize_waveform: bool = True,
+        hidden_size: int = 1024,
+        num_layers: int = 24,
+        num_heads: int = 16,
+        intermediate_size: int = 4096,
+        conv_dim: int = 512,
+        pos_conv_kernel: int = 128,
+        pos_conv_groups: int = 16,
+        num_buckets: int = 320,
+        max_distance: int = 800,
+        channels: int = 512,
+        mfa_channels: int = 1536,
+        embedding_dim: int = 256,
+        attention_channels: int = 128,
+        se_channels: int = 128,
+        res2net_scale: int = 8,
+    ) -> None:
+        super().__init__()
+        _check_batching(batch_size, 0.0)
+        length_batches([], max_batch_samples=max_batch_samples)  # validates the budget
+        sizes = {
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "intermediate_size": intermediate_size,
+            "conv_dim": conv_dim,
+            "pos_conv_kernel": pos_conv_kernel,
+            "pos_conv_groups": pos_conv_groups,
+            "num_buckets": num_buckets,
+            "max_distance": max_distance,
+            "channels": channels,
+            "mfa_channels": mfa_channels,
+            "embedding_dim": embedding_dim,
+            "attention_channels": attention_channels,
+            "se_channels": se_channels,
+            "res2net_scale": res2net_scale,
+        }
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if hidden_size % num_heads or hidden_size % pos_conv_groups:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads}) "
+                f"and pos_conv_groups ({pos_conv_groups})"
+            )
+        if channels % res2net_scale:
+            raise ValueError(
+                f"channels ({channels}) must be divisible by res2net_scale ({res2net_scale})"
+            )
         self.checkpoint = str(checkpoint)
         self.device = device
+        self.batch_size = batch_size
+        self.max_batch_samples = max_batch_samples
+        self.normalize_waveform = bool(normalize_waveform)
+        self.sizes = sizes
+        self._layer_sum: torch.Tensor | int = 0
+        self._layer_index = 0
+        self._weights = torch.ones(num_layers + 1)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "wavlm-large-ecapa", "model": self.checkpoint, "sample_rate": 16000}
+        return {
+            "backend": self.backend,
+            "model": str(Path(self.checkpoint).expanduser().resolve()),
+            "normalize_waveform": self.normalize_waveform,
+            "sample_rate": self.sample_rate,
+            **self.sizes,
+        }
+
+    def wavlm_config(self) -> Any:
+        """The transformers ``WavLMConfig`` of the upstream (WavLM-Large's by default)."""
+        from transformers import WavLMConfig
+
+        s = self.sizes
+        return WavLMConfig(
+            hidden_size=s["hidden_size"],
+            num_hidden_layers=s["num_layers"],
+            num_attention_heads=s["num_heads"],
+            intermediate_size=s["intermediate_size"],
+            conv_dim=(s["conv_dim"],) * 7,
+            conv_stride=(5, 2, 2, 2, 2, 2, 2),
+            conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+            conv_bias=False,
+            feat_extract_norm="layer",
+            do_stable_layer_norm=True,
+            num_conv_pos_embeddings=s["pos_conv_kernel"],
+            num_conv_pos_embedding_groups=s["pos_conv_groups"],
+            num_buckets=s["num_buckets"],
+            max_bucket_distance=s["max_distance"],
+            hidden_act="gelu",
+            feat_extract_activation="gelu",
+            layer_norm_eps=1e-5,
+            apply_spec_augment=False,
+        )
+
+    def _build(self) -> tuple[Any, WavLMECAPAHead]:
+        from transformers import WavLMModel
+
+        s = self.sizes
+        wavlm = WavLMModel(self.wavlm_config())
+        head = WavLMECAPAHead(
+            n_layers=s["num_layers"] + 1,
+            feat_dim=s["hidden_size"],
+            channels=s["channels"],
+            mfa_channels=s["mfa_channels"],
+            embedding_dim=s["embedding_dim"],
+            attention_channels=s["attention_channels"],
+            se_channels=s["se_channels"],
+            res2net_scale=s["res2net_scale"],
+        )
+        return wavlm, head
 
     def _load(self) -> Any:
         path = Path(self.checkpoint).expanduser()
@@ -684,22 +1148,100 @@ class WavLMLargeECAPAEncoder(SpeakerEncoder):
                 "wavlm_large_finetune.pth from the microsoft/UniSpeech speaker_verification "
                 "README and pass its path"
             )
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or "model" not in state:
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{path} is not a readable torch checkpoint: {err}") from err
+        if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
             raise ValueError(
                 f"{path} is not a UniSpeech verification checkpoint: expected a dict with a "
-                "'model' state dict"
+                "'model' state dict (torch.save({'model': state_dict}, path))"
             )
-        raise NotImplementedError(
-            f"{path} holds {len(state['model'])} tensors of UniSpeech's ECAPA_TDNN_SMALL("
-            "feat_type='wavlm_large'), but this library has no implementation of that "
-            "head (Res2Net ECAPA-TDNN with layer-weighted WavLM-Large features) nor a "
-            "UniSpeech-to-transformers WavLM key mapping yet; use 'ecapa:...' or "
-            "'wavlm-xvector:...' instead"
+        wavlm_state, head_state, unknown = convert_unispeech_state_dict(saved["model"])
+        fix = (
+            "Pass UniSpeech's wavlm_large_finetune.pth (ECAPA_TDNN_SMALL with "
+            "feat_type='wavlm_large', fine-tuned WavLM-Large weights under "
+            f"'{UNISPEECH_UPSTREAM_PREFIX}'), or give the size arguments of the model the file "
+            "was saved from (the defaults are WavLM-Large's)"
         )
+        if unknown:
+            raise ValueError(
+                f"{path} has {len(unknown)} upstream keys with no WavLM counterpart "
+                f"(e.g. {unknown[:5]}); it is not a WavLM upstream. {fix}"
+            )
+        if not wavlm_state:
+            raise ValueError(
+                f"{path} holds no '{UNISPEECH_UPSTREAM_PREFIX}*' entries: it lacks the WavLM "
+                f"upstream weights (missing WavLM keys: all of them). {fix}"
+            )
+        wavlm, head = self._build()
+        _check_state(wavlm, wavlm_state, "WavLM (transformers names)", path, fix)
+        _check_state(head, head_state, "ECAPA head", path, fix, _head_checkpoint_name)
+        wavlm.load_state_dict(wavlm_state, strict=False)
+        head.load_state_dict(head_state, strict=False)
+        from torch.nn.utils import parametrize
 
-    def _embed_batch(self, wavs: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError("WavLMLargeECAPAEncoder cannot embed yet; see its docstring")
+        for module in wavlm.modules():  # the weight-normalised positional conv: fold once
+            if parametrize.is_parametrized(module, "weight"):
+                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        wavlm.to(self.device).eval()
+        head.to(self.device).eval()
+        for layer in wavlm.encoder.layers:
+            layer.register_forward_pre_hook(self._capture_layer_input, with_kwargs=True)
+        return wavlm, head
+
+    def _capture_layer_input(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """Add the weighted input of a transformer layer to the running layer sum (s3prl's
+        hidden state ``i`` is the input of layer ``i``), so no stack of 25 is kept."""
+        hidden = args[0] if args else kwargs["hidden_states"]
+        self._layer_sum = self._layer_sum + self._weights[self._layer_index] * hidden
+        self._layer_index += 1
+
+    def _n_frames(self, n_samples: int) -> int:
+        n = n_samples
+        for kernel, stride in zip((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2), strict=True):
+            n = (n - kernel) // stride + 1 if n >= kernel else 0
+        return n
+
+    def _embed_batch(self, wavs: list[torch.Tensor]) -> torch.Tensor:
+        wavlm, head = self._model
+        waves = []
+        for i, w in enumerate(wavs):
+            if self._n_frames(w.numel()) < 1:
+                raise ValueError(
+                    f"wavs[{i}] has {w.numel()} samples, too short for one WavLM frame "
+                    "(400 samples = 25 ms at 16 kHz); pad or drop it"
+                )
+            waves.append(F.layer_norm(w, w.shape) if self.normalize_waveform else w)
+        lengths = [w.numel() for w in waves]
+        out: list[torch.Tensor | None] = [None] * len(waves)
+        batches = length_batches(
+            lengths, max_batch_samples=self.max_batch_samples, max_batch_size=self.batch_size
+        )
+        weights = head.layer_weights()
+        for batch in batches:
+            padded, lens = _pad_batch([waves[i] for i in batch])
+            mask = (torch.arange(padded.shape[1])[None, :] < lens[:, None]).long()
+            self._layer_sum = self._layer_index = 0
+            self._weights = weights
+            with warnings.catch_warnings():
+                # torch warns that the key-padding and attention masks differ in dtype
+                warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask.*")
+                final = wavlm(
+                    padded.to(self.device), attention_mask=mask.to(self.device)
+                ).last_hidden_state
+            if self._layer_index != self.sizes["num_layers"]:  # transformers changed?
+                raise RuntimeError(
+                    f"captured {self._layer_index} WavLM layer inputs, expected "
+                    f"{self.sizes['num_layers']}; this transformers version runs WavLM layers "
+                    "differently"
+                )
+            features = self._layer_sum + weights[-1] * final  # (B, T, D)
+            self._layer_sum = 0
+            for row, i in enumerate(batch):
+                frames = self._n_frames(lengths[i])
+                out[i] = head.embed_features(features[row, :frames]).cpu()
+        return torch.stack(out)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- registry
