@@ -11,8 +11,8 @@ Pure functions (re-exported here):
 
 Model-backed (import the module; they load models on first use):
 
-- :mod:`.speaker`: speaker encoders (Resemblyzer, SpeechBrain ECAPA, WavLM x-vector),
-  SIM-o/SIM-r, an embedding cache.
+- :mod:`.speaker`: speaker encoders (Resemblyzer, SpeechBrain ECAPA, WavLM x-vector,
+  WavLM-Large + ECAPA from the UniSpeech checkpoint), SIM-o/SIM-r, an embedding cache.
 - :mod:`.asr` and :mod:`.wer`: ASR backends (transformers CTC, Whisper), WER/CER with
   named text normalisers (:mod:`.text`).
 - :mod:`.model_eval`: logits of a classifier over a data loader.
