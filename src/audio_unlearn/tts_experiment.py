@@ -913,7 +913,7 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
 
 def plot_tts_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """SIM-F (forgetting, lower is better) against SIM-R (cloning kept), one point per
-    model, with the cross-speaker level as a line."""
+    model, with the first row's (the original's) cross-speaker level as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -933,10 +933,11 @@ def plot_tts_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
             xytext=(4, 3),
             textcoords="offset points",
         )
-    levels = [r["cross_sim"] for r in rows if r.get("cross_sim") is not None]
-    if levels:
-        level = sum(levels) / len(levels)
-        ax.axvline(level, ls="--", c="grey", label=f"cross-speaker level {level:.3f}")
+    level = rows[0].get("cross_sim") if rows else None
+    if level is not None:  # each model has its own level (report.md); the original's is drawn
+        ax.axvline(
+            level, ls="--", c="grey", label=f"{rows[0]['model']}'s cross-speaker level {level:.3f}"
+        )
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("SIM-F (forget speakers' prompts; lower = forgotten)")
     ax.set_ylabel("SIM-R (remain speakers; higher = still cloned)")
