@@ -60,6 +60,22 @@ class ClassifierCheckpoint:
     meta: dict = field(default_factory=dict)
 
 
+def atomic_torch_save(payload: object, path: str | os.PathLike) -> Path:
+    """``torch.save`` into a temporary sibling file renamed into place, so a crash never
+    leaves a truncated checkpoint (parents are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save_classifier(
     path: str | os.PathLike,
     model: torch.nn.Module,
@@ -84,15 +100,7 @@ def save_classifier(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta or {},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def load_classifier(
