@@ -63,7 +63,7 @@ from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
-from .experiment import CorpusConfig, _digest, _merge, _parse_override, _prepare_corpus
+from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, apply_overrides
 from .methods import build_method
 from .methods.asr import CTCTraining
 from .methods.fit import fit_unlearning, make_trainer
@@ -208,12 +208,7 @@ def load_asr_config(path: str | Path | None = None, overrides=()) -> ASRExperime
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found (see recipes/asr_speaker/)")
         values = yaml.safe_load(path.read_text()) or {}
-    for item in overrides:
-        keys, value = _parse_override(item)
-        node = values
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+    apply_overrides(values, overrides)
     return _merge(ASRExperimentConfig, values, str(path or "config"))
 
 

@@ -172,6 +172,17 @@ def _merge(dc_type, values: dict[str, Any], where: str):
     return dc_type(**kwargs)
 
 
+def apply_overrides(values: dict[str, Any], overrides) -> dict[str, Any]:
+    """Set each ``key.sub=value`` override (the value read as YAML) in ``values``, in place."""
+    for item in overrides:
+        keys, value = _parse_override(item)
+        node = values
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return values
+
+
 def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like key.sub=value")
@@ -206,12 +217,7 @@ def load_config(
         if "trainer" in values:
             from_file["trainer"] = {**values["trainer"], **(from_file.get("trainer") or {})}
         values = from_file
-    for item in overrides:
-        keys, value = _parse_override(item)
-        node = values
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+    apply_overrides(values, overrides)
     return _merge(ExperimentConfig, values, str(path or "config"))
 
 

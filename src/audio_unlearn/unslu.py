@@ -66,7 +66,7 @@ from .experiment import (
     TrainConfig,
     _digest,
     _merge,
-    _parse_override,
+    apply_overrides,
 )
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
@@ -320,12 +320,7 @@ def load_unslu_config(
             **(yaml.safe_load(preset.read_text()) or {}),
             **(values.get("trainer") or {}),
         }
-    for item in overrides:
-        keys, value = _parse_override(item)
-        node = values
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+    apply_overrides(values, overrides)
     return _merge(UnSLUConfig, values, str(path or "unslu config"))
 
 
