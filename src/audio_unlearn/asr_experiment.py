@@ -63,7 +63,7 @@ from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
-from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, apply_overrides
+from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, read_config_values
 from .methods import build_method
 from .methods.asr import CTCTraining
 from .methods.fit import fit_unlearning, make_trainer
@@ -202,13 +202,7 @@ def load_asr_config(path: str | Path | None = None, overrides=()) -> ASRExperime
         FileNotFoundError: the YAML file does not exist.
         ValueError: an unknown key.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found (see recipes/asr_speaker/)")
-        values = yaml.safe_load(path.read_text()) or {}
-    apply_overrides(values, overrides)
+    values = read_config_values(path, overrides, recipes="recipes/asr_speaker/")
     return _merge(ASRExperimentConfig, values, str(path or "config"))
 
 

@@ -172,6 +172,21 @@ def _merge(dc_type, values: dict[str, Any], where: str):
     return dc_type(**kwargs)
 
 
+def read_config_values(path, overrides=(), *, recipes: str = "recipes/") -> dict[str, Any]:
+    """The override values of a config: a YAML file (optional) then ``key.sub=value`` items.
+
+    Raises:
+        FileNotFoundError: the YAML file does not exist (names ``recipes`` for examples).
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found (see {recipes})")
+        values = yaml.safe_load(path.read_text()) or {}
+    return apply_overrides(values, overrides)
+
+
 def apply_overrides(values: dict[str, Any], overrides) -> dict[str, Any]:
     """Set each ``key.sub=value`` override (the value read as YAML) in ``values``, in place."""
     for item in overrides:

@@ -42,7 +42,7 @@ from . import __version__
 from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
 from .data.tts_data import TTSDataModule
-from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, apply_overrides
+from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, read_config_values
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
 from .methods.tts import FlowMatchingTraining
@@ -231,13 +231,7 @@ def load_tts_config(path: str | Path | None = None, overrides=()) -> TTSExperime
         FileNotFoundError: the YAML file does not exist.
         ValueError: an unknown key.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found (see recipes/tts_speaker/)")
-        values = yaml.safe_load(path.read_text()) or {}
-    apply_overrides(values, overrides)
+    values = read_config_values(path, overrides, recipes="recipes/tts_speaker/")
     if "model" in values:  # model keys override the built-in default, not replace it
         values["model"] = {**DEFAULT_MODEL, **(values["model"] or {})}
     return _merge(TTSExperimentConfig, values, str(path or "config"))
