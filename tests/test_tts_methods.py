@@ -103,12 +103,40 @@ def test_tgu_forget_loss_pairs_forget_context_with_teacher_targets(tts_setup, mo
     assert not torch.allclose(seen["target"], batch[0])
 
 
+def test_tgu_prompt_context_prefixes_a_real_forget_utterance(tts_setup, monkeypatch):
+    dm, vocab = tts_setup
+    method = build_method("tts_tgu", tiny(vocab), teacher_nfe=2, forget_context="prompt")
+    batch = forget_batch(dm)
+    mels, phones, lengths, _ = batch
+    x_bar = torch.randn_like(mels)
+    monkeypatch.setattr(method, "teacher_targets", lambda b: x_bar)
+    seen = {}
+    real = method.model.flow_loss
+
+    def spy(m, p, n, **kwargs):
+        seen.update(mels=m, phones=p, lengths=n, **kwargs)
+        return real(m, p, n, **kwargs)
+
+    monkeypatch.setattr(method.model, "flow_loss", spy)
+    loss = method.forget_loss(batch)
+    assert torch.isfinite(loss)
+    a, b = int(lengths[0]), int(lengths[1])
+    assert seen["lengths"][0] == a + b  # row 0: utterance 0 as the prompt, then utterance 1
+    assert torch.equal(seen["mels"][0, :a], mels[0, :a])  # the real forget voice, unmasked
+    assert not seen["infill"][0, :a].any() and seen["infill"][0, a : a + b].all()
+    assert torch.equal(seen["phones"][0, a : a + b], phones[1, :b])
+    assert torch.equal(seen["target"][0, a : a + b], x_bar[1, :b])  # infilled towards x_bar
+    assert seen["drop_conditions"] is False
+
+
 def test_tgu_weights_and_validation(tts_setup):
     _, vocab = tts_setup
     with pytest.raises(ValueError, match="remain_weight"):
         build_method("tts_tgu", tiny(vocab), remain_weight=1.5)
     with pytest.raises(ValueError, match="forget_ratio"):
         build_method("tts_tgu", tiny(vocab), forget_ratio=0.0)
+    with pytest.raises(ValueError, match="forget_context"):
+        build_method("tts_tgu", tiny(vocab), forget_context="speaker")
 
 
 def test_concat_rows_places_the_second_utterance_after_the_first():

@@ -10,9 +10,12 @@ import torch
 
 from ..base import frozen_copy
 from ..registry import register_method
-from .base import TTSUnlearningModule
+from .base import TTSUnlearningModule, concat_rows
 
-__all__ = ["TeacherGuidedUnlearning"]
+__all__ = ["FORGET_CONTEXTS", "TeacherGuidedUnlearning"]
+
+#: How the student sees the forget speaker in ``L_forget`` (see :class:`TeacherGuidedUnlearning`).
+FORGET_CONTEXTS = ("span", "prompt")
 
 
 @register_method("tts_tgu")
@@ -39,6 +42,17 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
     The share of forget utterances per step is set by the data module's forget batch size
     (``forget_ratio`` is read by the experiment runner to size it).
 
+    Where the forget speaker's context comes from (``forget_context``):
+
+    * ``"span"`` (default, VoiceBox's training set-up): a random span of the forget
+      utterance is infilled towards ``x_bar``; the rest of the same utterance is the
+      context.
+    * ``"prompt"``: the cross-sentence set-up zero-shot cloning is used (and evaluated)
+      in: a whole real forget utterance is the prompt, followed by the text of another
+      forget utterance of the batch, infilled wholly towards that utterance's ``x_bar``.
+      The loss is the same ``L_forget``; only the context is a whole utterance instead of
+      the unmasked rest of one (each forget row is then about twice as long).
+
     Args:
         model: the trained TTS model (the student, modified in place).
         lr: Adam learning rate (paper 1e-4).
@@ -51,6 +65,7 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
         teacher_solver: ``"euler"`` or ``"midpoint"``.
         teacher_guidance: classifier-free guidance of the teacher (text vs nothing).
         cache_size: teacher targets kept per forget utterance (0 = regenerate each step).
+        forget_context: ``"span"`` or ``"prompt"`` (above).
         seed: seeds the teacher's noise.
     """
 
@@ -70,6 +85,7 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
         teacher_solver: str = "midpoint",
         teacher_guidance: float = 0.7,
         cache_size: int = 0,
+        forget_context: str = "span",
         seed: int = 0,
     ):
         super().__init__(
@@ -81,7 +97,12 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
             raise ValueError(f"forget_ratio must be in (0, 1), got {forget_ratio}")
         if cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}")
+        if forget_context not in FORGET_CONTEXTS:
+            raise ValueError(
+                f"forget_context must be one of {FORGET_CONTEXTS}, got {forget_context!r}"
+            )
         self.remain_weight = remain_weight
+        self.forget_context = forget_context
         self.forget_ratio = forget_ratio
         self.teacher_nfe = teacher_nfe
         self.teacher_solver = teacher_solver
@@ -145,7 +166,17 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
     def forget_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """``L_forget``: context = the forget speaker's real frames, path target = x_bar."""
         x_bar = self.teacher_targets(batch)
-        return self.cfm(batch, target=x_bar, drop_conditions=False)
+        if self.forget_context == "span":
+            return self.cfm(batch, target=x_bar, drop_conditions=False)
+        mels, phones, lengths, index = batch
+        # row i: utterance i (real, the prompt), then utterance i+1's text -> its x_bar
+        shift = torch.roll(torch.arange(mels.shape[0]), -1)
+        second = (mels[shift], phones[shift], lengths[shift], index[shift])
+        ctx, cat_phones, cat_lengths, span = concat_rows(batch, second)
+        target, *_ = concat_rows(batch, (x_bar[shift], *second[1:]))
+        return self.model.flow_loss(
+            ctx, cat_phones, cat_lengths, infill=span, target=target, drop_conditions=False
+        )
 
     def unlearning_loss(self, batch) -> torch.Tensor:
         lf = self.forget_loss(batch["forget"])
