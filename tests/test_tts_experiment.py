@@ -66,12 +66,14 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
         "checkpoints/retrain.pt",
         "checkpoints/tts_tgu.pt",
         "eval/tts_tgu.json",
+        "eval/original_text_only.json",
     ):
         assert (run / name).is_file(), name
     report = json.loads((run / "report.json").read_text())
     names = [r["model"] for r in report["rows"]]
     assert names == [
         "original",
+        "original, text only",
         "retrain",
         "tts_ft",
         "tts_ng",
@@ -82,7 +84,14 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     ]
     for row in report["rows"]:
         for key in ("sim_f", "sim_r", "sim_u", "wer_r", "cross_sim", "spk_zrf_f"):
+            if key == "spk_zrf_f" and row.get("reference"):
+                continue  # the text-only row *is* spk-ZRF's reference
             assert row[key] is not None, (row["model"], key)
+    # the teacher's random voices: scored, but not checked as a method
+    assert set(report["targets"]["original, text only"]) == {
+        "sim_f_minus_cross",
+        "sim_f_at_cross_level",
+    }
     assert report["evaluation"]["encoder"]["backend"] == "resemblyzer"
     assert report["judge"]["unseen_real"]["normaliser"] == "strip_punct"
     tgu = next(r for r in report["rows"] if r["model"] == "tts_tgu")
@@ -97,7 +106,7 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "training the" not in out and "evaluating" not in out
-    assert out.count("reusing") >= 10
+    assert out.count("reusing") >= 11
     again = json.loads((run / "report.json").read_text())
     assert [r["sim_f"] for r in again["rows"]] == [r["sim_f"] for r in report["rows"]]
 

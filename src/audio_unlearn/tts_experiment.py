@@ -646,6 +646,45 @@ class TTSExperiment:
         self.scores[name] = scores
         return _row(name, scores.summary, scores.cross_speaker_level, zrf)
 
+    def evaluate_text_only(self) -> dict[str, Any]:
+        """Score the original's *text-only* generations of the trials like a model's.
+
+        These are TGU's teacher targets for the trials' texts: random voices. Their SIM-F
+        is the lowest a student that exactly matched its teacher could reach (the text
+        and the aligner's durations can still carry some of a speaker's accent and
+        rhythm), so the row shows how far a method is from the level TGU aims at.
+        """
+        from .evaluation.tts import score_cloning
+
+        e = self.cfg.eval
+        name = "original, text only"
+        path = self.run_dir / "eval" / "original_text_only.json"
+        key = _digest({"text_only": self._eval_key(self.original_key)})
+        if self.original_key is not None and path.is_file():
+            record = json.loads(path.read_text())
+            if record.get("key") == key:
+                self._say(f"reusing {path} (same model and settings)")
+                self.scores[name] = record["rows"]
+                return {
+                    **_row(name, record["summary"], record["cross_speaker_level"], {}),
+                    "reference": True,
+                }
+        self._say(f"evaluating the original's text-only generations ({len(self.trials)} trials)")
+        scores = score_cloning(
+            self.reference_text_only(),
+            vocab=self.vocab,
+            front_end=self.dm.front_end,
+            vocoder=self.vocoder,
+            encoder=self.encoder,
+            transcriber=self.transcriber,
+            normaliser=e.normaliser,
+        )
+        record = {"model": name, "key": key, **scores.to_dict()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record, indent=2, default=str))
+        self.scores[name] = scores
+        return {**_row(name, scores.summary, scores.cross_speaker_level, {}), "reference": True}
+
     def reference_text_only(self):
         """The original's text-only generations of the trials (spk-ZRF's reference), made
         once on first use."""
@@ -715,6 +754,7 @@ class TTSExperiment:
         self.original_key = orig_meta.get("key")
         rows = [self.evaluate("original", self.original, orig_meta.get("key"))]
         rows[0].update(seconds=orig_meta["seconds"], steps=orig_meta.get("steps"))
+        rows.append(self.evaluate_text_only())
         rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
         rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
         for name, hparams in cfg.methods.items():
@@ -752,7 +792,9 @@ class TTSExperiment:
         original = rows[0]
         for row in rows:
             row["pretrain_fraction_time"] = (
-                row["seconds"] / orig_meta["seconds"] if orig_meta.get("seconds") else None
+                row["seconds"] / orig_meta["seconds"]
+                if row.get("seconds") is not None and orig_meta.get("seconds")
+                else None
             )
             row["pretrain_fraction_steps"] = (
                 row["steps"] / orig_meta["steps"]
@@ -828,7 +870,7 @@ def _row(
         "wer_r": _mean(s, "remain", "wer"),
         "wer_u": _mean(s, "unseen", "wer"),
         "cross_sim": cross.get("sim_o"),
-        "spk_zrf_f": zrf["groups"].get("forget", {}).get("value"),
+        "spk_zrf_f": zrf.get("groups", {}).get("forget", {}).get("value"),
     }
 
 
@@ -849,6 +891,9 @@ def _targets(
         if row["sim_f"] is not None and row["cross_sim"] is not None:
             entry["sim_f_minus_cross"] = row["sim_f"] - row["cross_sim"]
             entry["sim_f_at_cross_level"] = row["sim_f"] - row["cross_sim"] <= margin
+        if row.get("reference"):  # not a method: only where its voices lie
+            out[row["model"]] = entry
+            continue
         if row["sim_r"] is not None and original["sim_r"]:
             entry["sim_r_ratio"] = row["sim_r"] / original["sim_r"]
             entry["sim_r_kept"] = entry["sim_r_ratio"] >= 0.9
