@@ -16,6 +16,7 @@ from audio_unlearn.evaluation.asr import Transcriber
 from audio_unlearn.evaluation.speaker import SpeakerEncoder
 from audio_unlearn.evaluation.text import normalise
 from audio_unlearn.evaluation.tts import (
+    CloningProbe,
     CloningScores,
     TrialGenerations,
     build_cloning_trials,
@@ -326,6 +327,68 @@ def test_score_cloning_sim_plumbing(setup):
     same = score_cloning(own, vocab=vocab, front_end=front_end, vocoder=vocoder, encoder=encoder)
     assert all(r["sim_r"] == pytest.approx(1.0, abs=1e-4) for r in same.rows)
     assert all(r["sim_o"] < r["sim_r"] for r in same.rows)
+
+
+def test_score_cloning_subset_against_the_whole_sets_level(setup):
+    model, vocab, front_end, groups = setup
+    trials = build_cloning_trials(groups, per_speaker=2, seed=0)
+    gens = generate_for_trials(model, vocab, front_end, trials, seed=0, **GEN)
+    vocoder = GriffinLimVocoder(front_end.config, n_iter=2)
+    encoder = MeanLogMelEncoder()
+    kw = {"vocab": vocab, "front_end": front_end, "vocoder": vocoder, "encoder": encoder}
+    full = score_cloning(gens, **kw)
+    idx = [i for i, t in enumerate(trials) if t.group == "forget"]
+    subset = TrialGenerations(
+        tuple(trials[i] for i in idx), tuple(gens.mels[i] for i in idx), True, gens.settings
+    )
+    alone = score_cloning(subset, **kw)  # one speaker only: no other prompt, no level
+    assert alone.cross_speaker_level["sim_o"] is None
+    scored = score_cloning(subset, level_trials=trials, **kw)
+    for k, i in enumerate(idx):  # the same numbers as in the whole set's scoring
+        for key in ("sim_o", "sim_r", "cross_sim_o", "cross_sim_r"):
+            assert scored.rows[k][key] == pytest.approx(full.rows[i][key], abs=1e-5)
+
+
+class _Stepper:
+    """The two things CloningProbe reads of a Trainer and a LightningModule."""
+
+    def __init__(self, model):
+        self.model = model
+        self.global_step = 0
+
+
+def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
+    model, vocab, front_end, groups = setup
+    trials = build_cloning_trials(groups, per_speaker=1, seed=0)
+    forget = [t for t in trials if t.group == "forget"]
+    probe = CloningProbe(
+        forget,
+        vocab=vocab,
+        front_end=front_end,
+        vocoder=GriffinLimVocoder(front_end.config, n_iter=2),
+        encoder=MeanLogMelEncoder(),
+        every_n_steps=2,
+        level_trials=trials,
+        generation={**GEN, "seed": 0},
+    )
+    run = _Stepper(model)
+    torch.manual_seed(5)
+    probe.on_train_start(run, run)
+    for step in range(1, 6):
+        run.global_step = step
+        probe.on_train_batch_end(run, run, None, None, step - 1)
+    probe.on_train_end(run, run)
+    assert [h["step"] for h in probe.history] == [0, 2, 4, 5]
+    first = probe.history[0]
+    assert first["gap"] == pytest.approx(first["sim"] - first["cross"])
+    assert probe.history[1]["sim"] == pytest.approx(first["sim"])  # the model did not change
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    assert torch.equal(after, torch.rand(1))  # the global RNG stream is as if no probe ran
+    with pytest.raises(ValueError, match="every_n_steps"):
+        CloningProbe(
+            forget, vocab=vocab, front_end=front_end, vocoder=None, encoder=None, every_n_steps=0
+        )
 
 
 def test_score_cloning_wer_through_transcriber(setup):

@@ -50,6 +50,7 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
         "eval.nfe=2",
         "eval.judge_epochs=1",
         "eval.relearn_steps=2",
+        "eval.probe_every=1",
     ]
     for item in smoke:
         argv += ["--set", item]
@@ -67,6 +68,7 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
         "checkpoints/tts_tgu.pt",
         "eval/tts_tgu.json",
         "eval/original_text_only.json",
+        "forgetting_curve.png",
     ):
         assert (run / name).is_file(), name
     report = json.loads((run / "report.json").read_text())
@@ -99,6 +101,10 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     assert {"sim_f_at_cross_level", "sim_r_kept", "wer_r_within_bound"} <= set(
         report["targets"]["tts_tgu"]
     )
+    # the forgetting curve: TGU's forget trials probed at steps 0, 1, 2
+    assert [c["step"] for c in tgu["curve"]] == [0, 1, 2]
+    assert all(c["gap"] == pytest.approx(c["sim"] - c["cross"]) for c in tgu["curve"])
+    assert "probe_steps_to_target" in report["targets"]["tts_tgu"]
     ng = next(r for r in report["rows"] if r["model"] == "tts_ng")
     assert ng["steps"] == 5  # steps, not epochs, bound a method's run
     # a second run reuses every checkpoint and evaluation record (resumable): same table

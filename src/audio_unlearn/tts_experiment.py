@@ -165,6 +165,11 @@ class TTSEvalConfig:
             ``relearn_methods`` on ``relearn_utterances`` forget utterances for this many
             steps at ``relearn_lr`` and re-measure (the paper: 15 minutes of a forget
             speaker's audio restores SIM-F); rows ``<method>+relearn``.
+        probe_every: the forgetting curve (0 = off): every this many unlearning steps of
+            the ``probe_methods``, generate the forget trials and record SIM-F, the
+            cross-speaker level (of the whole trial set) and their gap
+            (``report.json["curves"]``, ``forgetting_curve.png``, and the first step
+            at which the gap is within ``sim_margin``).
     """
 
     per_speaker: int = 3
@@ -185,6 +190,8 @@ class TTSEvalConfig:
     relearn_utterances: int = 8
     relearn_lr: float = 1e-4
     relearn_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
+    probe_every: int = 0
+    probe_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
 
 
 @dataclass
@@ -421,8 +428,14 @@ class TTSExperiment:
         )
         path = self.ckpt_dir / f"{name}.pt"
         reused = self._reuse(path, key)
+        probe = self._probe(name)
         if reused is not None:
-            return reused
+            curve = reused[1].get("curve")
+            if probe is None or (curve and curve[1:2] and curve[1]["step"] == probe.every_n_steps):
+                return reused
+            self._say(
+                f"{path} has no forgetting curve every {probe.every_n_steps} steps; rerunning"
+            )
         L.seed_everything(cfg.seed, verbose=False)
         model = copy.deepcopy(self.original).train()
         module = build_method(name, model, **hparams)
@@ -440,6 +453,7 @@ class TTSExperiment:
             module,
             self.dm,
             progress=self.progress,
+            callbacks=[probe] if probe is not None else None,
             **_steps_trainer_kwargs(steps, cfg.unlearn.precision, cfg.trainer),
         )
         model = model.cpu().eval()
@@ -454,8 +468,39 @@ class TTSExperiment:
         }
         if hasattr(module, "teacher_generations"):
             meta["teacher_generations"] = int(module.teacher_generations)
+        if probe is not None:
+            meta["curve"] = probe.history
         self._save(path, model, meta)
         return model, meta
+
+    def _probe(self, name: str):
+        """The forgetting-curve probe of method ``name`` (None when not asked for)."""
+        from .evaluation.tts import CloningProbe
+
+        e = self.cfg.eval
+        trials = getattr(self, "trials", None)
+        if e.probe_every <= 0 or name not in e.probe_methods or not trials:
+            return None
+        forget = [t for t in trials if t.group == "forget"]
+        if not forget:
+            return None
+        return CloningProbe(
+            forget,
+            vocab=self.vocab,
+            front_end=self.dm.front_end,
+            vocoder=self.vocoder,
+            encoder=self.encoder,
+            every_n_steps=e.probe_every,
+            level_trials=trials,
+            generation={
+                "nfe": e.nfe,
+                "solver": e.solver,
+                "guidance": e.guidance,
+                "seed": e.seed,
+                "batch_size": e.batch_size,
+                "margin_s": self.cfg.margin_s,
+            },
+        )
 
     # -- judge ---------------------------------------------------------------------------
     def _resynthesised(self, utts, vocoder) -> list:
@@ -594,7 +639,8 @@ class TTSExperiment:
                 "eval": {
                     k: v
                     for k, v in dataclasses.asdict(self.cfg.eval).items()
-                    if not k.startswith("relearn") and k not in ("sim_margin", "wer_bound")
+                    if not k.startswith(("relearn", "probe"))
+                    and k not in ("sim_margin", "wer_bound")
                 },
                 "trials": [t.key for t in self.trials],
                 # specs, not describe(): a backend's description grows once it is loaded
@@ -765,6 +811,8 @@ class TTSExperiment:
                 steps=meta.get("steps"),
                 teacher_generations=meta.get("teacher_generations"),
             )
+            if meta.get("curve"):
+                row["curve"] = meta["curve"]
             rows.append(row)
             if cfg.eval.relearn_steps > 0 and name in cfg.eval.relearn_methods:
                 attacked, info = self.relearn(name, model)
@@ -802,6 +850,21 @@ class TTSExperiment:
                 else None
             )
         checks = _targets(rows, original, cfg.eval.sim_margin, cfg.eval.wer_bound)
+        for row in rows:
+            curve = row.get("curve")
+            if not curve:
+                continue
+            reached = next(
+                (c for c in curve if c["gap"] is not None and c["gap"] <= cfg.eval.sim_margin),
+                None,
+            )
+            entry = checks.setdefault(row["model"], {})
+            entry["probe_steps_to_target"] = None if reached is None else reached["step"]
+            entry["probe_pretrain_fraction_steps"] = (
+                reached["step"] / orig_meta["steps"]
+                if reached is not None and orig_meta.get("steps")
+                else None
+            )
         report = {
             "version": __version__,
             "task": "tts speaker-identity forgetting",
@@ -831,6 +894,8 @@ class TTSExperiment:
         atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
         plot_sim_distributions(self.scores, self.run_dir / "sim_distributions.png")
         plot_tts_tradeoff(rows, self.run_dir / "tradeoff.png")
+        if any(row.get("curve") for row in rows):
+            plot_forgetting_curves(rows, self.run_dir / "forgetting_curve.png", cfg.eval.sim_margin)
         self._say(table)
         return report
 
@@ -976,6 +1041,31 @@ def plot_tts_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set_xlabel("SIM-F (forget speakers' prompts; lower = forgotten)")
     ax.set_ylabel("SIM-R (remain speakers; higher = still cloned)")
     ax.set_title("Zero-shot TTS speaker forgetting")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_forgetting_curves(rows: list[dict[str, Any]], path: str | Path, margin: float) -> Path:
+    """SIM-F minus the cross-speaker level against unlearning steps, one line per probed
+    method, with the target margin drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .reporting import save_figure
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        curve = [c for c in row.get("curve") or () if c["gap"] is not None]
+        if curve:
+            ax.plot([c["step"] for c in curve], [c["gap"] for c in curve], "o-", label=row["model"])
+    ax.axhline(margin, ls="--", c="grey", label=f"target: gap <= {margin}")
+    ax.axhline(0.0, ls=":", c="lightgrey")
+    ax.set_xlabel("unlearning steps")
+    ax.set_ylabel("SIM-F - cross-speaker level (forget trials)")
+    ax.set_title("Forgetting curve")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
 

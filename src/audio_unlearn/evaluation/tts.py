@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -65,6 +66,7 @@ from .text import get_normaliser
 from .wer import wer_scores
 
 __all__ = [
+    "CloningProbe",
     "CloningScores",
     "CloningTrial",
     "TrialGenerations",
@@ -545,6 +547,7 @@ def score_cloning(
     transcriber: Transcriber | None = None,
     normaliser: str = "punct_keep_apostrophe",
     batch_size: int = 16,
+    level_trials: Sequence[CloningTrial] | None = None,
 ) -> CloningScores:
     """Score generated targets: SIM-o, SIM-r, cross-speaker level and (optionally) WER/CER.
 
@@ -565,6 +568,9 @@ def score_cloning(
         transcriber: ASR judge for WER/CER (``None``: no WER fields).
         normaliser: text normaliser name (:data:`audio_unlearn.evaluation.text.NORMALISERS`).
         batch_size: mels per vocoder call.
+        level_trials: trials whose prompts define the cross-speaker level (default: the
+            generations' own); pass the whole trial set when scoring a subset of it (e.g.
+            the forget trials alone) so that the level matches the full evaluation's.
 
     Returns:
         :class:`CloningScores`.
@@ -595,8 +601,9 @@ def score_cloning(
     rate = vocoder.sample_rate
     floor = front_end.log_floor
 
-    prompt_ids = list(dict.fromkeys(t.prompt.id for t in trials))
-    prompt_utts = {t.prompt.id: t.prompt for t in trials}
+    level_set = list(trials) + list(level_trials or ())
+    prompt_ids = list(dict.fromkeys(t.prompt.id for t in level_set))
+    prompt_utts = {t.prompt.id: t.prompt for t in level_set}
     real, mels = [], []
     for pid in prompt_ids:
         wav, mel, _ = prompt_segment(
@@ -760,6 +767,88 @@ def speaker_zrf_for_trials(
             "original": dict(original_text_only.settings),
         },
     }
+
+
+class CloningProbe(L.Callback):
+    """Measure cloning of a few trials every ``every_n_steps`` steps of a fit.
+
+    At the start of training and then every ``every_n_steps`` optimiser steps, the module's
+    ``model`` generates ``trials`` (e.g. the forget trials) with the evaluation's sampler,
+    and :func:`score_cloning` scores them against ``level_trials``' prompts: each entry of
+    :attr:`history` is ``{"step", "sim", "cross", "gap"}`` (mean SIM-o, mean cross-speaker
+    SIM, their difference). That is the forgetting curve: how many unlearning steps SIM-F
+    needs to reach the cross-speaker level. The probe runs in eval mode under
+    ``torch.no_grad`` with the RNG state saved and restored, so the training itself is
+    the same with or without it (its time is not).
+
+    Args:
+        trials: the trials to generate at each probe.
+        vocab, front_end, vocoder, encoder: as :func:`score_cloning`.
+        every_n_steps: probe period in optimiser steps (> 0).
+        level_trials: whose prompts define the cross-speaker level (default ``trials``).
+        generation: keyword arguments of :func:`generate_for_trials` (nfe, solver, ...).
+    """
+
+    def __init__(
+        self,
+        trials: Sequence[CloningTrial],
+        *,
+        vocab: PhoneVocabulary,
+        front_end: MelFrontEnd,
+        vocoder: Vocoder,
+        encoder: SpeakerEncoder,
+        every_n_steps: int,
+        level_trials: Sequence[CloningTrial] | None = None,
+        generation: Mapping[str, Any] | None = None,
+    ):
+        if every_n_steps <= 0:
+            raise ValueError(f"every_n_steps must be > 0, got {every_n_steps}")
+        if not trials:
+            raise ValueError("the probe needs at least one trial")
+        self.trials = list(trials)
+        self.level_trials = list(level_trials) if level_trials else None
+        self.vocab, self.front_end = vocab, front_end
+        self.vocoder, self.encoder = vocoder, encoder
+        self.every_n_steps = every_n_steps
+        self.generation = dict(generation or {})
+        self.history: list[dict[str, float | int]] = []
+
+    def measure(self, model: FlowMatchingTTS, step: int) -> dict[str, float | int]:
+        """Generate and score the probe's trials with ``model``; append to the history."""
+        with torch.random.fork_rng(devices=[]):
+            gens = generate_for_trials(
+                model, self.vocab, self.front_end, self.trials, **self.generation
+            )
+            scores = score_cloning(
+                gens,
+                vocab=self.vocab,
+                front_end=self.front_end,
+                vocoder=self.vocoder,
+                encoder=self.encoder,
+                level_trials=self.level_trials,
+            )
+        sim = scores.summary["all"]["sim_o"]["mean"]
+        cross = scores.cross_speaker_level["sim_o"]
+        entry = {
+            "step": int(step),
+            "sim": sim,
+            "cross": cross,
+            "gap": None if cross is None else sim - cross,
+        }
+        self.history.append(entry)
+        return entry
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.measure(pl_module.model, trainer.global_step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step > 0 and step % self.every_n_steps == 0 and self.history[-1]["step"] != step:
+            self.measure(pl_module.model, step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.history and self.history[-1]["step"] != trainer.global_step:
+            self.measure(pl_module.model, trainer.global_step)
 
 
 # --------------------------------------------------------------------------- plots
