@@ -8,8 +8,9 @@ Two measurements on one trained original (a ``tts-speaker`` run directory):
    ``--cache-size`` targets per utterance once the bank is full (same batches, same
    model, measured in one process, alternating).
 2. **Steps/time to the SIM-F target**: TGU (the run's settings) with SIM-F on the forget
-   speakers' cloning trials measured every ``--every`` steps (evaluation time excluded),
-   until SIM-F is within ``--margin`` of the cross-speaker level; reported as a fraction
+   speakers' cloning trials measured every ``--every`` steps by the runner's
+   :class:`~audio_unlearn.evaluation.tts.CloningProbe` (probe time excluded), until SIM-F
+   is within ``--margin`` of the cross-speaker level; reported as a fraction
    of the original's pre-training steps and seconds (the paper: 2-7% of pre-training).
 
 Usage::
@@ -91,60 +92,6 @@ def step_times(exp, hparams: dict, cache_size: int, steps: int, warm: int) -> di
     }
 
 
-class SimFProbe(L.Callback):
-    """Measures SIM-F every ``every`` steps; stops when it reaches the target."""
-
-    def __init__(self, exp, trials, every: int, margin: float):
-        self.exp, self.trials, self.every, self.margin = exp, trials, every, margin
-        self.curve: list[dict[str, Any]] = []
-        self.eval_seconds = 0.0
-        self.start = None
-
-    def on_train_start(self, trainer, module):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        step = trainer.global_step
-        if step % self.every:
-            return
-        t0 = time.perf_counter()
-        sim_f, cross = forget_sim(self.exp, module.model, self.trials)
-        self.eval_seconds += time.perf_counter() - t0
-        train_s = time.perf_counter() - self.start - self.eval_seconds
-        self.curve.append({"step": step, "seconds": train_s, "sim_f": sim_f, "cross_sim": cross})
-        print(f"step {step}: SIM-F {sim_f:.3f} (cross {cross:.3f}) {train_s:.0f}s", flush=True)
-        if sim_f - cross <= self.margin:
-            trainer.should_stop = True
-
-
-def forget_sim(exp, model, trials) -> tuple[float, float]:
-    from audio_unlearn.evaluation.tts import generate_for_trials, score_cloning
-
-    e = exp.cfg.eval
-    was_training = model.training
-    gens = generate_for_trials(
-        model.float(),
-        exp.vocab,
-        exp.dm.front_end,
-        trials,
-        nfe=e.nfe,
-        solver=e.solver,
-        guidance=e.guidance,
-        seed=e.seed,
-        batch_size=e.batch_size,
-        margin_s=exp.cfg.margin_s,
-    )
-    model.train(was_training)
-    scores = score_cloning(
-        gens,
-        vocab=exp.vocab,
-        front_end=exp.dm.front_end,
-        vocoder=exp.vocoder,
-        encoder=exp.encoder,
-    )
-    return scores.summary["forget"]["sim_o"]["mean"], scores.cross_speaker_level["sim_o"]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", required=True, help="a finished tts-speaker run directory")
@@ -201,9 +148,29 @@ def main(argv: list[str] | None = None) -> int:
         _write(Path(args.out), result)
         return 0
 
-    # 2. steps and time to the SIM-F target
-    all_trials = exp._trials()
-    trials = [t for t in all_trials if t.group in ("forget", "remain")]
+    # 2. steps and time to the SIM-F target (the runner's probe, stopping at the target)
+    from audio_unlearn.evaluation.tts import CloningProbe
+
+    trials = exp._trials()
+    e = cfg.eval
+    probe = CloningProbe(
+        [t for t in trials if t.group == "forget"],
+        vocab=exp.vocab,
+        front_end=exp.dm.front_end,
+        vocoder=exp.vocoder,
+        encoder=exp.encoder,
+        every_n_steps=args.every,
+        level_trials=trials,
+        generation={
+            "nfe": e.nfe,
+            "solver": e.solver,
+            "guidance": e.guidance,
+            "seed": e.seed,
+            "batch_size": e.batch_size,
+            "margin_s": cfg.margin_s,
+        },
+        stop_at_gap=margin,
+    )
     L.seed_everything(cfg.seed, verbose=False)
     model = copy.deepcopy(exp.original).train()
     method = build_method("tts_tgu", model, **hparams)
@@ -211,8 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         cfg.unlearn.batch_size - 1, max(1, round(cfg.unlearn.batch_size * method.forget_ratio))
     )
     exp.dm.forget_batch_size, exp.dm.batch_size = n_forget, cfg.unlearn.batch_size - n_forget
-    probe = SimFProbe(exp, trials, args.every, margin)
-    t0 = forget_sim(exp, exp.original, trials)
     fit_unlearning(
         method,
         exp.dm,
@@ -222,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         precision=cfg.unlearn.precision,
         deterministic=False,
     )
+    for c in probe.history:
+        print(f"step {c['step']}: SIM-F {c['sim']:.3f} (cross {c['cross']:.3f})", flush=True)
     orig = ckpt.meta
-    reached = next((c for c in probe.curve if c["sim_f"] - c["cross_sim"] <= margin), None)
+    reached = next((c for c in probe.history if c["gap"] <= margin), None)
     result = {
         "benchmark": "TGU cost: teacher-target caching and steps to the SIM-F target",
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
@@ -233,9 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         "tgu_hparams": hparams,
         "teacher_target_timing": timing,
         "original": {"steps": orig.get("steps"), "seconds": orig.get("seconds")},
-        "sim_f_before": {"sim_f": t0[0], "cross_sim": t0[1]},
         "margin": margin,
-        "curve": probe.curve,
+        "curve": probe.history,
         "reached": reached,
         "fraction_of_pretraining": None
         if reached is None or not orig.get("steps")

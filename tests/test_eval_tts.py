@@ -355,6 +355,7 @@ class _Stepper:
     def __init__(self, model):
         self.model = model
         self.global_step = 0
+        self.should_stop = False
 
 
 def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
@@ -385,6 +386,24 @@ def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     after = torch.rand(1)
     torch.manual_seed(5)
     assert torch.equal(after, torch.rand(1))  # the global RNG stream is as if no probe ran
+    seconds = [h["seconds"] for h in probe.history]
+    assert seconds == sorted(seconds) and seconds[-1] < 0.5  # probe time is taken out
+    assert not run.should_stop
+    # stop_at_gap: training is told to stop at the first probe within the gap
+    stopper = CloningProbe(
+        forget,
+        vocab=vocab,
+        front_end=front_end,
+        vocoder=probe.vocoder,
+        encoder=probe.encoder,
+        every_n_steps=2,
+        level_trials=trials,
+        generation={**GEN, "seed": 0},
+        stop_at_gap=first["gap"] + 1e-6,
+    )
+    run.global_step = 0
+    stopper.on_train_start(run, run)
+    assert run.should_stop
     with pytest.raises(ValueError, match="every_n_steps"):
         CloningProbe(
             forget, vocab=vocab, front_end=front_end, vocoder=None, encoder=None, every_n_steps=0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -115,6 +116,19 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     assert out.count("reusing") >= 11
     again = json.loads((run / "report.json").read_text())
     assert [r["sim_f"] for r in again["rows"]] == [r["sim_f"] for r in report["rows"]]
+    # the TGU cost benchmark runs on the finished run directory
+    spec = importlib.util.spec_from_file_location("bench_tgu", ROOT / "benchmarks/bench_tgu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "tgu_cost.json"
+    argv = ["--run-dir", str(run), "--out", str(out), "--timed-steps", "1", "--every", "1"]
+    assert bench.main([*argv, "--max-steps", "2", "--margin", "-1"]) == 0
+    cost = json.loads(out.read_text())
+    assert cost["teacher_target_timing"]["cached"]["seconds_per_step"] > 0
+    assert [c["step"] for c in cost["curve"]] == [0, 1, 2] and cost["reached"] is None
+    assert bench.main([*argv, "--max-steps", "2", "--margin", "1"]) == 0
+    cost = json.loads(out.read_text())  # a margin of 1 is met at once: the probe stops it
+    assert cost["reached"]["step"] == 0 and cost["fraction_of_pretraining"]["steps"] == 0
 
 
 def test_targets_by_hand():

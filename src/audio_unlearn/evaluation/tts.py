@@ -41,6 +41,7 @@ import hashlib
 import math
 import os
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -775,11 +776,12 @@ class CloningProbe(L.Callback):
     At the start of training and then every ``every_n_steps`` optimiser steps, the module's
     ``model`` generates ``trials`` (e.g. the forget trials) with the evaluation's sampler,
     and :func:`score_cloning` scores them against ``level_trials``' prompts: each entry of
-    :attr:`history` is ``{"step", "sim", "cross", "gap"}`` (mean SIM-o, mean cross-speaker
-    SIM, their difference). That is the forgetting curve: how many unlearning steps SIM-F
-    needs to reach the cross-speaker level. The probe runs in eval mode under
+    :attr:`history` is ``{"step", "seconds", "sim", "cross", "gap"}`` (mean SIM-o, mean
+    cross-speaker SIM, their difference). That is the forgetting curve: how many
+    unlearning steps SIM-F needs to reach the cross-speaker level. The probe runs in eval mode under
     ``torch.no_grad`` with the RNG state saved and restored, so the training itself is
-    the same with or without it (its time is not).
+    the same with or without it; each entry's ``"seconds"`` is the training wall time so
+    far with the probes' own time taken out.
 
     Args:
         trials: the trials to generate at each probe.
@@ -787,6 +789,7 @@ class CloningProbe(L.Callback):
         every_n_steps: probe period in optimiser steps (> 0).
         level_trials: whose prompts define the cross-speaker level (default ``trials``).
         generation: keyword arguments of :func:`generate_for_trials` (nfe, solver, ...).
+        stop_at_gap: stop training once the gap is at most this (None: never).
     """
 
     def __init__(
@@ -800,6 +803,7 @@ class CloningProbe(L.Callback):
         every_n_steps: int,
         level_trials: Sequence[CloningTrial] | None = None,
         generation: Mapping[str, Any] | None = None,
+        stop_at_gap: float | None = None,
     ):
         if every_n_steps <= 0:
             raise ValueError(f"every_n_steps must be > 0, got {every_n_steps}")
@@ -811,10 +815,14 @@ class CloningProbe(L.Callback):
         self.vocoder, self.encoder = vocoder, encoder
         self.every_n_steps = every_n_steps
         self.generation = dict(generation or {})
+        self.stop_at_gap = stop_at_gap
         self.history: list[dict[str, float | int]] = []
+        self._start: float | None = None
+        self._probe_seconds = 0.0
 
     def measure(self, model: FlowMatchingTTS, step: int) -> dict[str, float | int]:
         """Generate and score the probe's trials with ``model``; append to the history."""
+        t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             gens = generate_for_trials(
                 model, self.vocab, self.front_end, self.trials, **self.generation
@@ -829,22 +837,31 @@ class CloningProbe(L.Callback):
             )
         sim = scores.summary["all"]["sim_o"]["mean"]
         cross = scores.cross_speaker_level["sim_o"]
+        train_s = 0.0 if self._start is None else t0 - self._start - self._probe_seconds
         entry = {
             "step": int(step),
+            "seconds": train_s,
             "sim": sim,
             "cross": cross,
             "gap": None if cross is None else sim - cross,
         }
         self.history.append(entry)
+        self._probe_seconds += time.perf_counter() - t0
         return entry
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.measure(pl_module.model, trainer.global_step)
+        self._start, self._probe_seconds = time.perf_counter(), 0.0
+        self._check(trainer, self.measure(pl_module.model, trainer.global_step))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step > 0 and step % self.every_n_steps == 0 and self.history[-1]["step"] != step:
-            self.measure(pl_module.model, step)
+            self._check(trainer, self.measure(pl_module.model, step))
+
+    def _check(self, trainer, entry) -> None:
+        gap = entry["gap"]
+        if self.stop_at_gap is not None and gap is not None and gap <= self.stop_at_gap:
+            trainer.should_stop = True
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.history and self.history[-1]["step"] != trainer.global_step:
