@@ -90,6 +90,11 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
             if key == "spk_zrf_f" and row.get("reference"):
                 continue  # the text-only row *is* spk-ZRF's reference
             assert row[key] is not None, (row["model"], key)
+    tgu_record = json.loads((run / "eval" / "tts_tgu.json").read_text())
+    forget_rows = [r for r in tgu_record["rows"] if r["group"] == "forget"]
+    paired = sum(r["sim_o"] - r["cross_sim_o"] for r in forget_rows) / len(forget_rows)
+    tgu_row = next(r for r in report["rows"] if r["model"] == "tts_tgu")
+    assert tgu_row["paired_gap_f"] == pytest.approx(paired)
     # the teacher's random voices: scored, but not checked as a method
     assert set(report["targets"]["original, text only"]) == {
         "sim_f_minus_cross",

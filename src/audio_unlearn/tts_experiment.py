@@ -910,6 +910,7 @@ REPORT_COLUMNS = [
     ("sim_u", "SIM-U", "{:.3f}"),
     ("wer_u", "WER-U", "{:.3f}"),
     ("cross_sim", "cross-spk SIM", "{:.3f}"),
+    ("paired_gap_f", "F own-other", "{:+.3f}"),
     ("sim_r_f", "SIM-r F", "{:.3f}"),
     ("seconds", "time (s)", "{:.0f}"),
     ("steps", "steps", "{}"),
@@ -924,6 +925,7 @@ def _mean(summary: dict[str, Any], group: str, key: str) -> float | None:
 def _row(
     name: str, s: dict[str, Any], cross: dict[str, Any], zrf: dict[str, Any]
 ) -> dict[str, Any]:
+    sim_f, cross_f = _mean(s, "forget", "sim_o"), _mean(s, "forget", "cross_sim_o")
     return {
         "model": name,
         "sim_f": _mean(s, "forget", "sim_o"),
@@ -935,6 +937,9 @@ def _row(
         "wer_r": _mean(s, "remain", "wer"),
         "wer_u": _mean(s, "unseen", "wer"),
         "cross_sim": cross.get("sim_o"),
+        # the same forget generations against other speakers' prompts: a paired measure
+        # of how much of the forget voice is left (0 = as close to others as to it)
+        "paired_gap_f": None if sim_f is None or cross_f is None else sim_f - cross_f,
         "spk_zrf_f": zrf.get("groups", {}).get("forget", {}).get("value"),
     }
 
@@ -994,7 +999,10 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
         "",
         "SIM = SIM-o (cosine to the real prompt audio); SIM-r F = against the vocoded prompt. "
         "cross-spk SIM = mean SIM of generations to other speakers' prompts (the level a "
-        "random voice reaches with this encoder and vocoder). spk-ZRF in natural log.",
+        "random voice reaches with this encoder and vocoder); the target compares SIM-F "
+        "with it. F own-other = SIM-F minus the same forget generations' mean SIM to other "
+        "speakers' prompts (a paired view of the voice left; not the target). "
+        "spk-ZRF in natural log.",
         "",
         table,
         "",
