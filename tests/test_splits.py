@@ -118,6 +118,20 @@ def test_split_for_another_manifest_is_detected():
         split.check_against(utts[:50])
 
 
+def test_utterance_sets_resolve_the_split_and_extra_sets():
+    utts = _corpus()
+    corpus = speaker_disjoint_split(utts, n_test_speakers=4, seed=1)
+    split = speaker_forget_split(utts, corpus, n_speakers=2, min_utterances=1)
+    sets = split.utterance_sets(utts, {"probe": [split.forget[0], split.test[0]]})
+    for name in ("forget", "retain", "valid", "test"):
+        assert [u.id for u in sets[name]] == list(getattr(split, name))
+    assert [u.id for u in sets["probe"]] == [split.forget[0], split.test[0]]
+    with pytest.raises(ValueError, match="extra set 'probe' names unknown"):
+        split.utterance_sets(utts, {"probe": ["nobody_0"]})
+    with pytest.raises(ValueError, match="made for another manifest"):
+        split.utterance_sets(utts[:50])
+
+
 def test_class_and_item_splits():
     utts = _corpus()
     by_id = {u.id: u for u in utts}

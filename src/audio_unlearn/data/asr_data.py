@@ -202,8 +202,6 @@ class ASRDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        split.check_against(utterances)
-        by_id = {u.id: u for u in utterances}
         self.split = split
         self.encode = encode
         self.batch_size = batch_size
@@ -211,15 +209,7 @@ class ASRDataModule(L.LightningDataModule):
         self.progress = progress
         self.random_tail = random_tail
         self.store = store or WaveformStore()
-        self.sets: dict[str, list[Utterance]] = {
-            name: [by_id[i] for i in getattr(split, name)]
-            for name in ("forget", "retain", "valid", "test")
-        }
-        for name, ids in (extra_sets or {}).items():
-            missing = [i for i in ids if i not in by_id]
-            if missing:
-                raise ValueError(f"extra set {name!r} names unknown utterances {missing[:3]}")
-            self.sets[name] = [by_id[i] for i in ids]
+        self.sets: dict[str, list[Utterance]] = split.utterance_sets(utterances, extra_sets)
         self.stage = "original"
         self.unlearn_sets: tuple[str, ...] = ("forget", "retain")
         self.unlearn_mode = "max_size_cycle"

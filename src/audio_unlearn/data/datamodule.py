@@ -128,22 +128,12 @@ class UnlearningDataModule(L.LightningDataModule):
         progress: bool = True,
     ):
         super().__init__()
-        split.check_against(utterances)
-        by_id = {u.id: u for u in utterances}
         self.split = split
         self.label_key = label_key
         self.batch_size = batch_size
         self.seed = seed
         self.progress = progress
-        self.sets: dict[str, list[Utterance]] = {
-            name: [by_id[i] for i in getattr(split, name)]
-            for name in ("forget", "retain", "valid", "test")
-        }
-        for name, ids in (extra_sets or {}).items():
-            missing = [i for i in ids if i not in by_id]
-            if missing:
-                raise ValueError(f"extra set {name!r} names unknown utterances {missing[:3]}")
-            self.sets[name] = [by_id[i] for i in ids]
+        self.sets: dict[str, list[Utterance]] = split.utterance_sets(utterances, extra_sets)
         train_labels = [u.label(label_key) for u in self.sets["forget"] + self.sets["retain"]]
         self.encoder = LabelEncoder(train_labels)
         self.cache = cache or WaveformCache(max_seconds)

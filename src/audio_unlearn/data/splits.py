@@ -16,7 +16,7 @@ import json
 import os
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -190,6 +190,30 @@ class ForgetSplit:
                     f"(e.g. {missing[:3]}); the split was made for another manifest: "
                     "re-create it with `audio-unlearn split`"
                 )
+
+    def utterance_sets(
+        self,
+        utterances: Sequence[Utterance],
+        extra_sets: Mapping[str, Sequence[str]] | None = None,
+    ) -> dict[str, list[Utterance]]:
+        """The split's sets as utterances: ``forget``, ``retain``, ``valid``, ``test``
+        and any ``extra_sets`` (name -> ids).
+
+        Raises:
+            ValueError: the split or an extra set names ids ``utterances`` lacks.
+        """
+        self.check_against(utterances)
+        by_id = {u.id: u for u in utterances}
+        sets = {
+            name: [by_id[i] for i in getattr(self, name)]
+            for name in ("forget", "retain", "valid", "test")
+        }
+        for name, ids in (extra_sets or {}).items():
+            missing = [i for i in ids if i not in by_id]
+            if missing:
+                raise ValueError(f"extra set {name!r} names unknown utterances {missing[:3]}")
+            sets[name] = [by_id[i] for i in ids]
+        return sets
 
 
 def _without_speakers(ids: Sequence[str], by_id: dict[str, Utterance], speakers: set[str]):

@@ -139,8 +139,6 @@ class TTSDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        split.check_against(utterances)
-        by_id = {u.id: u for u in utterances}
         self.split = split
         self.vocab = vocab
         self.front_end = MelFrontEnd(mel)
@@ -149,15 +147,7 @@ class TTSDataModule(L.LightningDataModule):
         self.seed = seed
         self.margin_s = margin_s
         self.progress = progress
-        self.sets: dict[str, list[Utterance]] = {
-            name: [by_id[i] for i in getattr(split, name)]
-            for name in ("forget", "retain", "valid", "test")
-        }
-        for name, ids in (extra_sets or {}).items():
-            missing = [i for i in ids if i not in by_id]
-            if missing:
-                raise ValueError(f"extra set {name!r} names unknown utterances {missing[:3]}")
-            self.sets[name] = [by_id[i] for i in ids]
+        self.sets: dict[str, list[Utterance]] = split.utterance_sets(utterances, extra_sets)
         self.stage = "original"
         self.unlearn_sets: tuple[str, ...] = ("forget", "retain")
         self.unlearn_mode = "max_size_cycle"
