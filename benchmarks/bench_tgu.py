@@ -152,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     from audio_unlearn.evaluation.tts import CloningProbe
 
     trials = exp._trials()
-    e = cfg.eval
     probe = CloningProbe(
         [t for t in trials if t.group == "forget"],
         vocab=exp.vocab,
@@ -161,14 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder=exp.encoder,
         every_n_steps=args.every,
         level_trials=trials,
-        generation={
-            "nfe": e.nfe,
-            "solver": e.solver,
-            "guidance": e.guidance,
-            "seed": e.seed,
-            "batch_size": e.batch_size,
-            "margin_s": cfg.margin_s,
-        },
+        generation=exp.generation_settings(),
         stop_at_gap=margin,
     )
     L.seed_everything(cfg.seed, verbose=False)

@@ -492,14 +492,7 @@ class TTSExperiment:
             encoder=self.encoder,
             every_n_steps=e.probe_every,
             level_trials=trials,
-            generation={
-                "nfe": e.nfe,
-                "solver": e.solver,
-                "guidance": e.guidance,
-                "seed": e.seed,
-                "batch_size": e.batch_size,
-                "margin_s": self.cfg.margin_s,
-            },
+            generation=self.generation_settings(),
         )
 
     # -- judge ---------------------------------------------------------------------------
@@ -616,21 +609,27 @@ class TTSExperiment:
     def _generate(self, model: FlowMatchingTTS, *, prompted: bool):
         from .evaluation.tts import generate_for_trials
 
-        e = self.cfg.eval
         return generate_for_trials(
             model,
             self.vocab,
             self.dm.front_end,
             self.trials,
             prompted=prompted,
-            nfe=e.nfe,
-            solver=e.solver,
-            guidance=e.guidance,
-            seed=e.seed,
-            batch_size=e.batch_size,
-            margin_s=self.cfg.margin_s,
             progress=self.progress,
+            **self.generation_settings(),
         )
+
+    def generation_settings(self) -> dict[str, Any]:
+        """The evaluation's sampler settings (keyword arguments of ``generate_for_trials``)."""
+        e = self.cfg.eval
+        return {
+            "nfe": e.nfe,
+            "solver": e.solver,
+            "guidance": e.guidance,
+            "seed": e.seed,
+            "batch_size": e.batch_size,
+            "margin_s": self.cfg.margin_s,
+        }
 
     def _eval_key(self, model_key: str | None) -> str:
         return _digest(
