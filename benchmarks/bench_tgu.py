@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/tgu_cost.json"))
     parser.add_argument("--cache-size", type=int, default=4)
     parser.add_argument("--timed-steps", type=int, default=6)
-    parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--every", type=int, default=100, help="probe period (steps)")
     parser.add_argument(
-        "--max-steps", type=int, default=600, help="TGU steps of the SIM-F curve (0: timing only)"
+        "--max-steps", type=int, default=1200, help="TGU steps of the SIM-F curve (0: timing only)"
     )
     parser.add_argument("--margin", type=float, default=None, help="default: eval.sim_margin")
     args = parser.parse_args(argv)
@@ -153,13 +153,12 @@ def main(argv: list[str] | None = None) -> int:
 
     trials = exp._trials()
     probe = CloningProbe(
-        [t for t in trials if t.group == "forget"],
+        trials,
         vocab=exp.vocab,
         front_end=exp.dm.front_end,
         vocoder=exp.vocoder,
         encoder=exp.encoder,
         every_n_steps=args.every,
-        level_trials=trials,
         generation=exp.generation_settings(),
         stop_at_gap=margin,
     )
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         deterministic=False,
     )
     for c in probe.history:
-        print(f"step {c['step']}: SIM-F {c['sim']:.3f} (cross {c['cross']:.3f})", flush=True)
+        print(f"step {c['step']}: SIM-F {c['sim']['forget']:.3f} (level {c['level']:.3f})")
     orig = ckpt.meta
     reached = next((c for c in probe.history if c["gap"] <= margin), None)
     result = {

@@ -329,26 +329,6 @@ def test_score_cloning_sim_plumbing(setup):
     assert all(r["sim_o"] < r["sim_r"] for r in same.rows)
 
 
-def test_score_cloning_subset_against_the_whole_sets_level(setup):
-    model, vocab, front_end, groups = setup
-    trials = build_cloning_trials(groups, per_speaker=2, seed=0)
-    gens = generate_for_trials(model, vocab, front_end, trials, seed=0, **GEN)
-    vocoder = GriffinLimVocoder(front_end.config, n_iter=2)
-    encoder = MeanLogMelEncoder()
-    kw = {"vocab": vocab, "front_end": front_end, "vocoder": vocoder, "encoder": encoder}
-    full = score_cloning(gens, **kw)
-    idx = [i for i, t in enumerate(trials) if t.group == "forget"]
-    subset = TrialGenerations(
-        tuple(trials[i] for i in idx), tuple(gens.mels[i] for i in idx), True, gens.settings
-    )
-    alone = score_cloning(subset, **kw)  # one speaker only: no other prompt, no level
-    assert alone.cross_speaker_level["sim_o"] is None
-    scored = score_cloning(subset, level_trials=trials, **kw)
-    for k, i in enumerate(idx):  # the same numbers as in the whole set's scoring
-        for key in ("sim_o", "sim_r", "cross_sim_o", "cross_sim_r"):
-            assert scored.rows[k][key] == pytest.approx(full.rows[i][key], abs=1e-5)
-
-
 class _Stepper:
     """The two things CloningProbe reads of a Trainer and a LightningModule."""
 
@@ -361,15 +341,14 @@ class _Stepper:
 def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     model, vocab, front_end, groups = setup
     trials = build_cloning_trials(groups, per_speaker=1, seed=0)
-    forget = [t for t in trials if t.group == "forget"]
+    vocoder, encoder = GriffinLimVocoder(front_end.config, n_iter=2), MeanLogMelEncoder()
     probe = CloningProbe(
-        forget,
+        trials,
         vocab=vocab,
         front_end=front_end,
-        vocoder=GriffinLimVocoder(front_end.config, n_iter=2),
-        encoder=MeanLogMelEncoder(),
+        vocoder=vocoder,
+        encoder=encoder,
         every_n_steps=2,
-        level_trials=trials,
         generation={**GEN, "seed": 0},
     )
     run = _Stepper(model)
@@ -381,7 +360,16 @@ def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     probe.on_train_end(run, run)
     assert [h["step"] for h in probe.history] == [0, 2, 4, 5]
     first = probe.history[0]
-    assert first["gap"] == pytest.approx(first["sim"] - first["cross"])
+    # the numbers of the final evaluation of the same model
+    gens = generate_for_trials(model, vocab, front_end, trials, seed=0, **GEN)
+    full = score_cloning(gens, vocab=vocab, front_end=front_end, vocoder=vocoder, encoder=encoder)
+    forget = full.summary["forget"]
+    assert first["sim"]["forget"] == pytest.approx(forget["sim_o"]["mean"], abs=1e-5)
+    assert first["level"] == pytest.approx(full.cross_speaker_level["sim_o"], abs=1e-5)
+    assert first["gap"] == pytest.approx(first["sim"]["forget"] - first["level"])
+    paired = forget["sim_o"]["mean"] - forget["cross_sim_o"]["mean"]
+    assert first["paired_gap"] == pytest.approx(paired, abs=1e-5)
+    assert set(first["sim"]) == {"forget", "remain", "unseen"}
     assert probe.history[1]["sim"] == pytest.approx(first["sim"])  # the model did not change
     after = torch.rand(1)
     torch.manual_seed(5)
@@ -391,13 +379,12 @@ def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     assert not run.should_stop
     # stop_at_gap: training is told to stop at the first probe within the gap
     stopper = CloningProbe(
-        forget,
+        trials,
         vocab=vocab,
         front_end=front_end,
-        vocoder=probe.vocoder,
-        encoder=probe.encoder,
+        vocoder=vocoder,
+        encoder=encoder,
         every_n_steps=2,
-        level_trials=trials,
         generation={**GEN, "seed": 0},
         stop_at_gap=first["gap"] + 1e-6,
     )
@@ -406,7 +393,12 @@ def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     assert run.should_stop
     with pytest.raises(ValueError, match="every_n_steps"):
         CloningProbe(
-            forget, vocab=vocab, front_end=front_end, vocoder=None, encoder=None, every_n_steps=0
+            trials, vocab=vocab, front_end=front_end, vocoder=None, encoder=None, every_n_steps=0
+        )
+    with pytest.raises(ValueError, match="no 'forget' trial"):
+        remain = [t for t in trials if t.group == "remain"]
+        CloningProbe(
+            remain, vocab=vocab, front_end=front_end, vocoder=None, encoder=None, every_n_steps=1
         )
 
 

@@ -109,7 +109,10 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     )
     # the forgetting curve: TGU's forget trials probed at steps 0, 1, 2
     assert [c["step"] for c in tgu["curve"]] == [0, 1, 2]
-    assert all(c["gap"] == pytest.approx(c["sim"] - c["cross"]) for c in tgu["curve"])
+    first = tgu["curve"][0]  # the probe at step 0 measures the original, as its evaluation
+    assert first["sim"]["forget"] == pytest.approx(report["rows"][0]["sim_f"], abs=1e-4)
+    assert first["level"] == pytest.approx(report["rows"][0]["cross_sim"], abs=1e-4)
+    assert all(c["gap"] == pytest.approx(c["sim"]["forget"] - c["level"]) for c in tgu["curve"])
     assert "probe_steps_to_target" in report["targets"]["tts_tgu"]
     ng = next(r for r in report["rows"] if r["model"] == "tts_ng")
     assert ng["steps"] == 5  # steps, not epochs, bound a method's run

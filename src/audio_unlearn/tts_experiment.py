@@ -166,10 +166,10 @@ class TTSEvalConfig:
             steps at ``relearn_lr`` and re-measure (the paper: 15 minutes of a forget
             speaker's audio restores SIM-F); rows ``<method>+relearn``.
         probe_every: the forgetting curve (0 = off): every this many unlearning steps of
-            the ``probe_methods``, generate the forget trials and record SIM-F, the
-            cross-speaker level (of the whole trial set) and their gap
-            (``report.json["curves"]``, ``forgetting_curve.png``, and the first step
-            at which the gap is within ``sim_margin``).
+            the ``probe_methods``, generate every trial and record SIM per group, the
+            cross-speaker level and SIM-F's gap above it (the row's ``curve`` in
+            ``report.json``, ``forgetting_curve.png``, and in the targets the first
+            probed step at which the gap is within ``sim_margin``).
     """
 
     per_speaker: int = 3
@@ -481,17 +481,13 @@ class TTSExperiment:
         trials = getattr(self, "trials", None)
         if e.probe_every <= 0 or name not in e.probe_methods or not trials:
             return None
-        forget = [t for t in trials if t.group == "forget"]
-        if not forget:
-            return None
         return CloningProbe(
-            forget,
+            trials,
             vocab=self.vocab,
             front_end=self.dm.front_end,
             vocoder=self.vocoder,
             encoder=self.encoder,
             every_n_steps=e.probe_every,
-            level_trials=trials,
             generation=self.generation_settings(),
         )
 
@@ -1062,17 +1058,28 @@ def plot_forgetting_curves(rows: list[dict[str, Any]], path: str | Path, margin:
 
     from .reporting import save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for row in rows:
         curve = [c for c in row.get("curve") or () if c["gap"] is not None]
-        if curve:
-            ax.plot([c["step"] for c in curve], [c["gap"] for c in curve], "o-", label=row["model"])
-    ax.axhline(margin, ls="--", c="grey", label=f"target: gap <= {margin}")
-    ax.axhline(0.0, ls=":", c="lightgrey")
-    ax.set_xlabel("unlearning steps")
-    ax.set_ylabel("SIM-F - cross-speaker level (forget trials)")
-    ax.set_title("Forgetting curve")
-    ax.legend(fontsize=8)
+        if not curve:
+            continue
+        steps = [c["step"] for c in curve]
+        left.plot(steps, [c["gap"] for c in curve], "o-", label=row["model"])
+        for group, style in (("forget", "o-"), ("remain", "s--"), ("unseen", "^:")):
+            values = [c["sim"].get(group) for c in curve]
+            if all(v is not None for v in values):
+                right.plot(steps, values, style, label=f"{row['model']} SIM {group}")
+        right.plot(steps, [c["level"] for c in curve], "k-", lw=0.8, label="cross-speaker level")
+    left.axhline(margin, ls="--", c="grey", label=f"target: gap <= {margin}")
+    left.axhline(0.0, ls=":", c="lightgrey")
+    left.set_xlabel("unlearning steps")
+    left.set_ylabel("SIM-F - cross-speaker level")
+    left.set_title("Forgetting curve")
+    left.legend(fontsize=8)
+    right.set_xlabel("unlearning steps")
+    right.set_ylabel("mean SIM-o")
+    right.set_title("Cloning per group")
+    right.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -548,7 +548,6 @@ def score_cloning(
     transcriber: Transcriber | None = None,
     normaliser: str = "punct_keep_apostrophe",
     batch_size: int = 16,
-    level_trials: Sequence[CloningTrial] | None = None,
 ) -> CloningScores:
     """Score generated targets: SIM-o, SIM-r, cross-speaker level and (optionally) WER/CER.
 
@@ -569,9 +568,6 @@ def score_cloning(
         transcriber: ASR judge for WER/CER (``None``: no WER fields).
         normaliser: text normaliser name (:data:`audio_unlearn.evaluation.text.NORMALISERS`).
         batch_size: mels per vocoder call.
-        level_trials: trials whose prompts define the cross-speaker level (default: the
-            generations' own); pass the whole trial set when scoring a subset of it (e.g.
-            the forget trials alone) so that the level matches the full evaluation's.
 
     Returns:
         :class:`CloningScores`.
@@ -602,9 +598,8 @@ def score_cloning(
     rate = vocoder.sample_rate
     floor = front_end.log_floor
 
-    level_set = list(trials) + list(level_trials or ())
-    prompt_ids = list(dict.fromkeys(t.prompt.id for t in level_set))
-    prompt_utts = {t.prompt.id: t.prompt for t in level_set}
+    prompt_ids = list(dict.fromkeys(t.prompt.id for t in trials))
+    prompt_utts = {t.prompt.id: t.prompt for t in trials}
     real, mels = [], []
     for pid in prompt_ids:
         wav, mel, _ = prompt_segment(
@@ -771,23 +766,24 @@ def speaker_zrf_for_trials(
 
 
 class CloningProbe(L.Callback):
-    """Measure cloning of a few trials every ``every_n_steps`` steps of a fit.
+    """The forgetting curve: cloning measured every ``every_n_steps`` steps of a fit.
 
-    At the start of training and then every ``every_n_steps`` optimiser steps, the module's
-    ``model`` generates ``trials`` (e.g. the forget trials) with the evaluation's sampler,
-    and :func:`score_cloning` scores them against ``level_trials``' prompts: each entry of
-    :attr:`history` is ``{"step", "seconds", "sim", "cross", "gap"}`` (mean SIM-o, mean
-    cross-speaker SIM, their difference). That is the forgetting curve: how many
-    unlearning steps SIM-F needs to reach the cross-speaker level. The probe runs in eval mode under
-    ``torch.no_grad`` with the RNG state saved and restored, so the training itself is
-    the same with or without it; each entry's ``"seconds"`` is the training wall time so
-    far with the probes' own time taken out.
+    At the start of training, every ``every_n_steps`` optimiser steps and at the end, the
+    module's ``model`` generates the ``trials`` with the evaluation's sampler and
+    :func:`score_cloning` scores them, exactly as the final evaluation does. Each entry of
+    :attr:`history`: ``{"step", "seconds", "sim": {group: mean SIM-o}, "level", "gap",
+    "paired_gap"}``, where ``level`` is the cross-speaker level of all the trials,
+    ``gap`` = ``sim[group] - level`` (the quantity the TGU target bounds) and
+    ``paired_gap`` = ``sim[group]`` minus the same generations' SIM to other speakers.
+    The probe runs in eval mode under ``torch.no_grad`` with the RNG state saved and
+    restored, so training is the same with or without it; ``"seconds"`` is the training
+    wall time so far with the probes' own time taken out.
 
     Args:
-        trials: the trials to generate at each probe.
+        trials: the trials to generate at each probe (all groups: the level needs them).
         vocab, front_end, vocoder, encoder: as :func:`score_cloning`.
         every_n_steps: probe period in optimiser steps (> 0).
-        level_trials: whose prompts define the cross-speaker level (default ``trials``).
+        group: the group whose SIM the gap is about (default ``"forget"``).
         generation: keyword arguments of :func:`generate_for_trials` (nfe, solver, ...).
         stop_at_gap: stop training once the gap is at most this (None: never).
     """
@@ -801,26 +797,26 @@ class CloningProbe(L.Callback):
         vocoder: Vocoder,
         encoder: SpeakerEncoder,
         every_n_steps: int,
-        level_trials: Sequence[CloningTrial] | None = None,
+        group: str = "forget",
         generation: Mapping[str, Any] | None = None,
         stop_at_gap: float | None = None,
     ):
         if every_n_steps <= 0:
             raise ValueError(f"every_n_steps must be > 0, got {every_n_steps}")
-        if not trials:
-            raise ValueError("the probe needs at least one trial")
+        if not any(t.group == group for t in trials):
+            raise ValueError(f"the probe's trials hold no {group!r} trial")
         self.trials = list(trials)
-        self.level_trials = list(level_trials) if level_trials else None
+        self.group = group
         self.vocab, self.front_end = vocab, front_end
         self.vocoder, self.encoder = vocoder, encoder
         self.every_n_steps = every_n_steps
         self.generation = dict(generation or {})
         self.stop_at_gap = stop_at_gap
-        self.history: list[dict[str, float | int]] = []
+        self.history: list[dict[str, Any]] = []
         self._start: float | None = None
         self._probe_seconds = 0.0
 
-    def measure(self, model: FlowMatchingTTS, step: int) -> dict[str, float | int]:
+    def measure(self, model: FlowMatchingTTS, step: int) -> dict[str, Any]:
         """Generate and score the probe's trials with ``model``; append to the history."""
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
@@ -833,17 +829,20 @@ class CloningProbe(L.Callback):
                 front_end=self.front_end,
                 vocoder=self.vocoder,
                 encoder=self.encoder,
-                level_trials=self.level_trials,
             )
-        sim = scores.summary["all"]["sim_o"]["mean"]
-        cross = scores.cross_speaker_level["sim_o"]
+        summary = scores.summary
+        sim = {g: v["sim_o"]["mean"] for g, v in summary.items() if g != "all"}
+        level = scores.cross_speaker_level["sim_o"]
+        own = sim[self.group]
+        cross = summary[self.group]["cross_sim_o"]["mean"]
         train_s = 0.0 if self._start is None else t0 - self._start - self._probe_seconds
         entry = {
             "step": int(step),
             "seconds": train_s,
             "sim": sim,
-            "cross": cross,
-            "gap": None if cross is None else sim - cross,
+            "level": level,
+            "gap": None if level is None else own - level,
+            "paired_gap": None if cross is None else own - cross,
         }
         self.history.append(entry)
         self._probe_seconds += time.perf_counter() - t0
