@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. cached vs regenerated teacher targets, alternating, one process
     cache = args.cache_size
-    warm = -(-cache * len(exp.dm.dataset("forget")) // max(1, round(cfg.unlearn.batch_size / 2)))
+    per_step = max(1, round(cfg.unlearn.batch_size * float(hparams.get("forget_ratio", 0.5))))
+    warm = -(-cache * len(exp.dm.dataset("forget")) // per_step)  # steps that fill the bank
     timing = {
         "regenerated": step_times(exp, hparams, 0, args.timed_steps, 1),
         "cached": step_times(exp, hparams, cache, args.timed_steps, warm),
