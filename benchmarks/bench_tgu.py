@@ -207,11 +207,62 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """A short human-readable summary of a result (the ``.md`` beside the JSON)."""
+    t = result["teacher_target_timing"]
+    lines = [
+        f"# {result['benchmark']}",
+        "",
+        f"Command: `{result['command']}` ({result['date']}, {result['machine']['cpu_count']} "
+        f"cores, torch {result['machine']['torch']}); TGU settings {result['tgu_hparams']}.",
+        "",
+        "| teacher targets | s / step | teacher generations |",
+        "|---|---|---|",
+    ]
+    for name in ("regenerated", "cached"):
+        lines.append(
+            f"| {name} (cache_size {t[name]['cache_size']}) | "
+            f"{t[name]['seconds_per_step']:.2f} | {t[name]['teacher_generations']} |"
+        )
+    lines += ["", f"Cached vs regenerated: {t['speedup']:.2f}x faster per step (one run)."]
+    if result.get("curve"):
+        lines += [
+            "",
+            f"Forgetting curve (gap = SIM-F minus the cross-speaker level; target <= "
+            f"{result['margin']}):",
+            "",
+            "| step | training s | SIM-F | SIM-R | level | gap |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in result["curve"]:
+            lines.append(
+                f"| {c['step']} | {c['seconds']:.0f} | {c['sim'].get('forget', float('nan')):.3f}"
+                f" | {c['sim'].get('remain', float('nan')):.3f} | {c['level']:.3f} | "
+                f"{c['gap']:+.3f} |"
+            )
+        frac = result.get("fraction_of_pretraining")
+        orig = result["original"]
+        lines += [
+            "",
+            "Not reached within the probed steps."
+            if frac is None
+            else f"Reached at step {result['reached']['step']} "
+            f"({result['reached']['seconds']:.0f} s of training): {frac['steps']:.1%} of the "
+            f"original's {orig['steps']} pre-training steps, {frac['seconds']:.1%} of its "
+            f"{orig['seconds']:.0f} s.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def _write(out: Path, result: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out)
+    for path, text in (
+        (out, json.dumps(result, indent=2)),
+        (out.with_suffix(".md"), markdown(result)),
+    ):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     assert bench.main([*argv, "--max-steps", "2", "--margin", "1"]) == 0
     cost = json.loads(out.read_text())  # a margin of 1 is met at once: the probe stops it
     assert cost["reached"]["step"] == 0 and cost["fraction_of_pretraining"]["steps"] == 0
+    summary = out.with_suffix(".md").read_text()
+    assert "Reached at step 0" in summary and "| cached (cache_size 4) |" in summary
 
 
 def test_targets_by_hand():
