@@ -60,9 +60,9 @@ def step_times(exp, hparams: dict, cache_size: int, steps: int, warm: int) -> di
     method = build_method("tts_tgu", model, **{**hparams, "cache_size": cache_size})
     opt = torch.optim.AdamW(model.parameters(), lr=method.lr)
     dm = exp.dm
-    n_forget = max(1, round(exp.cfg.unlearn.batch_size * method.forget_ratio))
-    forget = dm.loader("forget", shuffle=True, batch_size=n_forget)
-    retain = dm.loader("retain", shuffle=True, batch_size=exp.cfg.unlearn.batch_size - n_forget)
+    exp.size_batches(method)
+    forget = dm.loader("forget", shuffle=True, batch_size=dm.forget_batch_size)
+    retain = dm.loader("retain", shuffle=True, batch_size=dm.batch_size)
     times = []
     it_f, it_r = iter(forget), iter(retain)
     for k in range(warm + steps):
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. cached vs regenerated teacher targets, alternating, one process
     cache = args.cache_size
-    per_step = max(1, round(cfg.unlearn.batch_size * float(hparams.get("forget_ratio", 0.5))))
-    warm = -(-cache * len(exp.dm.dataset("forget")) // per_step)  # steps that fill the bank
+    exp.size_batches(build_method("tts_tgu", copy.deepcopy(exp.original), **hparams))
+    warm = -(-cache * len(exp.dm.dataset("forget")) // exp.dm.forget_batch_size)  # fill the bank
     timing = {
         "regenerated": step_times(exp, hparams, 0, args.timed_steps, 1),
         "cached": step_times(exp, hparams, cache, args.timed_steps, warm),
@@ -135,41 +135,26 @@ def main(argv: list[str] | None = None) -> int:
         timing["regenerated"]["seconds_per_step"] / timing["cached"]["seconds_per_step"]
     )
     print(json.dumps(timing, indent=2), flush=True)
-
+    result = {
+        "benchmark": "TGU cost: cached vs regenerated teacher targets per step",
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "run_dir": str(run),
+        "tgu_hparams": hparams,
+        "teacher_target_timing": timing,
+    }
     if args.max_steps <= 0:  # timing only
-        result = {
-            "benchmark": "TGU cost: cached vs regenerated teacher targets per step",
-            "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine(),
-            "run_dir": str(run),
-            "tgu_hparams": hparams,
-            "teacher_target_timing": timing,
-        }
         _write(Path(args.out), result)
         return 0
 
     # 2. steps and time to the SIM-F target (the runner's probe, stopping at the target)
-    from audio_unlearn.evaluation.tts import CloningProbe
-
-    trials = exp._trials()
-    probe = CloningProbe(
-        trials,
-        vocab=exp.vocab,
-        front_end=exp.dm.front_end,
-        vocoder=exp.vocoder,
-        encoder=exp.encoder,
-        every_n_steps=args.every,
-        generation=exp.generation_settings(),
-        stop_at_gap=margin,
-    )
+    exp.trials = exp._trials()
+    probe = exp.probe(args.every, stop_at_gap=margin)
     L.seed_everything(cfg.seed, verbose=False)
     model = copy.deepcopy(exp.original).train()
     method = build_method("tts_tgu", model, **hparams)
-    n_forget = min(
-        cfg.unlearn.batch_size - 1, max(1, round(cfg.unlearn.batch_size * method.forget_ratio))
-    )
-    exp.dm.forget_batch_size, exp.dm.batch_size = n_forget, cfg.unlearn.batch_size - n_forget
+    exp.size_batches(method)
     fit_unlearning(
         method,
         exp.dm,
@@ -183,25 +168,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"step {c['step']}: SIM-F {c['sim']['forget']:.3f} (level {c['level']:.3f})")
     orig = ckpt.meta
     reached = next((c for c in probe.history if c["gap"] <= margin), None)
-    result = {
-        "benchmark": "TGU cost: teacher-target caching and steps to the SIM-F target",
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "run_dir": str(run),
-        "tgu_hparams": hparams,
-        "teacher_target_timing": timing,
-        "original": {"steps": orig.get("steps"), "seconds": orig.get("seconds")},
-        "margin": margin,
-        "curve": probe.history,
-        "reached": reached,
-        "fraction_of_pretraining": None
-        if reached is None or not orig.get("steps")
-        else {
-            "steps": reached["step"] / orig["steps"],
-            "seconds": reached["seconds"] / orig["seconds"],
-        },
-    }
+    result.update(
+        {
+            "benchmark": "TGU cost: teacher-target caching and steps to the SIM-F target",
+            "original": {"steps": orig.get("steps"), "seconds": orig.get("seconds")},
+            "margin": margin,
+            "curve": probe.history,
+            "reached": reached,
+            "fraction_of_pretraining": None
+            if reached is None or not orig.get("steps")
+            else {
+                "steps": reached["step"] / orig["steps"],
+                "seconds": reached["seconds"] / orig["seconds"],
+            },
+        }
+    )
     _write(Path(args.out), result)
     print(json.dumps({k: result[k] for k in ("reached", "fraction_of_pretraining")}, indent=2))
     return 0

@@ -441,13 +441,7 @@ class TTSExperiment:
         module = build_method(name, model, **hparams)
         if getattr(module, "task", None) != "tts":
             raise ValueError(f"method {name!r} is not a TTS method (task != 'tts')")
-        batch = cfg.unlearn.batch_size
-        if set(module.uses) == {"forget", "retain"}:
-            ratio = float(getattr(module, "forget_ratio", 0.5))
-            n_forget = min(batch - 1, max(1, round(batch * ratio)))
-            self.dm.forget_batch_size, self.dm.batch_size = n_forget, batch - n_forget
-        else:
-            self.dm.forget_batch_size = self.dm.batch_size = batch
+        self.size_batches(module)
         self._say(f"unlearning with {name} {hparams or '(defaults)'}, {steps} steps")
         seconds = fit_unlearning(
             module,
@@ -473,23 +467,39 @@ class TTSExperiment:
         self._save(path, model, meta)
         return model, meta
 
-    def _probe(self, name: str):
-        """The forgetting-curve probe of method ``name`` (None when not asked for)."""
+    def size_batches(self, module) -> None:
+        """Set the data module's batch sizes for ``module``: ``unlearn.batch_size`` rows a
+        step, split by the method's ``forget_ratio`` when it reads forget and remain."""
+        batch = self.cfg.unlearn.batch_size
+        if set(module.uses) == {"forget", "retain"}:
+            ratio = float(getattr(module, "forget_ratio", 0.5))
+            n_forget = min(batch - 1, max(1, round(batch * ratio)))
+            self.dm.forget_batch_size, self.dm.batch_size = n_forget, batch - n_forget
+        else:
+            self.dm.forget_batch_size = self.dm.batch_size = batch
+
+    def probe(self, every_n_steps: int, *, stop_at_gap: float | None = None):
+        """A :class:`~audio_unlearn.evaluation.tts.CloningProbe` over this run's trials
+        with the evaluation's encoder, vocoder and sampler."""
         from .evaluation.tts import CloningProbe
 
-        e = self.cfg.eval
-        trials = getattr(self, "trials", None)
-        if e.probe_every <= 0 or name not in e.probe_methods or not trials:
-            return None
         return CloningProbe(
-            trials,
+            self.trials,
             vocab=self.vocab,
             front_end=self.dm.front_end,
             vocoder=self.vocoder,
             encoder=self.encoder,
-            every_n_steps=e.probe_every,
+            every_n_steps=every_n_steps,
             generation=self.generation_settings(),
+            stop_at_gap=stop_at_gap,
         )
+
+    def _probe(self, name: str):
+        """The forgetting-curve probe of method ``name`` (None when not asked for)."""
+        e = self.cfg.eval
+        if e.probe_every <= 0 or name not in e.probe_methods or not getattr(self, "trials", None):
+            return None
+        return self.probe(e.probe_every)
 
     # -- judge ---------------------------------------------------------------------------
     def _resynthesised(self, utts, vocoder) -> list:
