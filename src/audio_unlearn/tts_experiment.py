@@ -657,9 +657,20 @@ class TTSExperiment:
         )
 
     def evaluate(
-        self, name: str, model: FlowMatchingTTS, model_key: str | None = None
+        self,
+        name: str,
+        model: FlowMatchingTTS,
+        model_key: str | None = None,
+        *,
+        text_only: bool = False,
     ) -> dict[str, Any]:
         """SIM-o / SIM-r / WER per group, the cross-speaker level and spk-ZRF of one model.
+
+        With ``text_only`` the original's *text-only* generations of the trials are scored
+        like a model's (no spk-ZRF: they are its reference): TGU's teacher voices, the
+        lowest SIM-F a student that matched its teacher exactly could reach (the phones
+        and aligner durations can still carry some of a speaker's accent and rhythm); the
+        row is marked ``reference`` and is not checked as a method.
 
         The per-trial record ``eval/<name>.json`` is reused when the model's checkpoint key
         and every evaluation setting match.
@@ -667,18 +678,20 @@ class TTSExperiment:
         from .evaluation.tts import score_cloning, speaker_zrf_for_trials
 
         e = self.cfg.eval
-        path = self.run_dir / "eval" / f"{name}.json"
+        path = self.run_dir / "eval" / f"{name.replace(', ', '_').replace(' ', '_')}.json"
         key = self._eval_key(model_key)
+        if text_only:
+            key = _digest({"text_only": key})
+        extra = {"reference": True} if text_only else {}
         if model_key is not None and path.is_file():
             record = json.loads(path.read_text())
             if record.get("key") == key:
                 self._say(f"reusing {path} (same model and settings)")
                 self.scores[name] = record["rows"]
-                return _row(
-                    name, record["summary"], record["cross_speaker_level"], record["spk_zrf"]
-                )
+                level, zrf = record["cross_speaker_level"], record.get("spk_zrf", {})
+                return {**_row(name, record["summary"], level, zrf), **extra}
         self._say(f"evaluating {name}: {len(self.trials)} cloning trials")
-        gens = self._generate(model, prompted=True)
+        gens = self.reference_text_only() if text_only else self._generate(model, prompted=True)
         scores = score_cloning(
             gens,
             vocab=self.vocab,
@@ -688,53 +701,17 @@ class TTSExperiment:
             transcriber=self.transcriber,
             normaliser=e.normaliser,
         )
-        zrf = speaker_zrf_for_trials(
-            gens, self.reference_text_only(), vocoder=self.vocoder, encoder=self.encoder
-        )
-        record = {"model": name, "key": key, **scores.to_dict(), "spk_zrf": zrf}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(record, indent=2, default=str))
-        self.scores[name] = scores
-        return _row(name, scores.summary, scores.cross_speaker_level, zrf)
-
-    def evaluate_text_only(self) -> dict[str, Any]:
-        """Score the original's *text-only* generations of the trials like a model's.
-
-        These are TGU's teacher targets for the trials' texts: random voices. Their SIM-F
-        is the lowest a student that exactly matched its teacher could reach (the text
-        and the aligner's durations can still carry some of a speaker's accent and
-        rhythm), so the row shows how far a method is from the level TGU aims at.
-        """
-        from .evaluation.tts import score_cloning
-
-        e = self.cfg.eval
-        name = "original, text only"
-        path = self.run_dir / "eval" / "original_text_only.json"
-        key = _digest({"text_only": self._eval_key(self.original_key)})
-        if self.original_key is not None and path.is_file():
-            record = json.loads(path.read_text())
-            if record.get("key") == key:
-                self._say(f"reusing {path} (same model and settings)")
-                self.scores[name] = record["rows"]
-                return {
-                    **_row(name, record["summary"], record["cross_speaker_level"], {}),
-                    "reference": True,
-                }
-        self._say(f"evaluating the original's text-only generations ({len(self.trials)} trials)")
-        scores = score_cloning(
-            self.reference_text_only(),
-            vocab=self.vocab,
-            front_end=self.dm.front_end,
-            vocoder=self.vocoder,
-            encoder=self.encoder,
-            transcriber=self.transcriber,
-            normaliser=e.normaliser,
-        )
         record = {"model": name, "key": key, **scores.to_dict()}
+        zrf: dict[str, Any] = {}
+        if not text_only:
+            zrf = speaker_zrf_for_trials(
+                gens, self.reference_text_only(), vocoder=self.vocoder, encoder=self.encoder
+            )
+            record["spk_zrf"] = zrf
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(record, indent=2, default=str))
         self.scores[name] = scores
-        return {**_row(name, scores.summary, scores.cross_speaker_level, {}), "reference": True}
+        return {**_row(name, scores.summary, scores.cross_speaker_level, zrf), **extra}
 
     def reference_text_only(self):
         """The original's text-only generations of the trials (spk-ZRF's reference), made
@@ -805,7 +782,9 @@ class TTSExperiment:
         self.original_key = orig_meta.get("key")
         rows = [self.evaluate("original", self.original, orig_meta.get("key"))]
         rows[0].update(seconds=orig_meta["seconds"], steps=orig_meta.get("steps"))
-        rows.append(self.evaluate_text_only())
+        rows.append(
+            self.evaluate("original, text only", self.original, self.original_key, text_only=True)
+        )
         rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
         rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
         for name, hparams in cfg.methods.items():
