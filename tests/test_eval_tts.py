@@ -342,15 +342,8 @@ def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     model, vocab, front_end, groups = setup
     trials = build_cloning_trials(groups, per_speaker=1, seed=0)
     vocoder, encoder = GriffinLimVocoder(front_end.config, n_iter=2), MeanLogMelEncoder()
-    probe = CloningProbe(
-        trials,
-        vocab=vocab,
-        front_end=front_end,
-        vocoder=vocoder,
-        encoder=encoder,
-        every_n_steps=2,
-        generation={**GEN, "seed": 0},
-    )
+    kwargs = {"vocab": vocab, "front_end": front_end, "vocoder": vocoder, "encoder": encoder}
+    probe = CloningProbe(trials, every_n_steps=2, generation={**GEN, "seed": 0}, **kwargs)
     run = _Stepper(model)
     torch.manual_seed(5)
     probe.on_train_start(run, run)
@@ -380,13 +373,10 @@ def test_cloning_probe_records_the_curve_without_touching_the_rng(setup):
     # stop_at_gap: training is told to stop at the first probe within the gap
     stopper = CloningProbe(
         trials,
-        vocab=vocab,
-        front_end=front_end,
-        vocoder=vocoder,
-        encoder=encoder,
         every_n_steps=2,
         generation={**GEN, "seed": 0},
         stop_at_gap=first["gap"] + 1e-6,
+        **kwargs,
     )
     run.global_step = 0
     stopper.on_train_start(run, run)
