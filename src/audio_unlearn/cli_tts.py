@@ -35,8 +35,10 @@ def add_tts_parser(subparsers) -> argparse.ArgumentParser:
         "every training speaker (original) and on the remain speakers only (exact "
         "unlearning), run the unlearning methods (TGU, SGU, NG, KL, FT), and evaluate every "
         "model by cross-sentence zero-shot cloning: SIM-o / SIM-r for forget, remain and "
-        "unseen speakers, the cross-speaker SIM level, WER through the judge, spk-ZRF. "
-        "Writes report.json, report.md, sim_distributions.png and tradeoff.png into OUT. "
+        "unseen speakers, the cross-speaker SIM level, WER through the judge, spk-ZRF; "
+        "the original's text-only generations (TGU's teacher voices) are scored as a "
+        "reference row. Writes report.json, report.md, sim_distributions.png and "
+        "tradeoff.png into OUT (and forgetting_curve.png with eval.probe_every > 0). "
         "Finished steps are reused when settings match.",
         epilog="The YAML holds overrides of audio_unlearn.tts_experiment.TTSExperimentConfig "
         "(see recipes/tts_speaker/); --set takes the same keys with dots, e.g. "
