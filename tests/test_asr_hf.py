@@ -269,13 +269,13 @@ def test_whisper_sequence_outputs_mask_target_padding_and_kl_is_zero_for_a_copy(
 
 
 @pytest.mark.parametrize("name", ["ctc", "whisper"])
-def test_ng_raises_forget_loss_and_cfk_trains_only_the_head(corpus, tiny, name):
+def test_ng_raises_forget_loss_and_cfk_trains_only_the_head(corpus, tiny, name, bound):
     original = _load(tiny, name)
     dm = _dm(corpus, original)
     before = _mean_loss(original, dm)
     model = copy.deepcopy(original).train()
     fit_unlearning(build_method("asr_ng", model, lr=3e-3, epochs=2), dm)
-    assert _mean_loss(model, dm) > before * 1.05, (before, _mean_loss(model, dm))
+    bound("forget loss ratio after / before NG", _mean_loss(model, dm) / before, ">", 1.05)
 
     model = copy.deepcopy(original).train()
     groups = model.layer_groups()

@@ -8,6 +8,7 @@ import yaml
 from audio_unlearn.cli import main
 from audio_unlearn.experiment import load_config, run_experiment
 from audio_unlearn.models.checkpoint import CheckpointError, load_classifier
+from audio_unlearn.testing import suite_seed
 
 OVERRIDES = [
     "split.n_test_speakers=3",
@@ -16,11 +17,13 @@ OVERRIDES = [
     "train.epochs=3",
     "train.batch_size=16",
     "max_seconds=1.0",
+    f"seed={suite_seed()}",
+    f"split.seed={42 + suite_seed()}",
 ]
 
 
 @pytest.fixture(scope="module")
-def run(dummy_manifest, tmp_path_factory):
+def run(dummy_manifest, tmp_path_factory, seed):  # OVERRIDES carry the suite seed
     out = tmp_path_factory.mktemp("run")
     cfg = load_config(None, [f"corpus.manifest={dummy_manifest}", *OVERRIDES])
     return out, run_experiment(cfg, out, progress=False)
@@ -55,11 +58,11 @@ def test_report_has_every_model_and_metric(run):
     assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_original_fits_train_and_gold_never_saw_forget(run):
+def test_original_fits_train_and_gold_never_saw_forget(run, bound):
     out, report = run
     rows = {r["model"]: r for r in report["models"]}
-    assert rows["original"]["forget_acc"] > 0.9
-    assert rows["gold"]["retain_acc"] > 0.9
+    bound("original forget acc", rows["original"]["forget_acc"], ">", 0.9)
+    bound("gold retain acc", rows["gold"]["retain_acc"], ">", 0.9)
     split = json.loads((out / "split.json").read_text())
     assert len(split["forget_speakers"]) == 2
 

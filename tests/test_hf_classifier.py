@@ -70,10 +70,16 @@ def _mean_loss(model, dm, name):
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
-def test_train_unlearn_evaluate(variant, encoders, dm):
+def test_train_unlearn_evaluate(variant, encoders, dm, seed, bound):
     family, _ = variant
     model = train_classifier(
-        dm, name="hf", pretrained=str(encoders[variant]), max_seconds=1.0, epochs=2, lr=3e-3
+        dm,
+        name="hf",
+        pretrained=str(encoders[variant]),
+        max_seconds=1.0,
+        epochs=2,
+        lr=3e-3,
+        seed=seed,
     )
     assert model.family == family
     before = _mean_loss(model, dm, "forget")
@@ -81,7 +87,7 @@ def test_train_unlearn_evaluate(variant, encoders, dm):
     seconds = fit_unlearning(module, dm)
     assert seconds > 0
     # gradient ascent on the forget set raises the forget loss
-    assert _mean_loss(model, dm, "forget") > before
+    bound("forget loss rise after NG", _mean_loss(model, dm, "forget") - before, ">", 0)
     logits, targets = predict_logits(model, dm.eval_dataloader("test"))
     assert logits.shape == (len(dm.sets["test"]), dm.num_classes)
     scores = classification_scores(logits, targets)

@@ -50,21 +50,37 @@ def dm(dummy_manifest):
     return dm
 
 
-def test_ssd_dampens_exactly_the_selected_parameters(dm):
+@pytest.mark.parametrize("batch_size", [None, 1, 5], ids=["datamodule", "per-sample", "5"])
+def test_ssd_dampens_exactly_the_selected_parameters(dm, batch_size):
     torch.manual_seed(0)
     model = LogMelCNN(LogMelCNNConfig(num_classes=dm.num_classes, channels=16, n_layers=2))
     fit_unlearning(build_method("ft", model, lr=3e-3, epochs=2), dm)  # some structure to find
     model.eval()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    i_d = mean_squared_gradients(model, dm.eval_dataloader("train"))
-    i_f = mean_squared_gradients(model, dm.eval_dataloader("forget"))
-    method = build_method("ssd", model, alpha=5.0, dampening_constant=1.0)
+
+    def batches(name):  # the importance batches: the datamodule's, or of batch_size in order
+        if batch_size is None:
+            return dm.eval_dataloader(name)
+        items = list(dm.dataset(name))
+        return [
+            (
+                torch.stack([w for w, _ in items[i : i + batch_size]]),
+                torch.stack([torch.as_tensor(y) for _, y in items[i : i + batch_size]]),
+            )
+            for i in range(0, len(items), batch_size)
+        ]
+
+    i_d = mean_squared_gradients(model, batches("train"))
+    i_f = mean_squared_gradients(model, batches("forget"))
+    method = build_method(
+        "ssd", model, alpha=2.0, dampening_constant=1.0, importance_batch_size=batch_size
+    )
     assert get_method("ssd").training_free
     seconds = fit_unlearning(method, dm)
     assert seconds > 0
     n_selected = 0
     for n, p in model.named_parameters():
-        selected = i_f[n] > 5.0 * i_d[n]
+        selected = i_f[n] > 2.0 * i_d[n]
         n_selected += int(selected.sum())
         torch.testing.assert_close(p[~selected], before[n][~selected], rtol=0, atol=0)
         beta = (i_d[n][selected] / i_f[n][selected]).clamp(max=1.0)
@@ -80,3 +96,5 @@ def test_ssd_validates_hyperparameters():
         build_method("ssd", model, alpha=0.0)
     with pytest.raises(ValueError, match="dampening_constant"):
         build_method("ssd", model, dampening_constant=-1.0)
+    with pytest.raises(ValueError, match="importance_batch_size"):
+        build_method("ssd", model, importance_batch_size=0)

@@ -1,3 +1,4 @@
+import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,11 +17,11 @@ from audio_unlearn.models import LogMelCNN, LogMelCNNConfig
 
 
 @pytest.fixture(scope="module")
-def dm(dummy_manifest):
+def dm(dummy_manifest, seed):
     utts = read_manifest(dummy_manifest)
-    corpus = speaker_disjoint_split(utts, n_test_speakers=3, seed=0)
-    split = speaker_forget_split(utts, corpus, n_speakers=2, min_utterances=1, seed=0)
-    dm = UnlearningDataModule(utts, split, batch_size=8, max_seconds=1.0)
+    corpus = speaker_disjoint_split(utts, n_test_speakers=3, seed=seed)
+    split = speaker_forget_split(utts, corpus, n_speakers=2, min_utterances=1, seed=seed)
+    dm = UnlearningDataModule(utts, split, batch_size=8, max_seconds=1.0, seed=seed)
     dm.setup()
     return dm
 
@@ -35,7 +36,7 @@ def _mean_loss(model, dm, name):
 
 
 def _unlearn(name, dm, **hp):
-    torch.manual_seed(0)
+    L.seed_everything(dm.seed, verbose=False)
     model = LogMelCNN(LogMelCNNConfig(num_classes=dm.num_classes))
     before = {s: _mean_loss(model, dm, s) for s in ("forget", "retain")}
     fit_unlearning(build_method(name, model, **hp), dm)
@@ -43,14 +44,14 @@ def _unlearn(name, dm, **hp):
     return before, after
 
 
-def test_negative_gradient_raises_forget_loss(dm):
+def test_negative_gradient_raises_forget_loss(dm, bound):
     before, after = _unlearn("ng", dm, lr=1e-2, epochs=2)
-    assert after["forget"] > before["forget"] + 0.1
+    bound("forget loss rise", after["forget"] - before["forget"], ">", 0.1)
 
 
-def test_finetune_lowers_retain_loss(dm):
+def test_finetune_lowers_retain_loss(dm, bound):
     before, after = _unlearn("ft", dm, lr=3e-3, epochs=2)
-    assert after["retain"] < before["retain"] - 0.1
+    bound("retain loss fall", before["retain"] - after["retain"], ">", 0.1)
 
 
 def test_registry_lists_methods_and_validates_hparams():

@@ -19,12 +19,12 @@ from audio_unlearn.testing import train_classifier
 
 
 @pytest.fixture(scope="module")
-def dm(dummy_manifest):
+def dm(dummy_manifest, seed):
     """Class removal on the dummy tone corpus: class c0 is forgotten."""
     utts = read_manifest(dummy_manifest)
-    corpus = speaker_disjoint_split(utts, n_test_speakers=3, seed=0)
+    corpus = speaker_disjoint_split(utts, n_test_speakers=3, seed=seed)
     split = class_forget_split(utts, corpus, classes=["c0"], label_key="intent")
-    dm = UnlearningDataModule(utts, split, batch_size=8, max_seconds=1.0)
+    dm = UnlearningDataModule(utts, split, batch_size=8, max_seconds=1.0, seed=seed)
     dm.setup()
     return dm
 
@@ -32,7 +32,7 @@ def dm(dummy_manifest):
 @pytest.fixture(scope="module")
 def trained(dm):
     """A classifier trained on the dummy corpus (copy it before modifying)."""
-    return train_classifier(dm, epochs=6, lr=3e-3, seed=0)
+    return train_classifier(dm, epochs=6, lr=3e-3, seed=dm.seed)
 
 
 def _fresh(trained):
@@ -324,8 +324,9 @@ def test_scrub_runs_max_passes_only_in_the_first_msteps_epochs(dm, trained, monk
     assert log == expected  # each epoch: the forget pass first, then the retain pass
 
 
-def test_scrub_max_steps_push_the_student_away_from_the_teacher_on_forget(dm, trained):
+def test_scrub_max_steps_push_the_student_away_from_the_teacher_on_forget(dm, trained, bound):
     model = _fresh(trained)
+    torch.manual_seed(dm.seed)
     # min-step weights 0: only the max pass over forget moves the student
     method = build_method("scrub", model, lr=3e-3, epochs=1, msteps=1, alpha=0.0, gamma=0.0)
     fit_unlearning(method, dm)
@@ -336,8 +337,8 @@ def test_scrub_max_steps_push_the_student_away_from_the_teacher_on_forget(dm, tr
         with torch.no_grad():
             return float(distill_kl(model(x), method.teacher(x), 4.0))
 
-    assert kl("forget") > 0.5
-    assert kl("forget") > 3 * kl("retain")
+    bound("forget KL to the teacher", kl("forget"), ">", 0.5)
+    bound("forget KL / retain KL", kl("forget") / kl("retain"), ">", 3)
     assert not method.teacher.training
 
 

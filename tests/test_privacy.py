@@ -45,12 +45,18 @@ def tree(root) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sid(tmp_path_factory):
+def sid(tmp_path_factory, seed):
     """A deployed tiny speaker-ID model on the dummy corpus (6 speakers, 1 s tones)."""
     root = tmp_path_factory.mktemp("sid")
     manifest = make_dummy_corpus(root / "corpus", n_speakers=6, n_classes=3, per_class=4)
     return deploy_classifier(
-        manifest, root / "deploy", label_key="speaker", model=TINY_CNN, epochs=10, max_seconds=1.0
+        manifest,
+        root / "deploy",
+        label_key="speaker",
+        model=TINY_CNN,
+        epochs=10,
+        max_seconds=1.0,
+        seed=seed,
     )
 
 
@@ -98,7 +104,7 @@ def forget_args(dep, request, out, *extra) -> list[str]:
 # --------------------------------------------------------------------------- end to end
 
 
-def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_path):
+def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_path, seed, bound):
     dep = deploy_classifier(
         small_synth_corpus.manifest,
         tmp_path / "deploy",
@@ -106,6 +112,7 @@ def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_p
         model={"name": "logmel_cnn", "channels": 32, "n_layers": 3},
         epochs=10,
         max_seconds=2.0,
+        seed=seed,
     )
     # the recipe's own request (spk03) and config (NG+, relearning, then spk07), made quick
     request = RECIPE / "request.yaml"
@@ -120,6 +127,7 @@ def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_p
     args = forget_args(dep, request, out, "--config", str(RECIPE / "config.yaml"))
     args = [*args[: -len(FAST) - 2], "--config", str(RECIPE / "config.yaml"), *quick]
     args += ["--set", "lr=1e-3", "--set", "epochs=3"]  # a few steps on this tiny corpus
+    args += ["--option", f"seed={seed}"]
     assert main(args) == 0
 
     assert sha(dep.checkpoint) == before_hash  # the original is byte-identical
@@ -136,10 +144,12 @@ def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_p
     assert record["split"]["sha256"] == sha(out / "split.json")
     b, a = record["metrics"]["before"]["sets"], record["metrics"]["after"]["sets"]
     # forgetting: the speaker's training utterances are no longer identified
-    assert b["forget"]["acc"] >= 0.9 and a["forget"]["acc"] <= 0.2
-    assert a["forget"]["loss"] > b["forget"]["loss"] + 1.0
+    bound("forget acc before", b["forget"]["acc"], ">=", 0.9)
+    bound("forget acc after", a["forget"]["acc"], "<=", 0.2)
+    bound("forget loss rise", a["forget"]["loss"] - b["forget"]["loss"], ">", 1.0)
     # utility preserved on the other speakers
-    assert b["retain"]["acc"] >= 0.9 and a["retain"]["acc"] >= b["retain"]["acc"] - 0.15
+    bound("retain acc before", b["retain"]["acc"], ">=", 0.9)
+    bound("retain acc drop", b["retain"]["acc"] - a["retain"]["acc"], "<=", 0.15)
     ver = record["metrics"]["after"]["verification"]
     assert {"eer", "min_dcf"} <= set(ver["forgotten"]) and "eer" in ver["others"]
     assert "auc" in record["metrics"]["after"]["mia"]
@@ -348,12 +358,13 @@ def test_informed_mia_reads_same_speaker_losses():
     assert "skipped" in informed_mia([], high)
 
 
-def test_relearning_brings_forgotten_speaker_back(sid, tmp_path):
+def test_relearning_brings_forgotten_speaker_back(sid, tmp_path, seed, bound):
     cfg = ForgetConfig(
         method="ngplus",
         hparams={"lr": 1e-3, "epochs": 2},
         max_seconds=1.0,
         attack=AttackConfig(relearn=None),
+        seed=seed,
     )
     plan = plan_forget(
         sid.checkpoint,
@@ -368,7 +379,7 @@ def test_relearning_brings_forgotten_speaker_back(sid, tmp_path):
         model, plan.dm, utterances=4, steps=12, lr=3e-3, eval_every=4, target_acc=1.0, recovery=0.8
     )
     curve = result["curve"]
-    assert curve[0]["forget_acc"] <= 0.2
+    bound("forget acc after unlearning", curve[0]["forget_acc"], "<=", 0.2)
     assert curve[-1]["forget_acc"] > curve[0]["forget_acc"]  # the attack works
     assert curve[-1]["forget_loss"] < curve[0]["forget_loss"]
     assert result["measured_on"] == len(plan.split.forget) - 4

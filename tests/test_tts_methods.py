@@ -166,7 +166,7 @@ def test_every_tts_method_runs_and_changes_the_model(tts_setup, name):
     assert changed
 
 
-def test_negative_gradient_raises_the_forget_loss(tts_setup):
+def test_negative_gradient_raises_the_forget_loss(tts_setup, bound):
     dm, vocab = tts_setup
     model = tiny(vocab)
     batch = forget_batch(dm)
@@ -180,4 +180,4 @@ def test_negative_gradient_raises_the_forget_loss(tts_setup):
     method = build_method("tts_ng", model, lr=3e-3, epochs=3)
     dm.batch_size = dm.forget_batch_size = 2
     fit_unlearning(method, dm)
-    assert forget_loss() > before
+    bound("forget flow loss rise after NG", forget_loss() - before, ">", 0)

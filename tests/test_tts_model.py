@@ -42,12 +42,12 @@ def gaussian_field(mu: float, s: float):
 
 
 @pytest.mark.parametrize(("solver", "nfe"), [("euler", 64), ("midpoint", 32)])
-def test_sampler_maps_noise_to_the_known_target(solver, nfe):
-    torch.manual_seed(0)
+def test_sampler_maps_noise_to_the_known_target(solver, nfe, seed, bound):
+    torch.manual_seed(seed)
     x0 = torch.randn(20_000, 1)
     x1 = ode_solve(gaussian_field(3.0, 0.5), x0, nfe=nfe, solver=solver)
-    assert abs(float(x1.mean()) - 3.0) < 0.03
-    assert abs(float(x1.std()) - 0.5) < 0.03
+    bound("|mean - 3|", abs(float(x1.mean()) - 3.0), "<", 0.03)
+    bound("|std - 0.5|", abs(float(x1.std()) - 0.5), "<", 0.03)
 
 
 def test_midpoint_is_more_accurate_than_euler_at_equal_cost():
@@ -67,9 +67,9 @@ def test_sampler_rejects_bad_settings():
         ode_solve(lambda x, t: x, torch.zeros(1, 1), nfe=1, solver="midpoint")
 
 
-def test_cfm_loss_trains_a_toy_flow_to_a_two_mode_target():
+def test_cfm_loss_trains_a_toy_flow_to_a_two_mode_target(seed, bound):
     """A small MLP trained with the CFM path/target/loss functions samples both modes."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(2, 64), nn.SiLU(), nn.Linear(64, 64), nn.SiLU(), nn.Linear(64, 1))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for _ in range(1500):
@@ -87,8 +87,8 @@ def test_cfm_loss_trains_a_toy_flow_to_a_two_mode_target():
     with torch.no_grad():
         x = ode_solve(lambda x, t: net(torch.cat([x, t[:, None]], 1)), torch.randn(4000, 1), nfe=32)
     near = ((x - 2).abs() < 0.7) | ((x + 2).abs() < 0.7)
-    assert float(near.float().mean()) > 0.85
-    assert 0.3 < float((x > 0).float().mean()) < 0.7
+    bound("fraction of samples near a mode", float(near.float().mean()), ">", 0.85)
+    bound("|fraction in the + mode - 0.5|", abs(float((x > 0).float().mean()) - 0.5), "<", 0.2)
 
 
 def test_masked_mse_counts_only_masked_frames():

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .base import UnlearningModule
 from .registry import register_method
@@ -103,30 +104,56 @@ class SelectiveSynapticDampening(UnlearningModule):
     importances ``I_D`` (full training set, forget + retain, the datamodule's "train"
     loader) and ``I_F`` (forget set) with :func:`mean_squared_gradients` (squared
     mean-batch gradients averaged over batches, as the paper's code does, with the
-    datamodule's batch size), then multiplies every parameter in place by
-    :func:`dampening_factors`: ``theta <- theta * min(lambda * I_D / I_F, 1)`` where
-    ``I_F > alpha * I_D``.
+    datamodule's batch size, or ``importance_batch_size``), then multiplies every parameter
+    in place by :func:`dampening_factors`: ``theta <- theta * min(lambda * I_D / I_F, 1)``
+    where ``I_F > alpha * I_D``.
+
+    The batch size of the importance estimate matters. With per-sample importances
+    (``importance_batch_size=1``, the diagonal Fisher), a weight that only the forget set
+    uses has ``I_F / I_D = N / N_F`` (training set over forget set size: 6 when one class of
+    six is forgotten), while weights shared by all classes sit near 1, so any alpha between
+    those levels selects the same weights. With batch-mean importances of a model trained
+    to near-zero loss, ``I_D`` is mostly the residue of a train-set gradient that cancels
+    across each batch, and the ratios spread continuously: which weights cross alpha then
+    moves with the seed and even with the CPU's summation order (measured in
+    ``tests/README.md``: SSD's class-removal case).
 
     Args:
         model: the trained model (modified in place).
         alpha: selection weighting (the paper's alpha; 10 for its class forgetting).
         dampening_constant: lambda (1 in the paper).
+        importance_batch_size: batch size of the importance estimates; ``None`` (default)
+            uses the datamodule's, as the paper's code does; 1 gives per-sample (diagonal
+            Fisher) importances.
 
     Raises:
-        ValueError: ``alpha`` or ``dampening_constant`` not positive.
+        ValueError: ``alpha``, ``dampening_constant`` or ``importance_batch_size`` not
+            positive.
     """
 
     training_free = True
     uses = ("forget",)
 
-    def __init__(self, model, *, alpha: float = 10.0, dampening_constant: float = 1.0):
+    def __init__(
+        self,
+        model,
+        *,
+        alpha: float = 10.0,
+        dampening_constant: float = 1.0,
+        importance_batch_size: int | None = None,
+    ):
         if alpha <= 0:
             raise ValueError(f"ssd: alpha (selection weighting) must be > 0, got {alpha}")
         if dampening_constant <= 0:
             raise ValueError(f"ssd: dampening_constant must be > 0, got {dampening_constant}")
+        if importance_batch_size is not None and importance_batch_size < 1:
+            raise ValueError(
+                f"ssd: importance_batch_size must be >= 1 (or None), got {importance_batch_size}"
+            )
         super().__init__(model)
         self.alpha = alpha
         self.dampening_constant = dampening_constant
+        self.importance_batch_size = importance_batch_size
         self.dampened_fraction: float | None = None
 
     @torch.no_grad()
@@ -148,12 +175,19 @@ class SelectiveSynapticDampening(UnlearningModule):
             total += factors.numel()
         self.dampened_fraction = dampened / max(total, 1)
 
+    def _batches(self, datamodule: UnlearningDataModule, name: str):
+        if self.importance_batch_size is None:
+            return datamodule.eval_dataloader(name)
+        return DataLoader(
+            datamodule.dataset(name), batch_size=self.importance_batch_size, shuffle=False
+        )
+
     def apply(self, datamodule: UnlearningDataModule) -> None:
         device = next(self.model.parameters()).device
         importance_full = mean_squared_gradients(
-            self.model, datamodule.eval_dataloader("train"), device
+            self.model, self._batches(datamodule, "train"), device
         )
         importance_forget = mean_squared_gradients(
-            self.model, datamodule.eval_dataloader("forget"), device
+            self.model, self._batches(datamodule, "forget"), device
         )
         self._dampen(importance_full, importance_forget)
