@@ -61,6 +61,17 @@ class Bound:
     def __call__(self, quantity: str, value: float, op: str, limit: float) -> None:
         check_bound(self.test, quantity, value, op, limit, seeded=self.seeded)
 
+    def close(self, quantity: str, actual, expected, *, atol: float, rtol: float = 0.0) -> None:
+        """``|actual - expected| <= atol + rtol * |expected|`` everywhere (as
+        ``torch.testing.assert_close``), recorded as the worst ``|a - e| - rtol |e|``
+        against ``atol``: two code paths (batched / one by one, cached / regenerated)
+        that must agree up to floating-point summation order."""
+        actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
+        assert actual.shape == expected.shape, (quantity, actual.shape, expected.shape)
+        excess = (actual - expected).abs() - rtol * expected.abs()
+        worst = float(excess.max()) if excess.numel() else 0.0
+        self(quantity + " (max |diff| - rtol |ref|)", worst, "<=", atol)
+
 
 @pytest.fixture
 def bound(request):

@@ -150,7 +150,7 @@ def test_bucket_by_length_covers_all_sorted_and_within_budget():
 
 
 @pytest.mark.parametrize("kind", ["layer", "hubert"])
-def test_ctc_layer_norm_batched_equals_one_by_one(models, wavs, kind):
+def test_ctc_layer_norm_batched_equals_one_by_one(models, wavs, kind, bound):
     batched = CTCTranscriber(models[kind], max_batch_samples=10**7)
     single = CTCTranscriber(models[kind], max_batch_samples=1)
     assert batched.uses_attention_mask
@@ -159,7 +159,7 @@ def test_ctc_layer_norm_batched_equals_one_by_one(models, wavs, kind):
     for w, lb, ls in zip(wavs, logits_b, logits_s, strict=True):
         assert lb.shape == ls.shape
         assert lb.shape[0] == int(batched.model._get_feat_extract_output_lengths(w.numel()))
-        assert torch.allclose(lb, ls, atol=1e-4, rtol=0)
+        bound.close("logits batched vs one", lb, ls, atol=1e-4)
     texts_b = batched.transcribe(wavs)
     texts_s = [single.transcribe([w])[0] for w in wavs]
     assert texts_b == texts_s
@@ -168,7 +168,7 @@ def test_ctc_layer_norm_batched_equals_one_by_one(models, wavs, kind):
     assert batched.transcribe(wavs[::-1]) == texts_b[::-1]
 
 
-def test_ctc_group_norm_batches_any_lengths_exactly(models, wavs):
+def test_ctc_group_norm_batches_any_lengths_exactly(models, wavs, bound):
     """wav2vec2-base-like checkpoints: group norm in the feature encoder normalises over the
     whole (padded) signal, so the features are computed per utterance and only the
     transformer sees padding (masked): batched == one-by-one for any lengths."""
@@ -176,12 +176,12 @@ def test_ctc_group_norm_batches_any_lengths_exactly(models, wavs):
     assert batched.uses_attention_mask
     single = [batched.logits([w])[0] for w in wavs]
     for lb, ls in zip(batched.logits(wavs), single, strict=True):
-        assert torch.allclose(lb, ls, atol=1e-4, rtol=0)
+        bound.close("logits batched vs one", lb, ls, atol=1e-4)
     assert batched.transcribe(wavs) == [batched.transcribe([w])[0] for w in wavs]
     never = CTCTranscriber(models["group"], max_batch_samples=10**7, padding="none")
     assert not never.uses_attention_mask
     for lb, ls in zip(never.logits(wavs), single, strict=True):
-        assert torch.allclose(lb, ls, atol=1e-4, rtol=0)
+        bound.close("logits unpadded batch vs one", lb, ls, atol=1e-4)
     # padding the waveforms instead shows why: the padded utterances' logits move
     padded = CTCTranscriber(models["group"], max_batch_samples=10**7, padding="attention_mask")
     assert padded.load().describe()["padding_resolved"].startswith("attention_mask")
@@ -191,14 +191,14 @@ def test_ctc_group_norm_batches_any_lengths_exactly(models, wavs):
     assert moved[longest] < 1e-4  # the longest item is not padded
 
 
-def test_ctc_streams_give_the_same_logits_and_restore_threads(models, wavs):
+def test_ctc_streams_give_the_same_logits_and_restore_threads(models, wavs, bound):
     threads = torch.get_num_threads()
     one = CTCTranscriber(models["layer"], max_batch_samples=20000)
     two = CTCTranscriber(models["layer"], max_batch_samples=20000, streams=2, progress=True)
     expected = one.logits(wavs)
     got = two.logits(wavs)  # several batches, two at a time
     for a, b in zip(got, expected, strict=True):
-        assert torch.allclose(a, b, atol=1e-4, rtol=0)
+        bound.close("logits two streams vs one", a, b, atol=1e-4)
     # the process-wide setting is back: the caller and threads started later see it
     seen = []
     worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))

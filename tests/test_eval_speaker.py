@@ -345,15 +345,15 @@ def ecapa_dir(tmp_path_factory) -> tuple[Path, dict]:
     return directory, model.state_dict()
 
 
-def _assert_batched_equals_single(encoder, wavs, dim):
+def _assert_batched_equals_single(encoder, wavs, dim, bound):
     batched = encoder.embed(wavs)
     single = torch.cat([encoder.embed([w]) for w in wavs])
     assert batched.shape == (len(wavs), dim)
-    assert torch.allclose(batched, single, atol=1e-4), (batched - single).abs().max()
+    bound.close("embedding batched vs one", batched, single, atol=1e-4)
     return batched
 
 
-def test_ecapa_loads_local_directory_and_batches(ecapa_dir):
+def test_ecapa_loads_local_directory_and_batches(ecapa_dir, bound):
     directory, saved = ecapa_dir
     encoder = get_speaker_encoder(f"ecapa:{directory}", batch_size=4)
     assert isinstance(encoder, SpeechBrainECAPAEncoder)
@@ -362,7 +362,7 @@ def test_ecapa_loads_local_directory_and_batches(ecapa_dir):
     loaded = encoder._model.mods.embedding_model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in saved.items())  # the checkpoint, not init
     wavs = _wavs()
-    emb = _assert_batched_equals_single(encoder, wavs, 12)
+    emb = _assert_batched_equals_single(encoder, wavs, 12, bound)
     assert not torch.allclose(emb[0], emb[1])
     # 8 kHz input is resampled to 16 kHz
     wav8k = torch.from_numpy(np.interp(np.arange(8000) * 2, np.arange(16000), wavs[0].numpy()))
@@ -374,7 +374,7 @@ def test_ecapa_loads_local_directory_and_batches(ecapa_dir):
     assert float(speaker_similarity(padded, emb).min()) > 0.9
 
 
-def test_wavlm_xvector_loads_local_directory_and_batches(tmp_path):
+def test_wavlm_xvector_loads_local_directory_and_batches(tmp_path, bound):
     from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
 
     config = WavLMConfig(
@@ -405,16 +405,16 @@ def test_wavlm_xvector_loads_local_directory_and_batches(tmp_path):
     encoder.load()
     loaded = encoder._model[1].state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
-    emb = _assert_batched_equals_single(encoder, _wavs(), 8)
+    emb = _assert_batched_equals_single(encoder, _wavs(), 8, bound)
     assert not torch.allclose(emb[0], emb[1])
 
 
-def test_resemblyzer_batched_equals_one_by_one_and_reference():
+def test_resemblyzer_batched_equals_one_by_one_and_reference(bound):
     from resemblyzer import VoiceEncoder, preprocess_wav
 
     wavs = _wavs()
     encoder = ResemblyzerEncoder(batch_size=3)
-    emb = _assert_batched_equals_single(encoder, wavs, 256)
+    emb = _assert_batched_equals_single(encoder, wavs, 256, bound)
     reference = VoiceEncoder("cpu", verbose=False)
     expected = np.stack([reference.embed_utterance(preprocess_wav(w.numpy())) for w in wavs])
     assert np.allclose(emb.numpy(), expected, atol=1e-4)
