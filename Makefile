@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export OMP_WAIT_POLICY := PASSIVE
 LINT_PATHS := src tests benchmarks recipes
 
-.PHONY: venv demo test test-fast lint format clean
+.PHONY: venv demo test test-fast test-portable lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ test: $(STAMP) lint
 ## test-fast: the suite without end-to-end runs marked slow
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -m "not slow"
+
+## test-portable: the tests that assert bounds on trained results (and cross-path
+## tolerances) under another CPU kernel set than this machine's and one thread, as another
+## machine would run them; PORTABLE_CAPS="default avx2" picks the kernel sets
+PORTABLE_CAPS ?= $(shell test -x $(PY) && $(PY) -c "import torch; print('avx2' if torch.backends.cpu.get_cpu_capability() == 'AVX512' else 'default')")
+test-portable: $(STAMP)
+	@for cap in $(PORTABLE_CAPS); do \
+		echo "== ATEN_CPU_CAPABILITY=$$cap, 1 thread: pytest -m bounds"; \
+		ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+			$(PY) -m pytest -q -p no:cacheprovider -m bounds || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -120,14 +120,16 @@ def cmd_run(args, pytest_args: list[str]) -> int:
     return 0
 
 
-def load_rows(out: Path) -> tuple[list[dict], list[dict]]:
+def load_rows(outs: list[Path]) -> tuple[list[dict], list[dict]]:
     rows, metas = [], []
-    for meta_path in sorted(out.glob("*.json")):
-        meta = json.loads(meta_path.read_text())
-        metas.append(meta)
-        log = meta_path.with_suffix(".jsonl")
-        if log.is_file():
-            rows += [json.loads(line) for line in log.read_text().splitlines() if line]
+    for out in outs:
+        for meta_path in sorted(out.glob("*.json")):
+            meta = json.loads(meta_path.read_text())
+            meta["run_dir"] = out.name
+            metas.append(meta)
+            log = meta_path.with_suffix(".jsonl")
+            if log.is_file():
+                rows += [json.loads(line) for line in log.read_text().splitlines() if line]
     return rows, metas
 
 
@@ -145,6 +147,7 @@ def summarise(rows: list[dict]) -> list[dict]:
         op, bound = rs[0]["op"], rs[0]["bound"]
         lo, hi = min(values), max(values)
         margin = bound - hi if op in ("<", "<=") else lo - bound
+        spread = hi - lo
         table.append(
             {
                 "test": test.removeprefix("tests/"),
@@ -153,8 +156,10 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "bound": bound,
                 "min": lo,
                 "max": hi,
-                "spread": hi - lo,
+                "spread": spread,
                 "margin": margin,
+                "meets_rule": margin > 0 and margin >= spread,
+                "seeded": any(r.get("seeded", True) for r in rs),
                 "n": len(values),
                 "combos": sorted({(r["capability"], r["threads"], r["seed"]) for r in rs}),
             }
@@ -164,26 +169,41 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def render(table: list[dict], metas: list[dict]) -> str:
-    caps = sorted({m["capability"] for m in metas})
-    threads = sorted({m["threads"] for m in metas})
-    seeds = sorted({m["seed"] for m in metas})
-    total = sum(m["seconds"] for m in metas)
-    lines = [
-        f"Measured by `python benchmarks/bound_spread.py run` over {len(metas)} combinations: "
-        f"kernel sets {', '.join(caps)}; threads {', '.join(map(str, threads))}; "
-        f"seeds {', '.join(map(str, seeds))} ({total / 60:.0f} min of pytest runs). "
-        "Margin = distance from the bound to the worst observed value (positive: it "
-        "holds); spread = max - min over all combinations.",
+    lines = []
+    by_dir: dict[str, list[dict]] = defaultdict(list)
+    for m in metas:
+        by_dir[m["run_dir"]].append(m)
+    for run_dir, ms in by_dir.items():
+        caps = sorted({m["capability"] for m in ms})
+        threads = sorted({m["threads"] for m in ms})
+        seeds = sorted({m["seed"] for m in ms})
+        args = " ".join(ms[0].get("pytest_args", []))
+        lines.append(
+            f"- `{run_dir}` (pytest `{args}`): {len(ms)} combinations of kernel sets "
+            f"{', '.join(caps)}; threads {', '.join(map(str, threads))}; seeds "
+            f"{', '.join(map(str, seeds))} ({sum(m['seconds'] for m in ms) / 60:.0f} min of "
+            "pytest runs)"
+        )
+    lines += [
         "",
-        "| test | quantity | bound | min | max | spread | margin | margin / spread | runs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Margin: distance from the bound to the worst observed value (positive: it holds). "
+        "Spread: max - min over all combinations. Rule: margin >= spread (a machine would "
+        "have to move the result twice as far as the whole spread seen here); rows that "
+        "miss it are marked **below rule**. Seeded: the result follows the suite seed (no: "
+        "only kernels and threads can move it).",
+        "",
+        "| test | quantity | bound | min | max | spread | margin | margin / spread | "
+        "seeded | runs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in table:
         ratio = "inf" if t["spread"] == 0 else f"{t['margin'] / t['spread']:.1f}"
+        if not t["meets_rule"]:
+            ratio += " **below rule**"
         lines.append(
             f"| `{t['test']}` | {t['quantity']} | {t['op']} {_fmt(t['bound'])} | "
             f"{_fmt(t['min'])} | {_fmt(t['max'])} | {_fmt(t['spread'])} | "
-            f"{_fmt(t['margin'])} | {ratio} | {t['n']} |"
+            f"{_fmt(t['margin'])} | {ratio} | {'yes' if t['seeded'] else 'no'} | {t['n']} |"
         )
     failed = [m for m in metas if m["returncode"] != 0]
     lines.append("")
@@ -205,6 +225,8 @@ def cmd_table(args) -> int:
     if not rows:
         print(f"error: no recorded bounds under {args.out} (run `run` first)", file=sys.stderr)
         return 2
+    if args.json:
+        args.json.write_text(json.dumps(summarise(rows), indent=1) + "\n")
     text = render(summarise(rows), metas)
     if args.write:
         doc = args.write.read_text()
@@ -241,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     run.add_argument("--jobs", type=int, default=2, help="single-thread runs side by side")
     table = sub.add_parser("table", help="tabulate a run directory")
-    table.add_argument("--out", type=Path, default=Path("runs/bound_spread"))
+    table.add_argument(
+        "--out", type=Path, nargs="+", default=[Path("runs/bound_spread")], help="run dirs"
+    )
     table.add_argument("--write", type=Path, help="replace the table block in this markdown file")
+    table.add_argument("--json", type=Path, help="also write the summary rows as JSON here")
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args, pytest_args)
