@@ -147,8 +147,8 @@ class ClassRemoval:
 
 
 @pytest.fixture(scope="session")
-def class_removal(small_synth_corpus):
-    setup = ClassRemoval(small_synth_corpus.manifest, seed=SEED)
+def class_removal(small_synth_corpus, seed):
+    setup = ClassRemoval(small_synth_corpus.manifest, seed=seed)
     for name in ("forget", "retain"):
         check_bound(
             "tests/conftest.py::class_removal",

