@@ -212,7 +212,8 @@ def render(table: list[dict], metas: list[dict]) -> str:
         if not t["meets_rule"]:
             ratio += " **below rule**"
         lines.append(
-            f"| `{t['test']}` | {t['quantity']} | {t['op']} {_fmt(t['bound'])} | "
+            f"| `{t['test']}` | {t['quantity'].replace('|', chr(92) + '|')} | "
+            f"{t['op']} {_fmt(t['bound'])} | "
             f"{_fmt(t['min'])} | {_fmt(t['max'])} | {_fmt(t['spread'])} | "
             f"{_fmt(t['kernel_spread'])} | {_fmt(t['margin'])} | {ratio} | "
             f"{'yes' if t['seeded'] else 'no'} | {t['n']} |"
@@ -221,7 +222,8 @@ def render(table: list[dict], metas: list[dict]) -> str:
     lines.append("")
     if failed:
         lines.append(
-            "Combinations with failing tests: "
+            "Combinations with failing tests (in the earliest run directories, before the "
+            "settings above were re-chosen; later directories re-measure those tests): "
             + ", ".join(
                 f"{combo_name(m['capability'], m['threads'], m['seed'])} ({m['summary']})"
                 for m in failed
