@@ -188,7 +188,9 @@ def test_ctc_group_norm_batches_any_lengths_exactly(models, wavs, bound):
     moved = [(a - b).abs().max().item() for a, b in zip(padded.logits(wavs), single, strict=True)]
     assert max(moved) > 1e-2
     longest = LENGTHS.index(max(LENGTHS))
-    assert moved[longest] < 1e-4  # the longest item is not padded
+    # the longest item is not padded: it moves only by summation order (1.16e-4 measured under
+    # ATEN_CPU_CAPABILITY=avx2 with 1 thread), two orders below the padded ones' 1e-2
+    bound("longest item's logits moved", moved[longest], "<", 1e-3)
 
 
 def test_ctc_streams_give_the_same_logits_and_restore_threads(models, wavs, bound):
