@@ -171,7 +171,6 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "meets_rule": margin > 0 and margin >= 0.5 * spread and margin >= 2 * kernel_spread,
                 "seeded": any(r.get("seeded", True) for r in rs),
                 "n": len(values),
-                "combos": sorted({(r["capability"], r["threads"], r["seed"]) for r in rs}),
             }
         )
     table.sort(key=lambda t: (t["test"], t["quantity"]))
