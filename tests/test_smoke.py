@@ -50,7 +50,32 @@ def test_a_method_producing_nan_fails(capsys):
 
 def test_unknown_names_are_errors(capsys):
     assert main(["smoke", "--methods", "nope"]) == 2
-    assert "unknown method(s) ['nope']" in capsys.readouterr().err
+    assert "unknown method 'nope'" in capsys.readouterr().err
+
+
+def test_asr_methods_smoke_on_the_tiny_recogniser(capsys):
+    from audio_unlearn.methods import methods_for_task
+
+    assert main(["smoke", "--models", "asr"]) == 0
+    out = capsys.readouterr().out
+    names = methods_for_task("asr")
+    assert {"ft", "ng", "ngplus", "cfk", "scrub"} <= set(names)
+    for name in names:
+        assert f"| asr | {name} | pass |" in out
+    assert f"{len(names)} passed, 0 failed" in out
+
+
+def test_a_preset_runs_on_its_task_and_a_method_of_no_listed_task_is_an_error(capsys):
+    # a preset names its task: asr_ft is FT on the recogniser (it once exited 0 with no row)
+    assert main(["smoke", "--methods", "asr_ft", "--models", "asr", "logmel_cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "| asr | asr_ft | pass |" in out and "1 passed, 0 failed" in out
+    # an ASR preset on classifiers only, or a label-bound method on ASR only: nothing would
+    # run, which is an error before any work
+    assert main(["smoke", "--methods", "asr_ft", "--models", "logmel_cnn"]) == 2
+    assert "serves none of the models' tasks" in capsys.readouterr().err
+    assert main(["smoke", "--methods", "unsir", "--models", "asr"]) == 2
+    assert "serves none of the models' tasks" in capsys.readouterr().err
 
 
 def test_tts_methods_smoke_on_the_tiny_tts(capsys):

@@ -654,9 +654,7 @@ class ASRExperiment:
             return reused[0], float(reused[1]["seconds"])
         L.seed_everything(cfg.seed, verbose=False)
         model = copy.deepcopy(self.original if start is None else start).train()
-        module = build_method(name, model, **hparams)
-        if getattr(module, "task", None) != "asr":
-            raise ValueError(f"method {name!r} is not an ASR method (task != 'asr')")
+        module = build_method(name, model, task="asr", **hparams)
         self._say(f"unlearning with {name} {hparams or '(defaults)'}")
         seconds = fit_unlearning(module, dm or self.dm, progress=self.progress, **cfg.trainer)
         model = model.cpu().eval()

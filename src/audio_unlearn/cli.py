@@ -139,11 +139,18 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 
 def _cmd_methods(args: argparse.Namespace) -> int:
     from .methods import METHODS, method_hparams
+    from .methods.registry import PRESETS
 
     for name, cls in sorted(METHODS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         hp = ", ".join(f"{k}={v}" for k, v in method_hparams(name).items())
-        print(f"{name:8s} {doc}\n{'':8s} uses {'+'.join(cls.uses)}; {hp}")
+        tasks = ", ".join(cls.tasks)
+        print(f"{name:8s} {doc}\n{'':8s} tasks {tasks}; uses {'+'.join(cls.uses)}; {hp}")
+    if PRESETS:
+        print("\npresets (a method on one task with that task's defaults):")
+        for name, preset in sorted(PRESETS.items()):
+            hp = ", ".join(f"{k}={v}" for k, v in preset.defaults.items()) or "method defaults"
+            print(f"{name:10s} = {preset.method} on {preset.task}; {hp}")
     return 0
 
 
@@ -260,18 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
         "smoke",
         help="run every method on tiny models and a dummy corpus (CI check)",
         description="Train tiny randomly initialised models of each family on a dummy "
-        "corpus (tone sequences, no espeak-ng, no network), then run every registered "
-        "unlearning method (or the named ones) end to end: unlearn, evaluate, MIA. Prints "
+        "corpus (tone sequences, no espeak-ng, no network), then run every (task, method) "
+        "pair the registry claims (or the named methods, on each task they serve) end to "
+        "end: unlearn, evaluate, MIA. A named method that serves none of the models' tasks "
+        "is an error, not an empty table. Prints "
         "a pass/fail table with timings and exits 1 if any method fails, naming it. "
         "Checks that methods run and give finite numbers, not how well they forget.",
     )
-    smoke.add_argument("--methods", nargs="+", help="only these methods (default: all)")
+    smoke.add_argument("--methods", nargs="+", help="only these methods or presets (default: all)")
     smoke.add_argument(
         "--models",
         nargs="+",
         help="model families: logmel_cnn, ecapa, hf:wav2vec2, hf:hubert, hf:wavlm, "
-        "hf:whisper_encoder, and tts (the tiny flow-matching TTS, runs the tts_* methods) "
-        "(default: logmel_cnn ecapa hf:wav2vec2 tts)",
+        "hf:whisper_encoder (classification); asr (a tiny CTC recogniser, runs the methods "
+        "that serve ASR); tts (the tiny flow-matching TTS, runs the tts_* methods) "
+        "(default: logmel_cnn ecapa hf:wav2vec2 asr tts)",
     )
     smoke.set_defaults(func=_cmd_smoke)
 

@@ -450,7 +450,7 @@ class Experiment:
             return ckpt.model, float(ckpt.meta["seconds"]), extra
         L.seed_everything(cfg.seed, verbose=False)
         model = copy.deepcopy(self.original)
-        module = build_method(name, model, **hparams)
+        module = build_method(name, model, task="classification", **hparams)
         self._say(f"unlearning with {name} {hparams or '(defaults)'}")
         seconds = fit_unlearning(module, self.dm, progress=self.progress, **cfg.trainer)
         extra = {

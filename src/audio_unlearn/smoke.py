@@ -1,5 +1,7 @@
-"""``audio-unlearn smoke``: every registered classification method on tiny models and a
-dummy corpus, and every TTS method on a tiny flow-matching TTS (model ``tts``).
+"""``audio-unlearn smoke``: every (task, method) pair the registry claims, on tiny models
+and a dummy corpus: each classification method on tiny classifiers, each ASR method on a
+tiny CTC recogniser (model ``asr``) and each TTS method on a tiny flow-matching TTS (model
+``tts``).
 
 For users' CI: checks in about a minute, on a CPU, with no network and no espeak-ng, that
 each unlearning method still trains, unlearns and evaluates end to end after a code or
@@ -26,7 +28,8 @@ from .data.splits import class_forget_split, speaker_disjoint_split
 from .evaluation import loss_mia
 from .evaluation.classification import per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
-from .methods import METHODS, build_method, fit_unlearning, method_hparams, methods_for_task
+from .methods import build_method, fit_unlearning, method_hparams, methods_for_task
+from .methods.registry import get_method, resolve_method
 from .testing import make_dummy_corpus, train_classifier
 
 __all__ = ["SmokeResult", "format_smoke_table", "run_smoke", "smoke_hparams"]
@@ -42,11 +45,26 @@ HF_FAMILIES = ("wav2vec2", "hubert", "wavlm", "whisper_encoder")
 #: the tiny flow-matching TTS: runs the methods whose task is "tts" (speaker split of the
 #: dummy corpus, whose syllables are the phone alignment).
 TTS_MODEL = "tts"
-DEFAULT_MODELS = ("logmel_cnn", "ecapa", "hf:wav2vec2", TTS_MODEL)
+#: the tiny CTC recogniser: runs the methods that serve "asr" (speaker split of the dummy
+#: corpus; each syllable's pitch is a character of the transcript).
+ASR_MODEL = "asr"
+DEFAULT_MODELS = ("logmel_cnn", "ecapa", "hf:wav2vec2", ASR_MODEL, TTS_MODEL)
 #: every tiny classifier family (``tiny_model_kwargs`` builds each).
 ALL_MODELS = (*TINY_MODELS, *(f"hf:{f}" for f in HF_FAMILIES))
 #: what ``--models`` accepts.
-SMOKE_MODELS = (*ALL_MODELS, TTS_MODEL)
+SMOKE_MODELS = (*ALL_MODELS, ASR_MODEL, TTS_MODEL)
+#: the task each smoke model runs
+MODEL_TASK = {**dict.fromkeys(ALL_MODELS, "classification"), ASR_MODEL: "asr", TTS_MODEL: "tts"}
+TINY_ASR = {
+    "n_mels": 16,
+    "conv_channels": 16,
+    "blocks": 1,
+    "block_kernel": 3,
+    "rnn_hidden": 16,
+    "rnn_layers": 1,
+    "freq_masks": 0,
+    "time_masks": 0,
+}
 
 
 def tiny_model_kwargs(model: str, workdir: Path) -> dict:
@@ -72,9 +90,9 @@ class SmokeResult:
     error: str | None = None
 
 
-def smoke_hparams(name: str) -> dict:
+def smoke_hparams(name: str, task: str | None = None) -> dict:
     """One short epoch; methods with a repair or min/max schedule keep it to one pass."""
-    defaults = method_hparams(name)
+    defaults = method_hparams(name, task)
     hp = {}
     for key in ("epochs", "repair_epochs", "max_steps", "msteps"):
         if key in defaults and isinstance(defaults[key], int) and defaults[key] > 1:
@@ -93,19 +111,35 @@ def run_smoke(
     workdir: str | Path | None = None,
     seed: int = 0,
 ) -> list[SmokeResult]:
-    """Run each method on each tiny model (class removal on the dummy corpus).
+    """Run each method on each tiny model whose task it serves.
+
+    ``methods`` are method or preset names (default: every registered method); each runs on
+    every model in ``models`` of a task it serves (class removal on classifiers, speaker
+    forgetting on the recogniser and the TTS).
 
     Raises:
-        ValueError: an unknown method or model name.
+        ValueError: an unknown method or model name, or a method that serves none of the
+            models' tasks (nothing would run).
     """
-    methods = list(methods or [*methods_for_task("classification"), *methods_for_task("tts")])
     models = list(models or DEFAULT_MODELS)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; registered: {sorted(METHODS)}")
     unknown = [m for m in models if m not in SMOKE_MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; known: {list(SMOKE_MODELS)}")
+    tasks = {MODEL_TASK[m] for m in models}
+    if methods is None:
+        pairs = {t: methods_for_task(t) for t in sorted(tasks)}
+    else:
+        pairs = {t: [] for t in sorted(tasks)}
+        for name in methods:
+            get_method(name)  # an unknown name fails here
+            served = [t for t in sorted(tasks) if _serves(name, t)]
+            if not served:
+                raise ValueError(
+                    f"method {name!r} serves none of the models' tasks {sorted(tasks)} "
+                    f"(models: {models}); it would not run"
+                )
+            for t in served:
+                pairs[t].append(name)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="audio-unlearn-smoke-") as tmp:
         manifest = make_dummy_corpus(
             Path(tmp) / "corpus", n_speakers=8, n_classes=3, per_class=3, seed=seed
@@ -116,11 +150,13 @@ def run_smoke(
         dm = UnlearningDataModule(utts, split, batch_size=16, max_seconds=1.0, progress=False)
         dm.setup()
         results = []
-        classification = [m for m in methods if METHODS[m].task == "classification"]
+        classification = pairs.get("classification", [])
         for model_name in models:
             if model_name == TTS_MODEL:
-                tts = [m for m in methods if METHODS[m].task == "tts"]
-                results += _run_tts(tts, utts, seed) if tts else []
+                results += _run_tts(pairs["tts"], utts, seed) if pairs["tts"] else []
+                continue
+            if model_name == ASR_MODEL:
+                results += _run_asr(pairs["asr"], utts, seed) if pairs["asr"] else []
                 continue
             if not classification:
                 continue
@@ -128,6 +164,98 @@ def run_smoke(
             original = train_classifier(dm, epochs=2, seed=seed, **kwargs)
             for method in classification:
                 results.append(_run_one(model_name, method, original, dm, seed))
+    return results
+
+
+def _serves(name: str, task: str) -> bool:
+    try:
+        resolve_method(name, task)
+    except ValueError:
+        return False
+    return True
+
+
+def _failure(model: str, method: str, start: float, err: Exception) -> SmokeResult:
+    last = traceback.extract_tb(err.__traceback__)[-1]
+    where = f"{Path(last.filename).name}:{last.lineno}"
+    return SmokeResult(
+        model,
+        method,
+        False,
+        time.perf_counter() - start,
+        error=f"{type(err).__name__}: {err} ({where})",
+    )
+
+
+def _run_asr(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
+    """Each ASR method for one short epoch on a tiny CTC recogniser (speaker forgetting):
+    transcripts spell each syllable's pitch as a letter; the loss attack reads the
+    per-utterance CTC loss of forget vs unseen speakers; "acc" columns are 1 - CER."""
+    import dataclasses
+
+    import jiwer
+
+    from .data.asr_data import ASRDataModule
+    from .data.splits import speaker_forget_split
+    from .methods.asr import CTCTraining
+    from .methods.fit import make_trainer
+    from .models.asr import CharVocabulary, CTCRecognizer, CTCRecognizerConfig
+
+    letters = {}
+    spelt = []
+    for u in utts:
+        words = u.text.split()
+        text = "".join(letters.setdefault(w, "abcdefgh"[len(letters)]) for w in words)
+        spelt.append(dataclasses.replace(u, text=text))
+    chars = (" ", *sorted(letters.values()))
+    vocab = CharVocabulary(chars)
+    corpus = speaker_disjoint_split(spelt, n_test_speakers=2, seed=seed)
+    split = speaker_forget_split(spelt, corpus, n_speakers=1, min_utterances=1, seed=seed)
+    dm = ASRDataModule(spelt, split, vocab.encode, batch_size=8, seed=seed, progress=False)
+    dm.setup()
+    torch.manual_seed(seed)
+    original = CTCRecognizer(CTCRecognizerConfig(characters=chars, **TINY_ASR))
+    make_trainer(40).fit(CTCTraining(original, lr=1e-2), datamodule=dm)
+    results = []
+    for method in methods:
+        start = time.perf_counter()
+        try:
+            torch.manual_seed(seed)
+            model = copy.deepcopy(original).train()
+            module = build_method(method, model, task="asr", **smoke_hparams(method, "asr"))
+            fit_unlearning(module, dm)
+            model.eval()
+            losses, cer = {}, {}
+            for name in ("forget", "retain", "test"):
+                per, hyps, refs = [], [], []
+                with torch.no_grad():
+                    for batch in dm.eval_dataloader(name):
+                        per.append(model.loss(*batch))
+                        hyps += model.transcribe_batch(batch[0], batch[1])
+                        refs += [
+                            vocab.decode(t[:n]) for t, n in zip(batch[2], batch[3], strict=True)
+                        ]
+                losses[name] = torch.cat(per)
+                if torch.isnan(losses[name]).any():
+                    raise FloatingPointError(f"NaN CTC loss on the {name} set")
+                cer[name] = float(jiwer.cer(refs, hyps))
+            finite = {k: v[torch.isfinite(v)] for k, v in losses.items()}
+            mia = loss_mia(
+                finite["forget"].numpy(), finite["test"].numpy(), n_splits=3, test_size=0.3
+            )
+            results.append(
+                SmokeResult(
+                    ASR_MODEL,
+                    method,
+                    True,
+                    time.perf_counter() - start,
+                    forget_acc=1.0 - cer["forget"],
+                    retain_acc=1.0 - cer["retain"],
+                    mia=mia.accuracy,
+                )
+            )
+        except Exception as err:  # a smoke run reports every failure, it does not stop
+            results.append(_failure(ASR_MODEL, method, start, err))
     return results
 
 
@@ -194,7 +322,8 @@ def _run_one(model_name, method, original, dm, seed) -> SmokeResult:
     try:
         torch.manual_seed(seed)
         model = copy.deepcopy(original).train()
-        fit_unlearning(build_method(method, model, **smoke_hparams(method)), dm)
+        hp = smoke_hparams(method, "classification")
+        fit_unlearning(build_method(method, model, task="classification", **hp), dm)
         out = {}
         for name in ("forget", "retain", "test"):
             logits, targets = predict_logits(model, dm.eval_dataloader(name))

@@ -438,9 +438,7 @@ class TTSExperiment:
             )
         L.seed_everything(cfg.seed, verbose=False)
         model = copy.deepcopy(self.original).train()
-        module = build_method(name, model, **hparams)
-        if getattr(module, "task", None) != "tts":
-            raise ValueError(f"method {name!r} is not a TTS method (task != 'tts')")
+        module = build_method(name, model, task="tts", **hparams)
         self.size_batches(module)
         self._say(f"unlearning with {name} {hparams or '(defaults)'}, {steps} steps")
         seconds = fit_unlearning(

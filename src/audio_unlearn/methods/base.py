@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ..tasks import Task, get_task
+
 if TYPE_CHECKING:
     from ..data.datamodule import UnlearningDataModule
 
@@ -82,9 +84,11 @@ def layer_groups(model: nn.Module) -> list[nn.Module]:
 class UnlearningModule(L.LightningModule):
     """Base class of unlearning methods.
 
-    A method receives, per training step, ``batch[name] = (waveforms, targets)`` for each
-    set it names in :attr:`uses` ("forget", "retain"), assembled by Lightning's
-    ``CombinedLoader`` in :attr:`combine_mode`. Subclasses implement
+    A method receives, per training step, ``batch[name]`` (a batch of :attr:`task`: for
+    classification ``(waveforms, targets)``) for each set it names in :attr:`uses`
+    ("forget", "retain"), assembled by Lightning's ``CombinedLoader`` in
+    :attr:`combine_mode`. Methods written against the task (:meth:`task_loss`,
+    ``self.task.outputs`` / ``divergence``) serve every task in :attr:`tasks`. Subclasses implement
     :meth:`unlearning_loss` (automatic optimisation) or override ``training_step`` with
     ``self.automatic_optimization = False`` when they alternate phases.
 
@@ -108,9 +112,10 @@ class UnlearningModule(L.LightningModule):
     combine_mode: ClassVar[str] = "max_size_cycle"
     gradient_clip_val: ClassVar[float | None] = None
     training_free: ClassVar[bool] = False
-    #: what batches look like: "classification" = (waveforms, class ids); sequence tasks
-    #: (e.g. "asr") declare their own; smoke runs and class-removal tests pick by task.
-    task: ClassVar[str] = "classification"
+    #: the tasks (:mod:`audio_unlearn.tasks`) this method serves, the default first. A
+    #: method written against :attr:`task` (its loss, outputs and divergence) serves every
+    #: task; one that needs class labels serves "classification" only.
+    tasks: ClassVar[tuple[str, ...]] = ("classification",)
 
     def __init__(
         self, model: nn.Module, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0
@@ -120,7 +125,26 @@ class UnlearningModule(L.LightningModule):
         self.lr = lr
         self.epochs = epochs
         self.weight_decay = weight_decay
+        self.task: Task = get_task(self.tasks[0])
         self.save_hyperparameters(ignore=["model"])
+
+    def use_task(self, task: str | Task) -> UnlearningModule:
+        """Run on ``task``'s batches with its loss (one of :attr:`tasks`); returns self.
+
+        Raises:
+            ValueError: a task this method does not serve.
+        """
+        task = get_task(task)
+        if task.name not in self.tasks:
+            raise ValueError(
+                f"method {self.method_name!r} serves {list(self.tasks)}, not {task.name!r}"
+            )
+        self.task = task
+        return self
+
+    def task_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The task's scalar training loss of the model on one set's batch."""
+        return self.task.loss(self.model, batch)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.model(wav)
@@ -158,9 +182,8 @@ class UnlearningModule(L.LightningModule):
         opt.step()
         return loss.detach()
 
-    @staticmethod
-    def _batch_size(batch) -> int:
-        return sum(int(b[1].numel()) for b in batch.values() if b is not None)
+    def _batch_size(self, batch) -> int:
+        return sum(self.task.batch_size(b) for b in batch.values() if b is not None)
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

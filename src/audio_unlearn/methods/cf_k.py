@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule, layer_groups
-from .registry import register_method
+from .registry import register_method, register_preset
 
 __all__ = ["CatastrophicForgettingK"]
 
@@ -19,7 +18,9 @@ class CatastrophicForgettingK(UnlearningModule):
     last k layers continue training on the retain set, so the forget data's influence is
     removed there by catastrophic forgetting. Layers come from :func:`layer_groups`
     (input to output); ``k=1`` trains only the classifier. As in UnSLU-BENCH: one epoch,
-    AdamW, loss ``CE(model(x_r), y_r)``.
+    AdamW, loss: the task's loss on retain (``CE(model(x_r), y_r)``; for ASR the mean
+    per-sample CTC / token loss, over the recogniser's groups: convolutions, blocks, GRUs,
+    output layer).
 
     The frozen groups are really frozen: only the last k groups are in the optimiser, the
     others get no gradients and stay in eval mode, so their normalisation statistics do not
@@ -38,6 +39,7 @@ class CatastrophicForgettingK(UnlearningModule):
     """
 
     uses = ("retain",)
+    tasks = ("classification", "asr")
 
     def __init__(
         self,
@@ -90,5 +92,7 @@ class CatastrophicForgettingK(UnlearningModule):
             group.train(self.model.training)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        return F.cross_entropy(self.model(wav), y)
+        return self.task_loss(batch["retain"])
+
+
+register_preset("asr_cfk", "cfk", task="asr", defaults={"lr": 3e-4, "k": 2})

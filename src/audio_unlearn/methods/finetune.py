@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule
-from .registry import register_method
+from .registry import register_method, register_preset
 
 
 @register_method("ft")
@@ -15,14 +14,19 @@ class FineTune(UnlearningModule):
 
     The standard baseline of the unlearning literature (e.g. Golatkar et al., "Eternal
     Sunshine of the Spotless Net", CVPR 2020); UnSLU-BENCH runs it for one epoch with
-    AdamW. Loss: ``CE(model(x_r), y_r)``.
+    AdamW. Loss: the task's loss on retain batches (``CE(model(x_r), y_r)`` for
+    classification; the mean per-sample CTC / token loss for ASR, as run for ASR speaker
+    forgetting by Dinis et al., 2026, "Evaluating Machine Unlearning in ASR").
     """
 
     uses = ("retain",)
+    tasks = ("classification", "asr")
 
     def __init__(self, model, *, lr: float = 1e-3, epochs: int = 1, weight_decay: float = 0.0):
         super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        return F.cross_entropy(self.model(wav), y)
+        return self.task_loss(batch["retain"])
+
+
+register_preset("asr_ft", "ft", task="asr", defaults={"lr": 3e-4})

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule
-from .registry import register_method
+from .registry import register_method, register_preset
 
 
 @register_method("ng")
@@ -15,15 +14,20 @@ class NegGrad(UnlearningModule):
 
     Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020; as run in
     UnSLU-BENCH (Koudounas et al., Interspeech 2025): one epoch over the forget set,
-    AdamW, gradient norm clipped to 1.0. Loss: ``-CE(model(x_f), y_f)``.
+    AdamW, gradient norm clipped to 1.0. Loss: minus the task's loss on forget batches
+    (``-CE(model(x_f), y_f)``; for ASR ``-mean CTC(forget)``, which is unbounded above, so
+    NG can wreck a recogniser: keep ``epochs`` / ``lr`` small and watch retain WER).
     """
 
     uses = ("forget",)
+    tasks = ("classification", "asr")
     gradient_clip_val = 1.0
 
     def __init__(self, model, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0):
         super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["forget"]
-        return -F.cross_entropy(self.model(wav), y)
+        return -self.task_loss(batch["forget"])
+
+
+register_preset("asr_ng", "ng", task="asr")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule
-from .registry import register_method
+from .registry import register_method, register_preset
 
 __all__ = ["NegGradPlus", "neggrad_plus_loss"]
 
@@ -44,7 +43,8 @@ class NegGradPlus(UnlearningModule):
 
     Batches come from Lightning's ``CombinedLoader`` in "max_size_cycle" mode, i.e. the
     epoch goes over the longer set (retain, in every forget protocol of this project) and
-    cycles the shorter one.
+    cycles the shorter one. The losses are the task's (cross-entropy for classification,
+    mean per-character CTC / token loss for ASR).
 
     Args:
         model: the trained model (modified in place).
@@ -59,6 +59,7 @@ class NegGradPlus(UnlearningModule):
     """
 
     uses = ("forget", "retain")
+    tasks = ("classification", "asr")
     gradient_clip_val = 1.0
 
     def __init__(
@@ -79,8 +80,9 @@ class NegGradPlus(UnlearningModule):
         self.alpha = None if alpha is None else float(alpha)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav_r, y_r = batch["retain"]
-        wav_f, y_f = batch["forget"]
-        retain_loss = F.cross_entropy(self.model(wav_r), y_r)
-        forget_loss = F.cross_entropy(self.model(wav_f), y_f)
+        retain_loss = self.task_loss(batch["retain"])
+        forget_loss = self.task_loss(batch["forget"])
         return neggrad_plus_loss(retain_loss, forget_loss, self.alpha)
+
+
+register_preset("asr_ngplus", "ngplus", task="asr")

@@ -1,23 +1,51 @@
-"""Method registry: ``--method NAME`` plus a YAML of overrides is all a user names."""
+"""Method registry: ``--method NAME`` plus a YAML of overrides is all a user names.
+
+One class per algorithm is registered under its name (``ng``, ``scrub``, ...) with the tasks
+it serves (:attr:`~audio_unlearn.methods.base.UnlearningModule.tasks`). A **preset** is a
+named (method, task, defaults) triple: ``asr_scrub`` is SCRUB on ASR batches with the
+sequence-level defaults. The preset marked as a task's default applies when the method is
+built for that task by its own name (``build_method("scrub", model, task="asr")``).
+"""
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import UnlearningModule
 
 __all__ = [
     "METHODS",
+    "PRESETS",
+    "Preset",
     "build_method",
     "get_method",
     "method_hparams",
+    "method_task",
     "methods_for_task",
     "register_method",
+    "register_preset",
+    "resolve_method",
 ]
 
 METHODS: dict[str, type[UnlearningModule]] = {}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A registered name for ``method`` on ``task`` with default hyper-parameters."""
+
+    name: str
+    method: str
+    task: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {}
+#: (method, task) -> the preset whose defaults apply when ``method`` runs on ``task``
+_TASK_DEFAULTS: dict[tuple[str, str], Preset] = {}
 
 
 def register_method(name: str):
@@ -26,6 +54,8 @@ def register_method(name: str):
     def decorate(cls):
         if name in METHODS and METHODS[name] is not cls:
             raise ValueError(f"method name {name!r} already registered by {METHODS[name]}")
+        if name in PRESETS:
+            raise ValueError(f"method name {name!r} is already a preset")
         cls.method_name = name
         METHODS[name] = cls
         return cls
@@ -33,23 +63,83 @@ def register_method(name: str):
     return decorate
 
 
+def register_preset(
+    name: str, method: str, *, task: str, defaults: dict[str, Any] | None = None
+) -> Preset:
+    """Register ``name`` as ``method`` on ``task`` with ``defaults``; they are also the
+    defaults of ``method`` on ``task`` (one preset per (method, task)).
+
+    Raises:
+        ValueError: a taken name, an unknown method, a task the method does not serve, a
+            default the method does not take, or a second preset for (method, task).
+    """
+    if name in METHODS or (name in PRESETS and PRESETS[name].method != method):
+        raise ValueError(f"preset name {name!r} is already taken")
+    cls = get_method(method)
+    if task not in cls.tasks:
+        raise ValueError(f"preset {name!r}: method {method!r} does not serve task {task!r}")
+    unknown = sorted(set(defaults or {}) - set(_signature_defaults(cls)))
+    if unknown:
+        raise ValueError(f"preset {name!r}: method {method!r} has no hyper-parameter(s) {unknown}")
+    if (method, task) in _TASK_DEFAULTS and _TASK_DEFAULTS[(method, task)].name != name:
+        raise ValueError(f"method {method!r} already has a preset for task {task!r}")
+    preset = Preset(name, method, task, dict(defaults or {}))
+    PRESETS[name] = _TASK_DEFAULTS[(method, task)] = preset
+    return preset
+
+
 def methods_for_task(task: str = "classification") -> list[str]:
-    """Registered method names whose batches are of ``task`` ("classification", "asr")."""
-    return sorted(name for name, cls in METHODS.items() if cls.task == task)
+    """Names of the registered methods that serve ``task`` (presets not included)."""
+    return sorted(name for name, cls in METHODS.items() if task in cls.tasks)
 
 
 def get_method(name: str) -> type[UnlearningModule]:
+    """The class of method or preset ``name``."""
+    if name in PRESETS:
+        name = PRESETS[name].method
     try:
         return METHODS[name]
     except KeyError:
         raise ValueError(
-            f"unknown method {name!r}; registered methods: {sorted(METHODS)}"
+            f"unknown method {name!r}; registered methods: {sorted(METHODS)}; "
+            f"presets: {sorted(PRESETS)}"
         ) from None
 
 
-def method_hparams(name: str) -> dict[str, object]:
-    """The method's hyper-parameters and their defaults (from its ``__init__`` signature)."""
-    sig = inspect.signature(get_method(name).__init__)
+def resolve_method(name: str, task: str | None = None) -> tuple[str, str, dict[str, Any]]:
+    """``(method, task, defaults)`` of ``name`` (a method or a preset) run on ``task``.
+
+    ``task=None`` takes the preset's task, or the method's first task.
+
+    Raises:
+        ValueError: an unknown name, or a task the method (or preset) does not serve.
+    """
+    cls = get_method(name)
+    if name in PRESETS:
+        preset = PRESETS[name]
+        if task is not None and task != preset.task:
+            raise ValueError(
+                f"{name!r} is {preset.method!r} preset for task {preset.task!r}, not {task!r}; "
+                f"use {preset.method!r} on task {task!r}"
+            )
+        return preset.method, preset.task, dict(preset.defaults)
+    task = cls.tasks[0] if task is None else task
+    if task not in cls.tasks:
+        raise ValueError(
+            f"method {name!r} serves {list(cls.tasks)}, not task {task!r} "
+            f"(methods for {task!r}: {methods_for_task(task)})"
+        )
+    preset = _TASK_DEFAULTS.get((name, task))
+    return name, task, dict(preset.defaults) if preset else {}
+
+
+def method_task(name: str) -> str:
+    """The task ``name`` (a method or a preset) runs on by default."""
+    return resolve_method(name)[1]
+
+
+def _signature_defaults(cls) -> dict[str, object]:
+    sig = inspect.signature(cls.__init__)
     return {
         p.name: p.default
         for p in sig.parameters.values()
@@ -57,20 +147,31 @@ def method_hparams(name: str) -> dict[str, object]:
     }
 
 
-def build_method(name: str, model, **overrides) -> UnlearningModule:
-    """Instantiate method ``name`` around ``model`` with hyper-parameter ``overrides``.
+def method_hparams(name: str, task: str | None = None) -> dict[str, object]:
+    """The hyper-parameters of ``name`` (a method or a preset) on ``task`` and their
+    defaults (the ``__init__`` signature's, with the task's preset applied)."""
+    method, _, defaults = resolve_method(name, task)
+    return {**_signature_defaults(METHODS[method]), **defaults}
+
+
+def build_method(name: str, model, *, task: str | None = None, **overrides) -> UnlearningModule:
+    """Instantiate method (or preset) ``name`` around ``model`` for ``task`` with
+    hyper-parameter ``overrides``.
 
     Raises:
-        ValueError: unknown method or an override the method does not take.
+        ValueError: unknown method, a task it does not serve, or an override the method
+            does not take.
     """
-    cls = get_method(name)
-    known = method_hparams(name)
+    method, task, defaults = resolve_method(name, task)
+    cls = METHODS[method]
+    known = method_hparams(name, task)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ValueError(
             f"method {name!r} has no hyper-parameter(s) {unknown}; it takes {sorted(known)}"
         )
-    return cls(model, **{k: _coerce(name, k, v, known[k]) for k, v in overrides.items()})
+    values = {**defaults, **{k: _coerce(name, k, v, known[k]) for k, v in overrides.items()}}
+    return cls(model, **values).use_task(task)
 
 
 def _coerce(method: str, key: str, value, default):

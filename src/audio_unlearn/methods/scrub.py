@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..tasks.classification import distill_kl
 from .base import UnlearningModule, frozen_copy
-from .registry import register_method
+from .registry import register_method, register_preset
 
 __all__ = ["SCRUB", "distill_kl"]
-
-
-def distill_kl(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 4.0
-) -> torch.Tensor:
-    """Knowledge-distillation divergence ``KL(teacher || student)`` at temperature ``T``.
-
-    ``T^2 * mean_i sum_c p_t(c|x_i) * (log p_t(c|x_i) - log p_s(c|x_i))`` with
-    ``p = softmax(logits / T)``: the teacher distribution is the reference (first argument
-    of the KL), as in SCRUB's ``d(x; w^u) = KL(p(f(x; w^o)) || p(f(x; w^u)))`` and the
-    authors' ``DistillKL`` (``F.kl_div(log p_s, p_t)``, summed, divided by the batch
-    size, times ``T^2``).
-
-    Args:
-        student_logits: ``(batch, classes)``.
-        teacher_logits: ``(batch, classes)``.
-        temperature: softmax temperature ``T``.
-
-    Returns:
-        Scalar divergence.
-    """
-    log_s = F.log_softmax(student_logits / temperature, dim=-1)
-    p_t = F.softmax(teacher_logits / temperature, dim=-1)
-    return F.kl_div(log_s, p_t, reduction="batchmean") * temperature**2
 
 
 @register_method("scrub")
@@ -48,6 +24,11 @@ class SCRUB(UnlearningModule):
        (the student moves away from the teacher on forget data);
     2. a min-step pass over the retain set, minimising
        ``gamma * CE(student(x_r), y_r) + alpha * d(x_r)``.
+
+    On ASR, ``d`` is the position-level :func:`~audio_unlearn.tasks.asr.sequence_kl`
+    (CTC frames, or Whisper's teacher-forced decoder positions, padding masked) and the
+    retain loss the recogniser's per-sample loss; the ``asr_scrub`` preset's defaults are
+    ``T = 1``, ``alpha = 0.5``, ``gamma = 1``, ``msteps = 1``.
 
     Defaults follow the authors' released configuration (``T = 4``, ``alpha = 0.001``,
     ``gamma = 0.99``, ``msteps = 2``); one epoch and AdamW as in UnSLU-BENCH. The two
@@ -69,6 +50,7 @@ class SCRUB(UnlearningModule):
     """
 
     uses = ("retain",)
+    tasks = ("classification", "asr")
 
     def __init__(
         self,
@@ -95,22 +77,30 @@ class SCRUB(UnlearningModule):
         self.teacher = frozen_copy(model)
         self.automatic_optimization = False
 
-    def _teacher_logits(self, wav: torch.Tensor) -> torch.Tensor:
+    def _teacher_outputs(self, batch):
         with torch.no_grad():
-            return self.teacher(wav)
+            return self.task.outputs(self.teacher, batch)
 
-    def max_step(self, wav_f: torch.Tensor) -> torch.Tensor:
+    def divergence(self, batch) -> torch.Tensor:
+        """``d(x)`` on one batch of the task: ``KL(teacher || student)`` at ``T``."""
+        student = self.task.outputs(self.model, batch)
+        return self.task.divergence(student, self._teacher_outputs(batch), batch, self.temperature)
+
+    def max_step(self, batch) -> torch.Tensor:
         """One optimiser step maximising ``d`` on a forget batch; returns ``d`` (detached)."""
-        div = distill_kl(self.model(wav_f), self._teacher_logits(wav_f), self.temperature)
+        div = self.divergence(batch)
         self.manual_step(-div)
         return div.detach()
 
-    def min_step(self, wav_r: torch.Tensor, y_r: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on ``gamma * CE + alpha * d`` over a retain batch."""
-        logits = self.model(wav_r)
-        loss = self.gamma * F.cross_entropy(logits, y_r) + self.alpha * distill_kl(
-            logits, self._teacher_logits(wav_r), self.temperature
-        )
+    def min_step(self, batch) -> torch.Tensor:
+        """One optimiser step on ``gamma * loss + alpha * d`` over a retain batch."""
+        student = self.task.outputs(self.model, batch)
+        loss = self.gamma * self.task.loss_from_outputs(self.model, student, batch)
+        if self.alpha > 0:
+            teacher = self._teacher_outputs(batch)
+            loss = loss + self.alpha * self.task.divergence(
+                student, teacher, batch, self.temperature
+            )
         return self.manual_step(loss)
 
     def on_train_epoch_start(self) -> None:
@@ -119,15 +109,24 @@ class SCRUB(UnlearningModule):
         dm = self.trainer.datamodule
         if dm is None or not hasattr(dm, "loader"):
             raise ValueError(
-                "scrub: the max-step pass reads the forget set from the datamodule; run it "
-                "with fit_unlearning(method, datamodule) on an UnlearningDataModule"
+                f"{self.method_name}: the max-step pass reads the forget set from the "
+                "datamodule; run it with fit_unlearning(method, datamodule)"
             )
-        for wav_f, _ in dm.loader("forget", shuffle=True):
-            div = self.max_step(wav_f.to(self.device))
-            self.log("unlearn/forget_kl", div, batch_size=wav_f.shape[0])
+        for batch in dm.loader("forget", shuffle=True):
+            batch = self.task.to_device(batch, self.device)
+            div = self.max_step(batch)
+            self.log("unlearn/forget_kl", div, batch_size=self.task.batch_size(batch))
 
     def training_step(self, batch, batch_idx):
-        wav_r, y_r = batch["retain"]
-        loss = self.min_step(wav_r, y_r)
-        self.log("unlearn/loss", loss, prog_bar=True, batch_size=y_r.numel())
+        retain = batch["retain"]
+        loss = self.min_step(retain)
+        self.log("unlearn/loss", loss, prog_bar=True, batch_size=self.task.batch_size(retain))
         return loss
+
+
+register_preset(
+    "asr_scrub",
+    "scrub",
+    task="asr",
+    defaults={"temperature": 1.0, "alpha": 0.5, "gamma": 1.0, "msteps": 1},
+)

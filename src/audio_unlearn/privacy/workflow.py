@@ -418,7 +418,7 @@ def plan_from_objects(
         },
     )
     model = copy.deepcopy(checkpoint.model)
-    module = build_method(config.method, model, **dict(config.hparams))
+    module = build_method(config.method, model, task="classification", **dict(config.hparams))
     dm = UnlearningDataModule(
         list(train) + list(heldout),
         split,

@@ -1,35 +1,20 @@
-"""Speaker forgetting for speech recognisers: sequence-loss versions of FT, NG, NG+, CF-k
-and SCRUB, and the CTC training module of the original and retrained models.
+"""Training of recognisers (the original and retrained models); the ASR unlearning methods
+are the task-generic ones run on the ASR task (:mod:`audio_unlearn.tasks.asr`).
 
-Every method here has ``task = "asr"``: its batches are ASR batches
-``(wavs, wav_lengths, targets, target_lengths)`` (:mod:`audio_unlearn.data.asr_data`),
-and its model is a recogniser with ``model.loss(wavs, wav_lengths, targets,
-target_lengths) -> (batch,)`` per-sample losses and ``model.sequence_outputs(...) ->
-(log_probs, lengths)`` (or, for a plain CTC model, ``model(wavs, wav_lengths) ->
-(log_probs, frame_lengths)``): :class:`audio_unlearn.models.asr.CTCRecognizer`, or the
-transformers wrappers of :mod:`audio_unlearn.models.asr_hf` (``*ForCTC``, Whisper). They are
-registered as ``asr_ft``, ``asr_ng``, ``asr_ngplus``, ``asr_cfk`` and ``asr_scrub``
-(imported by :mod:`audio_unlearn.methods.asr_methods`).
+FT, NG, NG+, CF-k and SCRUB serve ASR batches ``(wavs, wav_lengths, targets,
+target_lengths)`` through the task's per-sample loss and output distribution; the presets
+``asr_ft``, ``asr_ng``, ``asr_ngplus``, ``asr_cfk`` and ``asr_scrub`` name them with their
+ASR defaults. The sequence helpers are re-exported here from :mod:`audio_unlearn.tasks.asr`.
 """
 
-from .base import (
-    ASRUnlearningModule,
-    finite_mean,
-    loss_from_outputs,
-    sequence_kl,
-    sequence_outputs,
-)
-from .methods import ASRCatastrophicForgettingK, ASRFineTune, ASRNegGrad, ASRNegGradPlus
-from .scrub import ASRSCRUB
+from ...tasks.asr import finite_mean, loss_from_outputs, sequence_kl, sequence_outputs
 from .training import CTCTraining
 
+#: the ASR presets (each a task-generic method with its ASR defaults)
+ASR_METHODS: tuple[str, ...] = ("asr_ft", "asr_ng", "asr_ngplus", "asr_cfk", "asr_scrub")
+
 __all__ = [
-    "ASRSCRUB",
-    "ASRCatastrophicForgettingK",
-    "ASRFineTune",
-    "ASRNegGrad",
-    "ASRNegGradPlus",
-    "ASRUnlearningModule",
+    "ASR_METHODS",
     "CTCTraining",
     "finite_mean",
     "loss_from_outputs",

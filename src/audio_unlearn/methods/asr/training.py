@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from .base import finite_mean
+from ...tasks.asr import finite_mean
 
 __all__ = ["CTCTraining"]
 

@@ -55,7 +55,7 @@ class TTSUnlearningModule(UnlearningModule):
         warmup_steps: linear warm-up steps.
     """
 
-    task = "tts"
+    tasks = ("tts",)
     gradient_clip_val = 1.0
 
     def __init__(

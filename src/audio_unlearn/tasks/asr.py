@@ -1,4 +1,12 @@
-"""Shared parts of the ASR unlearning methods: the base module and sequence losses."""
+"""The ASR task: batches ``(wavs, wav_lengths, targets, target_lengths)``
+(:mod:`audio_unlearn.data.asr_data`) and a recogniser with per-sample losses.
+
+The model is :class:`audio_unlearn.models.asr.CTCRecognizer` or a transformers wrapper of
+:mod:`audio_unlearn.models.asr_hf` (``*ForCTC``, Whisper): ``model.loss(wavs, wav_lengths,
+targets, target_lengths) -> (batch,)`` per-sample losses (per character for CTC, per token
+for Whisper's teacher-forced cross-entropy) and ``model.sequence_outputs(...) ->
+(log_probs, lengths)`` (a plain CTC model: ``model(wavs, wav_lengths)``).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +14,12 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from ...models.asr import per_sample_ctc_loss
-from ..base import UnlearningModule
+from ..models.asr import per_sample_ctc_loss
+from .base import Task
 
-__all__ = [
-    "ASRUnlearningModule",
-    "finite_mean",
-    "loss_from_outputs",
-    "sequence_kl",
-    "sequence_outputs",
-]
+__all__ = ["ASRTask", "finite_mean", "loss_from_outputs", "sequence_kl", "sequence_outputs"]
 
 
 def sequence_outputs(
@@ -32,7 +35,7 @@ def sequence_outputs(
     Returns:
         ``(log_probs (batch, positions, vocab), lengths (batch,))``.
     """
-    wavs, wav_lengths, targets, target_lengths = batch
+    wavs, wav_lengths, targets, target_lengths = batch[:4]
     if hasattr(model, "sequence_outputs"):
         return model.sequence_outputs(wavs, wav_lengths, targets, target_lengths)
     return model(wavs, wav_lengths)
@@ -110,25 +113,27 @@ def sequence_kl(
     return (per_frame * mask).sum() / n * temperature**2
 
 
-class ASRUnlearningModule(UnlearningModule):
-    """Base of the ASR methods: ASR batches and the recogniser's per-sample loss.
+class ASRTask(Task):
+    """Speech recognition: the recogniser's per-sample sequence loss, mean over the finite
+    ones (:func:`finite_mean`); outputs are per-position log-probabilities."""
 
-    ``batch[name]`` is ``(wavs, wav_lengths, targets, target_lengths)``;
-    :meth:`sequence_loss` is the mean per-sample loss of the model on one such batch
-    (per character for :class:`~audio_unlearn.models.asr.CTCRecognizer`, per token for
-    the transformers wrappers of :mod:`audio_unlearn.models.asr_hf`: CTC, or Whisper's
-    teacher-forced cross-entropy).
+    name: ClassVar[str] = "asr"
 
-    ``task = "asr"`` tells generic drivers (the classifier smoke run, class removal) that
-    these methods do not take classification batches.
-    """
+    def outputs(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return sequence_outputs(model, batch)
 
-    task: ClassVar[str] = "asr"
+    def loss_from_outputs(self, model: nn.Module, outputs, batch) -> torch.Tensor:
+        return finite_mean(loss_from_outputs(model, outputs, batch[2], batch[3]))
 
-    def sequence_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        wavs, wav_lengths, targets, target_lengths = batch
-        return finite_mean(self.model.loss(wavs, wav_lengths, targets, target_lengths))
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        return finite_mean(self.per_sample_loss(model, batch))
 
-    @staticmethod
-    def _batch_size(batch) -> int:
-        return sum(int(b[1].numel()) for b in batch.values() if b is not None)
+    def per_sample_loss(self, model: nn.Module, batch) -> torch.Tensor:
+        wavs, wav_lengths, targets, target_lengths = batch[:4]
+        return model.loss(wavs, wav_lengths, targets, target_lengths)
+
+    def divergence(self, student, teacher, batch, temperature: float = 1.0) -> torch.Tensor:
+        return sequence_kl(student[0], teacher[0], student[1], temperature)
+
+    def batch_size(self, batch) -> int:
+        return int(batch[1].numel())

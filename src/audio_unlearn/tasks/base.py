@@ -1,0 +1,78 @@
+"""The task seam: what an unlearning method needs to know about a task's batches and model.
+
+Lightning separates the Trainer (the loop) from the LightningModule (the model); here a
+method (the loop: ascend on forget, distil on retain, prune, ...) is separated from the
+task (what a batch is, what the model's loss and output distribution are). A method written
+against :class:`Task` serves every task that provides what it uses:
+
+- :meth:`Task.loss`: the scalar training objective on one batch (what FT descends and NG
+  ascends);
+- :meth:`Task.per_sample_loss`: one loss per item (membership attacks, per-sample
+  importances);
+- :meth:`Task.outputs`, :meth:`Task.loss_from_outputs` and :meth:`Task.divergence`: the
+  model's output distribution and a distillation divergence ``KL(teacher || student)``
+  between two models' outputs on the same batch (SCRUB, bad teacher), from one forward
+  pass of the student.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+__all__ = ["Task"]
+
+
+class Task:
+    """Base of the task plug-ins (:mod:`audio_unlearn.tasks`).
+
+    Subclasses set :attr:`name` and implement :meth:`outputs`, :meth:`loss_from_outputs`,
+    :meth:`per_sample_loss` and :meth:`batch_size`; :meth:`divergence` where distillation
+    methods may serve the task.
+    """
+
+    name: ClassVar[str] = ""
+
+    def outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Any:
+        """The model's outputs on ``batch`` (what :meth:`loss_from_outputs` and
+        :meth:`divergence` read)."""
+        raise NotImplementedError
+
+    def loss_from_outputs(
+        self, model: nn.Module, outputs: Any, batch: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """The scalar training loss of ``outputs`` (from :meth:`outputs`) on ``batch``."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The scalar training loss of ``model`` on ``batch``."""
+        return self.loss_from_outputs(model, self.outputs(model, batch), batch)
+
+    def per_sample_loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``(batch,)`` losses, one per item."""
+        raise NotImplementedError
+
+    def divergence(
+        self,
+        student: Any,
+        teacher: Any,
+        batch: tuple[torch.Tensor, ...],
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """``KL(teacher || student)`` of two models' :meth:`outputs` on the same batch, at a
+        softmax temperature, scaled by ``T^2`` (Hinton et al. 2015's distillation form)."""
+        raise NotImplementedError(f"task {self.name!r} has no distillation divergence")
+
+    def batch_size(self, batch: tuple[torch.Tensor, ...]) -> int:
+        """Items in ``batch``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def to_device(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple:
+        """``batch`` with every tensor moved to ``device``."""
+        return tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in batch)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -1,0 +1,157 @@
+"""The task seam (audio_unlearn.tasks): one method implementation serves every task through
+the task's loss, per-sample loss, outputs and divergence."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audio_unlearn.methods import METHODS, build_method
+from audio_unlearn.methods.registry import (
+    PRESETS,
+    method_hparams,
+    methods_for_task,
+    register_preset,
+    resolve_method,
+)
+from audio_unlearn.models import build_classifier
+from audio_unlearn.models.asr import CTCRecognizer, CTCRecognizerConfig
+from audio_unlearn.tasks import ASRTask, ClassificationTask, TTSTask, get_task
+from audio_unlearn.tasks.asr import finite_mean
+
+TINY_ASR = dict(
+    n_mels=16,
+    conv_channels=8,
+    blocks=1,
+    block_kernel=3,
+    rnn_hidden=8,
+    rnn_layers=1,
+    freq_masks=0,
+    time_masks=0,
+)
+
+
+def _classifier():
+    torch.manual_seed(0)
+    return build_classifier(name="logmel_cnn", num_classes=3, channels=8, n_layers=2).eval()
+
+
+def _classification_batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(4, 16000, generator=g) * 0.1, torch.tensor([0, 1, 2, 1])
+
+
+def _recogniser():
+    torch.manual_seed(0)
+    return CTCRecognizer(CTCRecognizerConfig(characters=(" ", "a", "b"), **TINY_ASR)).eval()
+
+
+def _asr_batch():
+    g = torch.Generator().manual_seed(2)
+    wavs = torch.randn(3, 16000, generator=g) * 0.1
+    return (
+        wavs,
+        torch.tensor([16000, 12000, 8000]),
+        torch.tensor([[1, 2, 1], [2, 2, 0], [1, 0, 0]]),
+        torch.tensor([3, 2, 1]),
+    )
+
+
+def test_get_task_names_and_errors():
+    assert isinstance(get_task("classification"), ClassificationTask)
+    assert isinstance(get_task("asr"), ASRTask) and isinstance(get_task("tts"), TTSTask)
+    task = ASRTask()
+    assert get_task(task) is task
+    with pytest.raises(ValueError, match="unknown task 'speech'"):
+        get_task("speech")
+
+
+def test_classification_task_is_cross_entropy_and_distillation_kl():
+    task, model, batch = ClassificationTask(), _classifier(), _classification_batch()
+    with torch.no_grad():
+        logits = model(batch[0])
+    torch.testing.assert_close(task.loss(model, batch), F.cross_entropy(logits, batch[1]))
+    per = task.per_sample_loss(model, batch)
+    assert per.shape == (4,)
+    torch.testing.assert_close(per.mean(), task.loss(model, batch))
+    assert float(task.divergence(logits, logits, batch, 4.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(task.divergence(logits, logits.flip(0), batch, 4.0)) > 0
+    assert task.batch_size(batch) == 4
+
+
+def test_asr_task_uses_the_recognisers_per_sample_loss_and_sequence_kl():
+    task, model, batch = ASRTask(), _recogniser(), _asr_batch()
+    per = task.per_sample_loss(model, batch)
+    torch.testing.assert_close(per, model.loss(*batch))
+    torch.testing.assert_close(task.loss(model, batch), finite_mean(per))
+    # the outputs route (one student pass for loss and divergence) gives the same loss
+    out = task.outputs(model, batch)
+    torch.testing.assert_close(task.loss_from_outputs(model, out, batch), task.loss(model, batch))
+    assert float(task.divergence(out, out, batch)) == pytest.approx(0.0, abs=1e-6)
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.output.weight.mul_(-1)
+    assert float(task.divergence(out, task.outputs(other, batch), batch)) > 0
+    assert task.batch_size(batch) == 3
+
+
+def test_tts_task_is_the_flow_loss(tiny_tts):
+    from audio_unlearn.models.tts import load_tts
+
+    dm, path = tiny_tts
+    model = load_tts(path).model.eval()
+    dm.setup("fit")
+    batch = next(iter(dm.eval_dataloader("retain")))
+    task = TTSTask()
+    torch.manual_seed(3)
+    loss = task.loss(model, batch)
+    torch.manual_seed(3)
+    torch.testing.assert_close(loss, model.flow_loss(*batch[:3]))
+    torch.manual_seed(3)
+    per = task.per_sample_loss(model, batch)
+    assert per.shape == (batch[0].shape[0],) and torch.isfinite(per).all()
+    assert task.batch_size(batch) == batch[0].shape[0]
+    with pytest.raises(NotImplementedError, match="no distillation divergence"):
+        task.divergence(None, None, batch)
+
+
+@pytest.mark.parametrize("name", ["ft", "ng", "ngplus", "cfk", "scrub"])
+def test_one_implementation_serves_classification_and_asr(name):
+    cls = METHODS[name]
+    assert set(cls.tasks) >= {"classification", "asr"}
+    assert name in methods_for_task("classification") and name in methods_for_task("asr")
+    asr = build_method(name, _recogniser(), task="asr")
+    clf = build_method(name, _classifier(), task="classification")
+    assert type(asr) is type(clf) is cls
+    assert isinstance(asr.task, ASRTask) and isinstance(clf.task, ClassificationTask)
+
+
+def test_ng_ascends_the_task_loss_on_each_task():
+    for model, batch, task in (
+        (_classifier(), _classification_batch(), "classification"),
+        (_recogniser(), _asr_batch(), "asr"),
+    ):
+        module = build_method("ng", model, task=task)
+        expected = -get_task(task).loss(model, batch)
+        torch.testing.assert_close(module.unlearning_loss({"forget": batch}), expected)
+
+
+def test_label_bound_methods_serve_classification_only():
+    for name in ("rl", "srl", "unsir", "amnesiac"):
+        assert METHODS[name].tasks == ("classification",), name
+        with pytest.raises(ValueError, match="serves"):
+            resolve_method(name, "asr")
+
+
+def test_presets_resolve_and_their_defaults_apply_on_their_task():
+    assert resolve_method("asr_cfk") == ("cfk", "asr", {"lr": 3e-4, "k": 2})
+    assert method_hparams("cfk", "asr")["k"] == 2 and method_hparams("cfk")["k"] == 1
+    assert build_method("asr_cfk", _recogniser(), k=1).k == 1  # overrides win
+    with pytest.raises(ValueError, match="already taken"):
+        register_preset("asr_cfk", "ng", task="asr")
+    with pytest.raises(ValueError, match="does not serve task 'asr'"):
+        register_preset("asr_unsir_for_test", "unsir", task="asr")
+    with pytest.raises(ValueError, match="no hyper-parameter"):
+        register_preset("asr_ng_for_test", "ng", task="asr", defaults={"nope": 1})
+    assert "asr_unsir_for_test" not in PRESETS and "asr_ng_for_test" not in PRESETS
