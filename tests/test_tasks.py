@@ -116,7 +116,10 @@ def test_tts_task_is_the_flow_loss(tiny_tts):
         task.divergence(None, None, batch)
 
 
-@pytest.mark.parametrize("name", ["ft", "ng", "ngplus", "cfk", "scrub"])
+@pytest.mark.parametrize(
+    "name",
+    ["ft", "ng", "ngplus", "cfk", "scrub", "l1sparse", "omp", "prune_regrow", "retrain", "ssd"],
+)
 def test_one_implementation_serves_classification_and_asr(name):
     cls = METHODS[name]
     assert set(cls.tasks) >= {"classification", "asr"}

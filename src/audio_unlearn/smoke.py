@@ -190,7 +190,8 @@ def _failure(model: str, method: str, start: float, err: Exception) -> SmokeResu
 def _run_asr(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
     """Each ASR method for one short epoch on a tiny CTC recogniser (speaker forgetting):
     transcripts spell each syllable's pitch as a letter; the loss attack reads the
-    per-utterance CTC loss of forget vs unseen speakers; "acc" columns are 1 - CER."""
+    per-utterance CTC loss of forget vs unseen speakers; "acc" columns are 1 - CER (floored
+    at 0: a model that inserts characters can have CER > 1)."""
     import dataclasses
 
     import jiwer
@@ -249,8 +250,8 @@ def _run_asr(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
                     method,
                     True,
                     time.perf_counter() - start,
-                    forget_acc=1.0 - cer["forget"],
-                    retain_acc=1.0 - cer["retain"],
+                    forget_acc=max(0.0, 1.0 - cer["forget"]),
+                    retain_acc=max(0.0, 1.0 - cer["retain"]),
                     mia=mia.accuracy,
                 )
             )

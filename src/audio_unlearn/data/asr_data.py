@@ -230,11 +230,11 @@ class ASRDataModule(L.LightningDataModule):
             self._datasets[key] = ASRDataset(utts, self.encode, self.store, random_tail=key[1])
         return self._datasets[key]
 
-    def loader(self, name: str, *, shuffle: bool) -> DataLoader:
+    def loader(self, name: str, *, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         dataset = self.dataset(name, training=shuffle)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if batch_size is None else batch_size,
             shuffle=shuffle,
             generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
             collate_fn=collate_asr,

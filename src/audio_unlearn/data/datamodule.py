@@ -152,12 +152,12 @@ class UnlearningDataModule(L.LightningDataModule):
         utts = self.sets["forget"] + self.sets["retain"] if name == "train" else self.sets[name]
         return LabelledAudioDataset(utts, self.label_key, self.encoder, self.cache)
 
-    def loader(self, name: str, *, shuffle: bool) -> DataLoader:
+    def loader(self, name: str, *, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
         dataset = self.dataset(name)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if batch_size is None else batch_size,
             shuffle=shuffle,
             generator=generator if shuffle else None,
             num_workers=0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule
 from .registry import register_method
@@ -26,7 +25,7 @@ def l1_weight(epoch: int, epochs: int, alpha: float, no_l1_epochs: int = 0) -> f
 
 @register_method("l1sparse")
 class L1Sparse(UnlearningModule):
-    """l1-sparse: cross-entropy on retain plus a decaying L1 norm of the weights.
+    """l1-sparse: the task's loss on retain plus a decaying L1 norm of the weights.
 
     Jia, Liu, Ram, Yao, Liu, Liu, Sharma and Liu, "Model Sparsity Can Simplify Machine
     Unlearning" (NeurIPS 2023), sparsity-aware unlearning: fine-tune on the retain set
@@ -48,6 +47,7 @@ class L1Sparse(UnlearningModule):
     """
 
     uses = ("retain",)
+    tasks = ("classification", "asr")
 
     def __init__(
         self,
@@ -73,8 +73,7 @@ class L1Sparse(UnlearningModule):
         return l1_weight(self.current_epoch, self.epochs, self.alpha, self.no_l1_epochs)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        loss = F.cross_entropy(self.model(wav), y)
+        loss = self.task_loss(batch["retain"])
         weight = self.current_l1_weight()
         if weight > 0:
             l1 = sum(p.abs().sum() for p in self.model.parameters() if p.requires_grad)

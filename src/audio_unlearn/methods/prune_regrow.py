@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule
 from .pruning import (
@@ -28,7 +27,8 @@ __all__ = ["PruneRegrow", "RetainSGDRepair", "load_rewind_state"]
 
 
 class RetainSGDRepair(UnlearningModule):
-    """Shared repair of the pruning methods: cross-entropy on the retain set, SGD + momentum.
+    """Shared repair of the pruning methods: the task's loss on the retain set (cross-entropy
+    for classification, the per-sample CTC / token loss for ASR), SGD + momentum.
 
     The repair (fine-tune) phase of prune-and-regrow and of its OMP baseline (Jia et al.,
     NeurIPS 2023): subclasses set ``self.momentum`` in ``__init__`` and do their impair
@@ -36,11 +36,11 @@ class RetainSGDRepair(UnlearningModule):
     """
 
     uses = ("retain",)
+    tasks = ("classification", "asr")
     momentum: float
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        return F.cross_entropy(self.model(wav), y)
+        return self.task_loss(batch["retain"])
 
     def configure_optimizers(self):
         return torch.optim.SGD(
@@ -177,7 +177,9 @@ class PruneRegrow(RetainSGDRepair):
             p = select_sparsity(*self.sparsity_curve, self.sparsity_rule)
         else:
             p = self.sparsity_rule
-        masks = prune_mask(self.model, p, self.selector, forget=forget, train=train)
+        masks = prune_mask(
+            self.model, p, self.selector, forget=forget, train=train, loss=self.task.loss
+        )
         self.n_pruned = apply_prune_masks_(self.model, masks)
         regrow_(self.model, masks, self.regrow, rewind_state=rewind_state, seed=self.seed)
         self.chosen_sparsity = p

@@ -20,7 +20,7 @@ Conventions:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,9 @@ __all__ = [
     "unflatten_mask",
 ]
 
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Batches = Iterable[tuple[torch.Tensor, ...]]
+#: ``loss(model, batch) -> scalar``: the batch loss gradients are taken of
+BatchLoss = Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
 """Any iterable of ``(inputs, targets)`` batches, e.g. a ``DataLoader``."""
 
 SPARSITY_RULES = ("opt", "orth", "pop")
@@ -213,26 +215,36 @@ def _flat_grads(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _batch_grads(model: nn.Module, batches: Batches) -> Iterable[torch.Tensor]:
-    """Per-batch flat gradients of the mean cross-entropy, in eval mode (BatchNorm running
-    statistics are not updated); the model's train/eval mode is restored afterwards."""
+def cross_entropy_loss(model: nn.Module, batch) -> torch.Tensor:
+    """The default batch loss of the selectors: mean cross-entropy of ``(inputs, targets)``
+    (:meth:`audio_unlearn.tasks.ClassificationTask.loss`); methods pass their task's."""
+    return F.cross_entropy(model(batch[0]), batch[1])
+
+
+def _batch_grads(model: nn.Module, batches: Batches, loss: BatchLoss) -> Iterable[torch.Tensor]:
+    """Per-batch flat gradients of the batch loss (mean cross-entropy by default), in eval
+    mode (BatchNorm running statistics are not updated); the model's train/eval mode is
+    restored afterwards."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         with torch.enable_grad():
-            for x, y in batches:
-                x, y = x.to(device), y.to(device)
-                yield _flat_grads(model, F.cross_entropy(model(x), y))
+            for batch in batches:
+                batch = tuple(t.to(device) for t in batch)
+                yield _flat_grads(model, loss(model, batch))
     finally:
         model.train(was_training)
 
 
-def salun_scores(model: nn.Module, forget: Batches) -> torch.Tensor:
-    """SalUn weight saliency ``|sum over forget batches of grad(-CE)|`` (Fan et al., ICLR
-    2024, eq. 5), flat; the most salient entries are pruned first."""
+def salun_scores(
+    model: nn.Module, forget: Batches, *, loss: BatchLoss = cross_entropy_loss
+) -> torch.Tensor:
+    """SalUn weight saliency ``|sum over forget batches of grad(-loss)|`` (Fan et al., ICLR
+    2024, eq. 5, with the cross-entropy or the task's loss), flat; the most salient entries
+    are pruned first."""
     total = None
-    for g in _batch_grads(model, forget):
+    for g in _batch_grads(model, forget, loss):
         total = -g if total is None else total - g
     if total is None:
         raise ValueError("the forget set is empty: SalUn saliency needs at least one batch")
@@ -240,7 +252,12 @@ def salun_scores(model: nn.Module, forget: Batches) -> torch.Tensor:
 
 
 def ssd_scores(
-    model: nn.Module, forget: Batches, train: Batches, *, eps: float = 1e-12
+    model: nn.Module,
+    forget: Batches,
+    train: Batches,
+    *,
+    eps: float = 1e-12,
+    loss: BatchLoss = cross_entropy_loss,
 ) -> torch.Tensor:
     """SSD importance ratio ``I_F / I_D`` (Foster et al., AAAI 2024), flat.
 
@@ -251,7 +268,7 @@ def ssd_scores(
 
     def mean_sq(batches: Batches, name: str) -> torch.Tensor:
         total, count = None, 0
-        for g in _batch_grads(model, batches):
+        for g in _batch_grads(model, batches, loss):
             total = g.square() if total is None else total + g.square()
             count += 1
         if total is None:
@@ -268,6 +285,7 @@ def prune_mask(
     *,
     forget: Batches | None = None,
     train: Batches | None = None,
+    loss: BatchLoss = cross_entropy_loss,
 ) -> dict[str, torch.Tensor]:
     """Per-parameter prune masks with ``round(p * n)`` entries selected globally.
 
@@ -277,18 +295,20 @@ def prune_mask(
         selector: ``"magnitude"`` (smallest ``|w|``; the paper; uses no data),
             ``"salun"`` (highest forget-gradient saliency; needs ``forget``) or ``"ssd"``
             (highest forget/train importance ratio; needs ``forget`` and ``train``).
-        forget, train: batches of ``(inputs, targets)``.
+        forget, train: batches (``(inputs, targets)`` for classification).
+        loss: ``loss(model, batch) -> scalar`` of the data-based selectors (default: mean
+            cross-entropy; a method passes its task's loss).
     """
     if selector == "magnitude":
         scores = magnitude_scores(model)
     elif selector == "salun":
         if forget is None:
             raise ValueError("selector 'salun' needs the forget batches (forget=...)")
-        scores = salun_scores(model, forget)
+        scores = salun_scores(model, forget, loss=loss)
     elif selector == "ssd":
         if forget is None or train is None:
             raise ValueError("selector 'ssd' needs the forget and train batches")
-        scores = ssd_scores(model, forget, train)
+        scores = ssd_scores(model, forget, train, loss=loss)
     else:
         raise ValueError(f"unknown selector {selector!r}; use one of {SELECTORS}")
     return unflatten_mask(model, top_fraction_mask(scores, p))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import UnlearningModule, reinitialise_
 from .registry import register_method
@@ -18,7 +17,7 @@ class Retrain(UnlearningModule):
 
     In ``on_train_start`` (counted as unlearning time) every parameter is re-drawn from
     its layer's initialiser (:func:`reinitialise_`, seeded by ``seed``), so nothing of the
-    trained model survives; then cross-entropy training on the retain set with Adam and a
+    trained model survives; then training on the retain set with the task's loss with Adam and a
     one-cycle learning-rate schedule stepped per batch, the recipe of
     :class:`~audio_unlearn.methods.training.SupervisedTraining` that trains the original
     and gold models. The model never sees the forget set.
@@ -32,6 +31,7 @@ class Retrain(UnlearningModule):
     """
 
     uses = ("retain",)
+    tasks = ("classification", "asr")
 
     def __init__(
         self,
@@ -49,8 +49,7 @@ class Retrain(UnlearningModule):
         reinitialise_(self.model, seed=self.seed)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav, y = batch["retain"]
-        return F.cross_entropy(self.model(wav), y)
+        return self.task_loss(batch["retain"])
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .base import UnlearningModule
+from .pruning import BatchLoss, cross_entropy_loss
 from .registry import register_method
 
 if TYPE_CHECKING:
@@ -21,11 +20,16 @@ __all__ = ["SelectiveSynapticDampening", "dampening_factors", "mean_squared_grad
 
 
 def mean_squared_gradients(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device=None
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, ...]],
+    device=None,
+    *,
+    loss: BatchLoss = cross_entropy_loss,
 ) -> dict[str, torch.Tensor]:
     """Diagonal Fisher importance as SSD computes it: squared batch gradients, averaged.
 
-    For each batch the gradient of the batch's *mean* cross-entropy is squared element-wise;
+    For each batch the gradient of the batch's *mean* loss (cross-entropy, or the task's
+    loss) is squared element-wise;
     the result is the average of these over batches, ``I = (1/K) sum_k (grad L_k)^2``
     (Foster et al., AAAI 2024, and their reference code). This is not the per-sample
     Fisher ``(1/N) sum_i (grad l_i)^2``: it depends on the batch size (larger batches
@@ -34,8 +38,10 @@ def mean_squared_gradients(
 
     Args:
         model: the model.
-        batches: ``(waveforms (B, T), targets (B,))`` pairs.
+        batches: batches of the task (``(waveforms (B, T), targets (B,))`` pairs for
+            classification).
         device: where to run; the model's own device if ``None``.
+        loss: ``loss(model, batch) -> scalar`` (default: mean cross-entropy).
 
     Returns:
         ``{parameter name: importance}`` for every parameter that requires grad.
@@ -50,9 +56,9 @@ def mean_squared_gradients(
     model.eval()
     n_batches = 0
     try:
-        for wav, y in batches:
+        for batch in batches:
             model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(wav.to(device)), y.to(device)).backward()
+            loss(model, tuple(t.to(device) for t in batch)).backward()
             for n, p in params.items():
                 if p.grad is not None:
                     importance[n] += p.grad.detach() ** 2
@@ -133,6 +139,7 @@ class SelectiveSynapticDampening(UnlearningModule):
 
     training_free = True
     uses = ("forget",)
+    tasks = ("classification", "asr")
 
     def __init__(
         self,
@@ -178,16 +185,14 @@ class SelectiveSynapticDampening(UnlearningModule):
     def _batches(self, datamodule: UnlearningDataModule, name: str):
         if self.importance_batch_size is None:
             return datamodule.eval_dataloader(name)
-        return DataLoader(
-            datamodule.dataset(name), batch_size=self.importance_batch_size, shuffle=False
-        )
+        return datamodule.loader(name, shuffle=False, batch_size=self.importance_batch_size)
 
     def apply(self, datamodule: UnlearningDataModule) -> None:
         device = next(self.model.parameters()).device
         importance_full = mean_squared_gradients(
-            self.model, self._batches(datamodule, "train"), device
+            self.model, self._batches(datamodule, "train"), device, loss=self.task.loss
         )
         importance_forget = mean_squared_gradients(
-            self.model, self._batches(datamodule, "forget"), device
+            self.model, self._batches(datamodule, "forget"), device, loss=self.task.loss
         )
         self._dampen(importance_full, importance_forget)
