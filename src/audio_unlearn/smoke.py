@@ -305,16 +305,7 @@ def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
                 SmokeResult(TTS_MODEL, method, True, time.perf_counter() - start, mia=mia.accuracy)
             )
         except Exception as err:  # a smoke run reports every failure, it does not stop
-            last = traceback.extract_tb(err.__traceback__)[-1]
-            results.append(
-                SmokeResult(
-                    TTS_MODEL,
-                    method,
-                    False,
-                    time.perf_counter() - start,
-                    error=f"{type(err).__name__}: {err} ({Path(last.filename).name}:{last.lineno})",
-                )
-            )
+            results.append(_failure(TTS_MODEL, method, start, err))
     return results
 
 
@@ -347,15 +338,7 @@ def _run_one(model_name, method, original, dm, seed) -> SmokeResult:
             mia=mia.accuracy,
         )
     except Exception as err:  # a smoke run reports every failure, it does not stop
-        last = traceback.extract_tb(err.__traceback__)[-1]
-        where = f"{Path(last.filename).name}:{last.lineno}"
-        return SmokeResult(
-            model_name,
-            method,
-            False,
-            time.perf_counter() - start,
-            error=f"{type(err).__name__}: {err} ({where})",
-        )
+        return _failure(model_name, method, start, err)
 
 
 def format_smoke_table(results: Sequence[SmokeResult]) -> str:
