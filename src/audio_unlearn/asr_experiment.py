@@ -67,6 +67,7 @@ from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, read_con
 from .methods import build_method
 from .methods.asr import CTCTraining
 from .methods.fit import fit_unlearning, make_trainer
+from .methods.registry import check_methods
 from .models.asr import (
     ASRCheckpointError,
     CTCRecognizer,
@@ -330,12 +331,7 @@ class ASRExperiment:
                 f"eval.informed_groups must be 'text' or 'duration', got "
                 f"{cfg.eval.informed_groups!r}"
             )
-        unknown = [m for m in cfg.methods if not m.startswith("asr_")]
-        if unknown:
-            raise ValueError(
-                f"methods {unknown} are not ASR methods; use asr_ft, asr_ng, asr_ngplus, "
-                "asr_cfk or asr_scrub"
-            )
+        check_methods(cfg.methods, "asr")
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"

@@ -50,6 +50,7 @@ from .evaluation.classification import expected_calibration_error, per_sample_cr
 from .evaluation.model_eval import predict_logits
 from .methods import SupervisedTraining, build_method
 from .methods.fit import fit_unlearning, make_trainer
+from .methods.registry import check_methods
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
@@ -263,6 +264,7 @@ class Experiment:
     """One speaker-forgetting run in ``run_dir`` (see :func:`run_experiment`)."""
 
     def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, progress: bool = True):
+        check_methods(cfg.methods, "classification")  # before any work
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"

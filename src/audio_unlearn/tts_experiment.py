@@ -45,6 +45,7 @@ from .data.tts_data import TTSDataModule
 from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, read_config_values
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
+from .methods.registry import check_methods
 from .methods.tts import FlowMatchingTraining
 from .models.tts import (
     DurationTable,
@@ -259,12 +260,7 @@ class TTSExperiment:
     """One TTS speaker-forgetting run in ``run_dir`` (see :func:`run_tts_experiment`)."""
 
     def __init__(self, cfg: TTSExperimentConfig, run_dir: str | Path, *, progress: bool = True):
-        unknown = [m for m in cfg.methods if not m.startswith("tts_")]
-        if unknown:
-            raise ValueError(
-                f"methods {unknown} are not TTS methods; use tts_tgu, tts_sgu, tts_ng, "
-                "tts_kl, tts_ft or tts_retrain"
-            )
+        check_methods(cfg.methods, "tts", runner_keys=("steps",))
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"

@@ -70,6 +70,7 @@ from .experiment import (
 )
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
+from .methods.registry import check_methods
 from .models.checkpoint import save_classifier
 
 __all__ = [
@@ -289,6 +290,7 @@ class UnSLUConfig:
                     f"methods.{name}.lr: the learning rate comes from `lrs` (the sweep); "
                     "remove it or set lrs"
                 )
+        check_methods(self.methods, "classification")
 
 
 def load_unslu_config(

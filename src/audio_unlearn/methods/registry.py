@@ -10,6 +10,7 @@ built for that task by its own name (``build_method("scrub", model, task="asr")`
 from __future__ import annotations
 
 import inspect
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "PRESETS",
     "Preset",
     "build_method",
+    "check_methods",
     "get_method",
     "method_hparams",
     "method_task",
@@ -172,6 +174,39 @@ def build_method(name: str, model, *, task: str | None = None, **overrides) -> U
         )
     values = {**defaults, **{k: _coerce(name, k, v, known[k]) for k, v in overrides.items()}}
     return cls(model, **values).use_task(task)
+
+
+def check_methods(
+    methods: Mapping[str, Mapping[str, Any] | None],
+    task: str,
+    *,
+    runner_keys: Collection[str] = (),
+) -> None:
+    """Check a run's ``{method: hyper-parameters}`` before any work is done.
+
+    Every name must be a method or preset that serves ``task``, and every hyper-parameter
+    one it takes (``runner_keys``, e.g. the TTS runner's per-method ``steps``, are the
+    runner's) with a value of the right kind.
+
+    Raises:
+        ValueError: naming every problem found.
+    """
+    problems = []
+    for name, hparams in methods.items():
+        try:
+            known = method_hparams(name, task)
+            values = {k: v for k, v in dict(hparams or {}).items() if k not in runner_keys}
+            unknown = sorted(set(values) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"method {name!r} has no hyper-parameter(s) {unknown}; it takes {sorted(known)}"
+                )
+            for key, value in values.items():
+                _coerce(name, key, value, known[key])
+        except ValueError as err:
+            problems.append(str(err))
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _coerce(method: str, key: str, value, default):
