@@ -281,9 +281,10 @@ def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
         try:
             torch.manual_seed(seed)
             model = copy.deepcopy(original).train()
-            hp = {"teacher_nfe": 2} if "teacher_nfe" in method_hparams(method) else {}
+            known = method_hparams(method, "tts")
+            hp = {"teacher_nfe": 2} if "teacher_nfe" in known else {}
             dm.batch_size = dm.forget_batch_size = 2
-            fit_unlearning(build_method(method, model, **hp), dm, max_steps=2)
+            fit_unlearning(build_method(method, model, task="tts", **hp), dm, max_steps=2)
             losses = {}
             for name in ("forget", "test"):
                 per = []

@@ -39,7 +39,7 @@ class CatastrophicForgettingK(UnlearningModule):
     """
 
     uses = ("retain",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
 
     def __init__(
         self,

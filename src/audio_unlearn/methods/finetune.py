@@ -16,11 +16,13 @@ class FineTune(UnlearningModule):
     Sunshine of the Spotless Net", CVPR 2020); UnSLU-BENCH runs it for one epoch with
     AdamW. Loss: the task's loss on retain batches (``CE(model(x_r), y_r)`` for
     classification; the mean per-sample CTC / token loss for ASR, as run for ASR speaker
-    forgetting by Dinis et al., 2026, "Evaluating Machine Unlearning in ASR").
+    forgetting by Dinis et al., 2026, "Evaluating Machine Unlearning in ASR"; the masked
+    CFM loss of the remain speakers for zero-shot TTS, the fine-tuning baseline of Kim et
+    al., ICML 2025).
     """
 
     uses = ("retain",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
 
     def __init__(self, model, *, lr: float = 1e-3, epochs: int = 1, weight_decay: float = 0.0):
         super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
@@ -30,3 +32,5 @@ class FineTune(UnlearningModule):
 
 
 register_preset("asr_ft", "ft", task="asr", defaults={"lr": 3e-4})
+# the TGU paper's fine-tuning baseline: the remain speakers only, masked CFM loss
+register_preset("tts_ft", "ft", task="tts", defaults={"lr": 1e-4})

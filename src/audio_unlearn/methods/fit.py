@@ -76,11 +76,14 @@ def fit_unlearning(
         module.apply(datamodule)
         return time.perf_counter() - start
     timer = Timer()
+    clip = module.gradient_clip_val
+    if clip is None:  # the task's convention (flow-matching TTS: 1.0)
+        clip = module.task.gradient_clip_val
     trainer = make_trainer(
         module.epochs,
         progress=progress,
         callbacks=[timer, *(callbacks or [])],
-        gradient_clip_val=None if not module.automatic_optimization else module.gradient_clip_val,
+        gradient_clip_val=clip if module.automatic_optimization else None,
         **trainer_kwargs,
     )
     trainer.fit(module, datamodule=datamodule)

@@ -47,7 +47,7 @@ class L1Sparse(UnlearningModule):
     """
 
     uses = ("retain",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
 
     def __init__(
         self,

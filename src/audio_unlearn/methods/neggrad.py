@@ -20,7 +20,7 @@ class NegGrad(UnlearningModule):
     """
 
     uses = ("forget",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
     gradient_clip_val = 1.0
 
     def __init__(self, model, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0):
@@ -31,3 +31,5 @@ class NegGrad(UnlearningModule):
 
 
 register_preset("asr_ng", "ng", task="asr")
+# the TGU paper's negative-gradient baseline: ascent on the forget speakers' CFM loss
+register_preset("tts_ng", "ng", task="tts")

@@ -59,7 +59,7 @@ class NegGradPlus(UnlearningModule):
     """
 
     uses = ("forget", "retain")
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
     gradient_clip_val = 1.0
 
     def __init__(

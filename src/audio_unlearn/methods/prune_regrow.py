@@ -36,7 +36,7 @@ class RetainSGDRepair(UnlearningModule):
     """
 
     uses = ("retain",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
     momentum: float
 
     def unlearning_loss(self, batch) -> torch.Tensor:

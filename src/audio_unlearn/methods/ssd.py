@@ -139,7 +139,7 @@ class SelectiveSynapticDampening(UnlearningModule):
 
     training_free = True
     uses = ("forget",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
 
     def __init__(
         self,

@@ -34,6 +34,9 @@ class Task:
     """
 
     name: ClassVar[str] = ""
+    #: gradient-norm clip of methods that set none themselves (a convention of the task's
+    #: training: flow-matching TTS clips at 1)
+    gradient_clip_val: ClassVar[float | None] = None
 
     def outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Any:
         """The model's outputs on ``batch`` (what :meth:`loss_from_outputs` and

@@ -19,6 +19,7 @@ class TTSTask(Task):
     frame-weighted over the batch; per item, its own frames' mean."""
 
     name: ClassVar[str] = "tts"
+    gradient_clip_val: ClassVar[float | None] = 1.0
 
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         mels, phones, lengths = batch[:3]

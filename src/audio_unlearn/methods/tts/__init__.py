@@ -2,11 +2,12 @@
 ``tts_tgu``, ``tts_sgu``, ``tts_ng``, ``tts_kl``, ``tts_ft``, ``tts_retrain``)."""
 
 from .base import TTSUnlearningModule, concat_rows
-from .baselines import TTSKL, SampleGuidedUnlearning, TTSFineTune, TTSNegGrad, TTSRetrain
+from .baselines import TTSKL, SampleGuidedUnlearning, TTSRetrain
 from .tgu import TeacherGuidedUnlearning
 from .training import FlowMatchingTraining, warmup_cosine
 
-#: Names of the registered TTS methods.
+#: Names of the TTS methods of the TGU paper (``tts_ft`` and ``tts_ng`` are presets of the
+#: task-generic FT and NG).
 TTS_METHODS: tuple[str, ...] = ("tts_ft", "tts_ng", "tts_kl", "tts_sgu", "tts_tgu", "tts_retrain")
 
 __all__ = [
@@ -14,8 +15,6 @@ __all__ = [
     "TTS_METHODS",
     "FlowMatchingTraining",
     "SampleGuidedUnlearning",
-    "TTSFineTune",
-    "TTSNegGrad",
     "TTSRetrain",
     "TTSUnlearningModule",
     "TeacherGuidedUnlearning",

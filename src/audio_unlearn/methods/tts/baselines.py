@@ -1,6 +1,7 @@
 """Baselines of speaker-identity forgetting for zero-shot TTS (Kim et al., ICML 2025, §5):
-fine-tuning on remain, negative gradient, KL, sample-guided unlearning (SGU) and exact
-retraining, on the flow-matching TTS."""
+KL, sample-guided unlearning (SGU) and exact retraining, on the flow-matching TTS. Its
+fine-tuning and negative-gradient baselines are the task-generic FT and NG run on the TTS
+task (presets ``tts_ft``, ``tts_ng``)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,7 @@ from ..base import frozen_copy, reinitialise_
 from ..registry import register_method
 from .base import TTSUnlearningModule, concat_rows
 
-__all__ = ["TTSKL", "SampleGuidedUnlearning", "TTSFineTune", "TTSNegGrad", "TTSRetrain"]
-
-
-@register_method("tts_ft")
-class TTSFineTune(TTSUnlearningModule):
-    """Fine-tuning on the remain speakers only (the forget speakers are never seen).
-
-    Args: as :class:`~audio_unlearn.methods.tts.base.TTSUnlearningModule`.
-    """
-
-    uses = ("retain",)
-
-    def unlearning_loss(self, batch) -> torch.Tensor:
-        return self.cfm(batch["retain"])
-
-
-@register_method("tts_ng")
-class TTSNegGrad(TTSUnlearningModule):
-    """Negative gradient: gradient *ascent* on the masked CFM loss of forget utterances.
-
-    Args: as :class:`~audio_unlearn.methods.tts.base.TTSUnlearningModule`.
-    """
-
-    uses = ("forget",)
-
-    def unlearning_loss(self, batch) -> torch.Tensor:
-        return -self.cfm(batch["forget"])
+__all__ = ["TTSKL", "SampleGuidedUnlearning", "TTSRetrain"]
 
 
 @register_method("tts_kl")
