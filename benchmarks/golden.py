@@ -72,7 +72,7 @@ RECIPES: dict[str, tuple[list[list[str]], list[str]]] = {
             ],
             [
                 *CLI,
-                *("unslu", "recipes/unslu/smoke.yaml", "--out", "{out}", "--no-progress"),
+                *("run", "recipes/unslu/smoke.yaml", "--out", "{out}", "--no-progress"),
                 *("--set", "corpus.dir={work}/corpus"),
                 *("--set", "model.pretrained={work}/tiny-wav2vec2"),
             ],
@@ -83,7 +83,7 @@ RECIPES: dict[str, tuple[list[list[str]], list[str]]] = {
         [
             [
                 *CLI,
-                *("asr-speaker", "recipes/asr_speaker/synthetic.yaml", "--out", "{out}"),
+                *("run", "recipes/asr_speaker/synthetic.yaml", "--out", "{out}"),
                 "--no-progress",
                 *("--set", "corpus.dir={work}/corpus"),
                 *("--set", "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}"),
@@ -98,7 +98,7 @@ RECIPES: dict[str, tuple[list[list[str]], list[str]]] = {
         [
             [
                 *CLI,
-                *("tts-speaker", "recipes/tts_speaker/synthetic.yaml", "--out", "{out}"),
+                *("run", "recipes/tts_speaker/synthetic.yaml", "--out", "{out}"),
                 "--no-progress",
                 *("--set", "corpus.dir={work}/corpus"),
                 *(

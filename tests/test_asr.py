@@ -462,7 +462,7 @@ def test_synthetic_recipe_smoke_run(tmp_path):
     from audio_unlearn.cli import main
 
     argv = [
-        "asr-speaker",
+        "run",  # one command for every task: the config says task: asr
         str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml"),
         "--out",
         str(tmp_path / "run"),

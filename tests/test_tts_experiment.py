@@ -29,7 +29,7 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
     from audio_unlearn.cli import main
 
     argv = [
-        "tts-speaker",
+        "run",  # one command for every task: the config says task: tts
         str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml"),
         "--out",
         str(tmp_path / "run"),

@@ -63,7 +63,14 @@ from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
-from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, read_config_values
+from .experiment import (
+    CorpusConfig,
+    _digest,
+    _merge,
+    _prepare_corpus,
+    check_task,
+    read_config_values,
+)
 from .methods import build_method
 from .methods.asr import CTCTraining
 from .methods.fit import fit_unlearning, make_trainer
@@ -177,8 +184,10 @@ class ASRExperimentConfig:
             numbers of speakers to draw (``split.min_utterances``, ``split.seed``); the
             split's ``n_speakers``/``speakers`` are then unused. See the module docstring.
         trainer: Lightning Trainer keyword arguments (e.g. ``accelerator: gpu``).
+        task: ``asr`` (``audio-unlearn run`` hands the config to this runner).
     """
 
+    task: str = "asr"
     seed: int = 0
     crop: str = "speech"
     margin_s: float = 0.3
@@ -196,14 +205,21 @@ class ASRExperimentConfig:
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
-def load_asr_config(path: str | Path | None = None, overrides=()) -> ASRExperimentConfig:
-    """Defaults, then a YAML file of overrides, then ``key.sub=value`` overrides.
+def load_asr_config(
+    path: str | Path | None = None, overrides=(), *, trainer_preset: str | Path | None = None
+) -> ASRExperimentConfig:
+    """Defaults, then a YAML file of overrides (and a ``Trainer`` preset, e.g.
+    ``configs/trainer/gpu.yaml``, under the file's own ``trainer:`` keys), then
+    ``key.sub=value`` overrides.
 
     Raises:
-        FileNotFoundError: the YAML file does not exist.
-        ValueError: an unknown key.
+        FileNotFoundError: the YAML file or the preset does not exist.
+        ValueError: an unknown key, or a config of another task.
     """
-    values = read_config_values(path, overrides, recipes="recipes/asr_speaker/")
+    values = read_config_values(
+        path, overrides, recipes="recipes/asr_speaker/", trainer_preset=trainer_preset
+    )
+    check_task(values, "asr", str(path or "config"))
     return _merge(ASRExperimentConfig, values, str(path or "config"))
 
 

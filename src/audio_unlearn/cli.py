@@ -39,10 +39,15 @@ examples:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .experiment import load_config, run_experiment
+    from .run import run_config
 
-    cfg = load_config(args.config, args.set or [], trainer_preset=args.trainer)
-    run_experiment(cfg, args.out, progress=not args.no_progress)
+    run_config(
+        args.config,
+        args.set or [],
+        args.out,
+        trainer_preset=args.trainer,
+        progress=not args.no_progress,
+    )
     return 0
 
 
@@ -167,15 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run a speaker-forgetting experiment end to end",
+        help="run an unlearning experiment end to end (any task: the config's task: key)",
         description="Prepare the corpus (synthesised when no manifest is given), make or "
         "reuse the forget split, train the original model (train set) and the gold model "
         "(retain set only), run each unlearning method from the original checkpoint, and "
-        "write report.json, report.md and tradeoff.png into OUT. Finished steps are reused "
-        "when their settings match, so an interrupted run resumes.",
+        "write report.json, report.md and plots into OUT. Finished steps are reused "
+        "when their settings match, so an interrupted run resumes. The config's `task:` "
+        "picks the runner: classification (default; `protocol: unslu-bench` for the "
+        "UnSLU-BENCH recipes), asr (speaker forgetting for a recogniser) or tts (speaker "
+        "forgetting for zero-shot TTS).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="The YAML holds overrides of the defaults in audio_unlearn.experiment."
-        "ExperimentConfig;\n--set takes the same keys with dots, e.g. --set methods.ng.lr=1e-4",
+        epilog="The YAML holds overrides of the defaults of its task's config "
+        "(audio_unlearn.experiment.ExperimentConfig, asr_experiment.ASRExperimentConfig, "
+        "tts_experiment.TTSExperimentConfig, unslu.UnSLUConfig);\n--set takes the same keys "
+        "with dots, e.g. --set methods.ng.lr=1e-4\n\nexamples:\n"
+        "  audio-unlearn run recipes/demo/config.yaml --out runs/demo\n"
+        "  audio-unlearn run recipes/asr_speaker/synthetic.yaml --out runs/asr\n"
+        "  audio-unlearn run recipes/tts_speaker/synthetic.yaml --out runs/tts\n"
+        "  audio-unlearn run recipes/unslu/smoke.yaml --out runs/unslu-smoke",
     )
     run.add_argument("config", nargs="?", help="YAML of overrides (default: the built-in demo)")
     run.add_argument("--out", required=True, help="run directory (created; reused on resume)")

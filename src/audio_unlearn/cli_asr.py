@@ -8,19 +8,17 @@ __all__ = ["add_asr_parser"]
 
 
 def _cmd_asr_speaker(args: argparse.Namespace) -> int:
-    from .asr_experiment import load_asr_config, run_asr_experiment
+    from .run import run_config, warn_alias
 
-    cfg = load_asr_config(args.config, args.set or [])
-    if args.trainer:
-        from pathlib import Path
-
-        import yaml
-
-        preset = Path(args.trainer)
-        if not preset.is_file():
-            raise FileNotFoundError(f"trainer preset {preset} not found (see configs/trainer/)")
-        cfg.trainer = {**(yaml.safe_load(preset.read_text()) or {}), **cfg.trainer}
-    run_asr_experiment(cfg, args.out, progress=not args.no_progress)
+    warn_alias("asr-speaker", "asr")
+    run_config(
+        args.config,
+        args.set or [],
+        args.out,
+        trainer_preset=args.trainer,
+        progress=not args.no_progress,
+        default=("asr", None),
+    )
     return 0
 
 

@@ -8,19 +8,17 @@ __all__ = ["add_tts_parser"]
 
 
 def _cmd_tts_speaker(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from .run import run_config, warn_alias
 
-    import yaml
-
-    from .tts_experiment import load_tts_config, run_tts_experiment
-
-    cfg = load_tts_config(args.config, args.set or [])
-    if args.trainer:
-        preset = Path(args.trainer)
-        if not preset.is_file():
-            raise FileNotFoundError(f"trainer preset {preset} not found (see configs/trainer/)")
-        cfg.trainer = {**(yaml.safe_load(preset.read_text()) or {}), **cfg.trainer}
-    run_tts_experiment(cfg, args.out, progress=not args.no_progress)
+    warn_alias("tts-speaker", "tts")
+    run_config(
+        args.config,
+        args.set or [],
+        args.out,
+        trainer_preset=args.trainer,
+        progress=not args.no_progress,
+        default=("tts", None),
+    )
     return 0
 
 

@@ -17,10 +17,17 @@ examples:
 
 
 def _cmd_unslu(args: argparse.Namespace) -> int:
-    from .unslu import load_unslu_config, run_unslu
+    from .run import run_config, warn_alias
 
-    cfg = load_unslu_config(args.config, args.set or [], trainer_preset=args.trainer)
-    run_unslu(cfg, args.out, progress=not args.no_progress)
+    warn_alias("unslu", "classification` and `protocol: unslu-bench")
+    run_config(
+        args.config,
+        args.set or [],
+        args.out,
+        trainer_preset=args.trainer,
+        progress=not args.no_progress,
+        default=("classification", "unslu-bench"),
+    )
     return 0
 
 

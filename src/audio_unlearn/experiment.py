@@ -139,8 +139,14 @@ class TrainConfig:
 
 @dataclass
 class ExperimentConfig:
-    """The whole experiment. YAML files hold overrides of these defaults only."""
+    """The whole experiment. YAML files hold overrides of these defaults only.
 
+    ``task`` / ``protocol`` say which runner ``audio-unlearn run`` hands a config to
+    (:mod:`audio_unlearn.run`): this one is ``classification`` / ``forget``.
+    """
+
+    task: str = "classification"
+    protocol: str = "forget"
     seed: int = 0
     label_key: str = "intent"
     max_seconds: float = 3.6
@@ -173,11 +179,16 @@ def _merge(dc_type, values: dict[str, Any], where: str):
     return dc_type(**kwargs)
 
 
-def read_config_values(path, overrides=(), *, recipes: str = "recipes/") -> dict[str, Any]:
-    """The override values of a config: a YAML file (optional) then ``key.sub=value`` items.
+def read_config_values(
+    path, overrides=(), *, recipes: str = "recipes/", trainer_preset=None
+) -> dict[str, Any]:
+    """The override values of a config: a YAML file (optional), a Lightning ``Trainer``
+    preset under ``trainer`` (the file's own ``trainer:`` keys win), then ``key.sub=value``
+    items.
 
     Raises:
-        FileNotFoundError: the YAML file does not exist (names ``recipes`` for examples).
+        FileNotFoundError: the YAML file or the preset does not exist (names ``recipes``
+            for examples).
     """
     values: dict[str, Any] = {}
     if path is not None:
@@ -185,6 +196,14 @@ def read_config_values(path, overrides=(), *, recipes: str = "recipes/") -> dict
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found (see {recipes})")
         values = yaml.safe_load(path.read_text()) or {}
+    if trainer_preset is not None:
+        preset = Path(trainer_preset)
+        if not preset.is_file():
+            raise FileNotFoundError(f"trainer preset {preset} not found (see configs/trainer/)")
+        values["trainer"] = {
+            **(yaml.safe_load(preset.read_text()) or {}),
+            **(values.get("trainer") or {}),
+        }
     return apply_overrides(values, overrides)
 
 
@@ -217,24 +236,28 @@ def load_config(
     ``trainer_preset`` (a YAML of Lightning ``Trainer`` arguments, e.g.
     ``configs/trainer/gpu.yaml``) fills ``trainer``; the config's own keys win.
     """
-    values: dict[str, Any] = {}
-    if trainer_preset is not None:
-        preset_path = Path(trainer_preset)
-        if not preset_path.is_file():
-            raise FileNotFoundError(
-                f"trainer preset {preset_path} not found (see configs/trainer/)"
-            )
-        values["trainer"] = yaml.safe_load(preset_path.read_text()) or {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found")
-        from_file = yaml.safe_load(path.read_text()) or {}
-        if "trainer" in values:
-            from_file["trainer"] = {**values["trainer"], **(from_file.get("trainer") or {})}
-        values = from_file
-    apply_overrides(values, overrides)
+    values = read_config_values(path, overrides, trainer_preset=trainer_preset)
+    check_task(values, "classification", str(path or "config"), protocol="forget")
     return _merge(ExperimentConfig, values, str(path or "config"))
+
+
+def check_task(
+    values: dict[str, Any], task: str, where: str, *, protocol: str | None = None
+) -> None:
+    """Refuse config ``values`` of another task (or protocol) than the runner's own, before
+    any other key is read.
+
+    Raises:
+        ValueError: naming the config's task and the command that runs it.
+    """
+    got = (values.get("task", task), values.get("protocol", protocol))
+    if got != (task, protocol):
+        label = " / ".join(str(v) for v in got if v is not None)
+        mine = " / ".join(str(v) for v in (task, protocol) if v is not None)
+        raise ValueError(
+            f"{where}: the config says task {label!r}, but this runner runs {mine!r}; run it "
+            "with `audio-unlearn run CONFIG`, which picks the runner from `task:`"
+        )
 
 
 def _digest(obj: Any) -> str:

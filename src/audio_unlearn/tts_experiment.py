@@ -42,7 +42,14 @@ from . import __version__
 from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
 from .data.tts_data import TTSDataModule
-from .experiment import CorpusConfig, _digest, _merge, _prepare_corpus, read_config_values
+from .experiment import (
+    CorpusConfig,
+    _digest,
+    _merge,
+    _prepare_corpus,
+    check_task,
+    read_config_values,
+)
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
 from .methods.registry import check_methods
@@ -210,8 +217,10 @@ class TTSExperimentConfig:
         trainer: extra Lightning ``Trainer`` arguments (e.g. a GPU preset).
         seed: global seed.
         margin_s: seconds kept after the last phone of each utterance.
+        task: ``tts`` (``audio-unlearn run`` hands the config to this runner).
     """
 
+    task: str = "tts"
     corpus: TTSCorpusConfig = field(default_factory=TTSCorpusConfig)
     split: TTSSplitConfig = field(default_factory=TTSSplitConfig)
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
@@ -232,14 +241,21 @@ class TTSExperimentConfig:
     margin_s: float = 0.15
 
 
-def load_tts_config(path: str | Path | None = None, overrides=()) -> TTSExperimentConfig:
-    """Defaults, then a YAML file of overrides, then ``key.sub=value`` overrides.
+def load_tts_config(
+    path: str | Path | None = None, overrides=(), *, trainer_preset: str | Path | None = None
+) -> TTSExperimentConfig:
+    """Defaults, then a YAML file of overrides (and a ``Trainer`` preset, e.g.
+    ``configs/trainer/gpu.yaml``, under the file's own ``trainer:`` keys), then
+    ``key.sub=value`` overrides.
 
     Raises:
-        FileNotFoundError: the YAML file does not exist.
-        ValueError: an unknown key.
+        FileNotFoundError: the YAML file or the preset does not exist.
+        ValueError: an unknown key, or a config of another task.
     """
-    values = read_config_values(path, overrides, recipes="recipes/tts_speaker/")
+    values = read_config_values(
+        path, overrides, recipes="recipes/tts_speaker/", trainer_preset=trainer_preset
+    )
+    check_task(values, "tts", str(path or "config"))
     if "model" in values:  # model keys override the built-in default, not replace it
         values["model"] = {**DEFAULT_MODEL, **(values["model"] or {})}
     return _merge(TTSExperimentConfig, values, str(path or "config"))

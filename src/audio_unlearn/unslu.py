@@ -66,7 +66,8 @@ from .experiment import (
     TrainConfig,
     _digest,
     _merge,
-    apply_overrides,
+    check_task,
+    read_config_values,
 )
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
@@ -243,8 +244,12 @@ class UnSLUConfig:
         checkpoints: cell checkpoints to keep: ``all``, ``selected`` (those of the chosen
             learning rates, others deleted once the table is written) or ``none``.
         trainer: Lightning ``Trainer`` arguments (``--trainer`` presets fill this).
+        task, protocol: ``classification`` / ``unslu-bench``: a classification recipe run
+            with the benchmark's protocol (``audio-unlearn run`` picks this runner).
     """
 
+    task: str = "classification"
+    protocol: str = "unslu-bench"
     name: str = "unslu"
     paper: str | None = None
     seed: int = 0
@@ -308,21 +313,10 @@ def load_unslu_config(
         FileNotFoundError: the recipe or the preset does not exist.
         ValueError: an unknown key or an invalid value.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"UnSLU recipe {path} not found (see recipes/unslu/)")
-        values = yaml.safe_load(path.read_text()) or {}
-    if trainer_preset is not None:
-        preset = Path(trainer_preset)
-        if not preset.is_file():
-            raise FileNotFoundError(f"trainer preset {preset} not found (see configs/trainer/)")
-        values["trainer"] = {
-            **(yaml.safe_load(preset.read_text()) or {}),
-            **(values.get("trainer") or {}),
-        }
-    apply_overrides(values, overrides)
+    values = read_config_values(
+        path, overrides, recipes="recipes/unslu/", trainer_preset=trainer_preset
+    )
+    check_task(values, "classification", str(path or "unslu config"), protocol="unslu-bench")
     return _merge(UnSLUConfig, values, str(path or "unslu config"))
 
 

@@ -1,0 +1,119 @@
+"""One command for every task: ``audio-unlearn run CONFIG`` reads the config's ``task:``
+(``classification``, ``asr``, ``tts``; classification also ``protocol:``, ``forget`` or
+``unslu-bench``) and hands it to that task's runner.
+
+The old per-task commands (``asr-speaker``, ``tts-speaker``, ``unslu``) are aliases that
+warn once and default ``task:`` for configs written before it existed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..experiment import read_config_values
+
+__all__ = ["KINDS", "config_kind", "run_config", "warn_alias"]
+
+#: (task, protocol) pairs ``run`` knows; protocol is None outside classification
+KINDS: tuple[tuple[str, str | None], ...] = (
+    ("classification", "forget"),
+    ("classification", "unslu-bench"),
+    ("asr", None),
+    ("tts", None),
+)
+_WARNED: set[str] = set()
+
+
+def config_kind(
+    path: str | Path | None,
+    overrides=(),
+    *,
+    default: tuple[str, str | None] = ("classification", "forget"),
+) -> tuple[str, str | None]:
+    """``(task, protocol)`` of a config (``default`` fills what it does not name).
+
+    Raises:
+        FileNotFoundError: the config does not exist.
+        ValueError: an unknown task or protocol.
+    """
+    values = read_config_values(path, overrides)
+    task = values.get("task", default[0])
+    fallback = default[1] if task == default[0] and default[1] else "forget"
+    protocol = values.get("protocol", fallback) if task == "classification" else None
+    if (task, protocol) not in KINDS:
+        known = ", ".join(t if p is None else f"{t} / {p}" for t, p in KINDS)
+        raise ValueError(
+            f"{path or 'config'}: task {task!r}"
+            + (f" / protocol {protocol!r}" if protocol else "")
+            + f" is unknown; known: {known}"
+        )
+    if task != "classification" and "protocol" in values:
+        raise ValueError(f"{path or 'config'}: protocol applies to classification only")
+    return task, protocol
+
+
+def run_config(
+    path: str | Path | None,
+    overrides=(),
+    out: str | Path = "runs/run",
+    *,
+    trainer_preset: str | Path | None = None,
+    progress: bool = True,
+    default: tuple[str, str | None] = ("classification", "forget"),
+) -> dict[str, Any]:
+    """Load ``path`` (+ overrides, + a Trainer preset) and run it with its task's runner.
+
+    ``default``: the (task, protocol) of a config that names none (the old per-task
+    commands pass theirs, so configs written before ``task:`` existed still run).
+
+    Returns:
+        The runner's report (the UnSLU-BENCH table for that protocol).
+    """
+    overrides = list(overrides)
+    task, protocol = config_kind(path, overrides, default=default)
+    given = read_config_values(path, overrides)
+    if "task" not in given:
+        overrides.append(f"task={task}")
+    if protocol is not None and "protocol" not in given:
+        overrides.append(f"protocol={protocol}")
+    if task == "asr":
+        from ..asr_experiment import load_asr_config, run_asr_experiment
+
+        cfg = load_asr_config(path, overrides, trainer_preset=trainer_preset)
+        return run_asr_experiment(cfg, out, progress=progress)
+    if task == "tts":
+        from ..tts_experiment import load_tts_config, run_tts_experiment
+
+        cfg = load_tts_config(path, overrides, trainer_preset=trainer_preset)
+        return run_tts_experiment(cfg, out, progress=progress)
+    if protocol == "unslu-bench":
+        from ..unslu import load_unslu_config, run_unslu
+
+        cfg = load_unslu_config(path, overrides, trainer_preset=trainer_preset)
+        return run_unslu(cfg, out, progress=progress)
+    from ..experiment import load_config, run_experiment
+
+    try:
+        cfg = load_config(path, overrides, trainer_preset=trainer_preset)
+    except ValueError as err:
+        if "unknown key" in str(err) and "task" not in given:
+            raise ValueError(
+                f"{err} (an ASR, TTS or UnSLU-BENCH config? say `task: asr`, `task: tts` "
+                "or `protocol: unslu-bench` in it)"
+            ) from None
+        raise
+    return run_experiment(cfg, out, progress=progress)
+
+
+def warn_alias(command: str, task: str) -> None:
+    """Say once per process that ``command`` is an alias of ``audio-unlearn run``."""
+    if command in _WARNED:
+        return
+    _WARNED.add(command)
+    print(
+        f"note: `audio-unlearn {command}` is an alias of `audio-unlearn run` (its configs "
+        f"say `task: {task}`); use `run`, this alias will go away",
+        file=sys.stderr,
+    )
