@@ -85,6 +85,7 @@ from .models.asr import (
 )
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table, save_figure
+from .run.ddp import is_global_zero, record_rank
 
 __all__ = [
     "ASREvalConfig",
@@ -371,9 +372,12 @@ class ASRExperiment:
         self.model_settings = settings
         self.requests = _check_requests(cfg.requests)
         self.device = torch.device(cfg.eval.device)
+        # DDP: every rank trains, rank zero alone writes and evaluates (run/ddp.py)
+        self.is_global_zero = is_global_zero()
 
     def _say(self, *args) -> None:
-        print(*args, flush=True)
+        if self.is_global_zero:
+            print(*args, flush=True)
 
     def _new_model(self) -> torch.nn.Module:
         """A fresh recogniser: random for ``library``, ``source``'s weights otherwise."""
@@ -436,7 +440,9 @@ class ASRExperiment:
     def prepare(self) -> None:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
+        if self.is_global_zero:
+            config = yaml.safe_dump(dataclasses.asdict(cfg))
+            atomic_write_text(self.run_dir / "config.yaml", config)
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
         split_path = self.run_dir / "split.json"
         split_params = dataclasses.asdict(cfg.split)
@@ -456,7 +462,8 @@ class ASRExperiment:
         else:
             split = self._make_split()
             split = dataclasses.replace(split, params={**split.params, "config": split_params})
-            split.save(split_path)
+            if self.is_global_zero:
+                split.save(split_path)
         self.split = split
         if self.kind == "library":
             self.vocab = CTCRecognizer(self.model_config).vocab
@@ -628,9 +635,11 @@ class ASRExperiment:
             cfg.train.epochs, progress=self.progress, callbacks=[timer], **cfg.trainer
         )
         trainer.fit(module, datamodule=dm)
+        record_rank(self.run_dir, trainer, role)
         seconds = timer.time_elapsed("train")
         model = model.cpu().eval()
-        save_recognizer(path, model, meta={"key": key, "seconds": seconds, "role": role})
+        if self.is_global_zero:
+            save_recognizer(path, model, meta={"key": key, "seconds": seconds, "role": role})
         return model, seconds
 
     def _method_key(
@@ -670,6 +679,8 @@ class ASRExperiment:
         self._say(f"unlearning with {name} {hparams or '(defaults)'}")
         seconds = fit_unlearning(module, dm or self.dm, progress=self.progress, **cfg.trainer)
         model = model.cpu().eval()
+        if not self.is_global_zero:
+            return model, seconds
         save_recognizer(
             path,
             model,
@@ -726,8 +737,11 @@ class ASRExperiment:
         """WER/CER/loss on forget, retain (sample) and test, and the two attacks.
 
         With ``earlier = k - 1`` (request ``k``), also the forget sets of requests
-        ``1..k-1`` (each, and pooled in the ``earlier_*`` columns).
+        ``1..k-1`` (each, and pooled in the ``earlier_*`` columns). Empty on DDP ranks
+        other than zero.
         """
+        if not self.is_global_zero:
+            return {}
         dm = dm or self.dm
         row: dict[str, Any] = {}
         scores: dict[str, _SetScores] = {}
@@ -759,7 +773,10 @@ class ASRExperiment:
         return row
 
     def judge(self, model_path: Path) -> dict[str, Any]:
-        """WER/CER of the original recogniser on the unseen test speakers, by spec."""
+        """WER/CER of the original recogniser on the unseen test speakers, by spec (empty on
+        DDP ranks other than zero)."""
+        if not self.is_global_zero:
+            return {}
         from .data.audio import load_audio
         from .evaluation.asr import get_transcriber
 
@@ -805,10 +822,12 @@ class ASRExperiment:
         original, t_o = self.train_reference("original")
         self.original = original
         judge = self.judge(self._ckpt("original"))
-        self._say(
-            f"judge: test WER {judge['cropped']['wer']:.3%} (cropped)"
-            + (f", {judge['full_audio']['wer']:.3%} (full files)" if "full_audio" in judge else "")
-        )
+        if judge:
+            full = judge.get("full_audio")
+            self._say(
+                f"judge: test WER {judge['cropped']['wer']:.3%} (cropped)"
+                + (f", {full['wer']:.3%} (full files)" if full else "")
+            )
         if self.requests is not None:
             return self.report(self._run_requests(t_o), judge)
         gold, t_g = self.train_reference("gold")
@@ -928,6 +947,8 @@ class ASRExperiment:
                 e["mia_auc_at_request"] = then["mia_auc"]
 
     def report(self, rows: list[dict[str, Any]], judge: dict[str, Any]) -> dict[str, Any]:
+        if not self.is_global_zero:
+            return {}
         ev = self.cfg.eval
         blocks: dict[int, list[dict[str, Any]]] = {}
         for r in rows:

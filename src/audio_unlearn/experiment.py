@@ -54,6 +54,7 @@ from .methods.registry import check_methods
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
+from .run.ddp import record_rank
 
 __all__ = [
     "CorpusConfig",
@@ -437,6 +438,7 @@ class Experiment:
             cfg.train.epochs, progress=self.progress, callbacks=[timer], **cfg.trainer
         )
         trainer.fit(module, datamodule=self.dm)
+        record_rank(self.run_dir, trainer, role)
         self.is_global_zero = trainer.is_global_zero
         seconds = timer.time_elapsed("train")
         if not self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates

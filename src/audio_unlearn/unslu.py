@@ -73,6 +73,7 @@ from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
 from .methods.registry import check_methods
 from .models.checkpoint import save_classifier
+from .run.ddp import record_rank
 
 __all__ = [
     "PUBLISHED",
@@ -555,6 +556,7 @@ class UnSLUBenchmark(Experiment):
             },
         )
         trainer.fit(module, datamodule=self.dm)
+        record_rank(self.run_dir, trainer, role)
         self.is_global_zero = trainer.is_global_zero
         seconds = timer.time_elapsed("train")
         if self.is_global_zero:

@@ -1,0 +1,69 @@
+"""DDP on two CPU processes (gloo, Lightning's subprocess launcher) for every task's runner:
+two processes take part (each rank records its rank and world size), rank zero alone
+writes and evaluates, and its metrics, computed once on the full sets, equal a
+single-process evaluation of the same checkpoints."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audio_unlearn.run.ddp import rank_records
+
+ROOT = Path(__file__).resolve().parents[1]
+DDP_CPU = ROOT / "configs" / "trainer" / "ddp_cpu.yaml"
+
+ASR_SMOKE = [
+    "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
+    "split.n_test_speakers=2",
+    "split.min_utterances=1",
+    "train.epochs=2",
+    "eval.mia_bin_s=5.0",
+    "methods={asr_ng: {}, ssd: {importance_batch_size: 1}}",
+]
+
+
+def _run(config, out, sets, *, trainer=None, cwd):
+    cmd = [sys.executable, "-m", "audio_unlearn.cli", "run", str(config), "--out", str(out)]
+    cmd += ["--no-progress", *(["--trainer", str(trainer)] if trainer else [])]
+    for item in sets:
+        cmd += ["--set", item]
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _metrics(report):
+    return {
+        (row["model"], key): value
+        for row in report["models"]
+        for key, value in row.items()
+        if isinstance(value, float) and key != "time_s" and not key.endswith("efficiency")
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_asr_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
+    out = tmp_path / "run"
+    sets = [f"corpus.dir={tmp_path / 'corpus'}", *ASR_SMOKE]
+    config = ROOT / "recipes" / "asr_speaker" / "synthetic.yaml"
+    stdout = _run(config, out, sets, trainer=DDP_CPU, cwd=tmp_path)
+    records = rank_records(out)
+    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
+    assert all(r["stages"] == ["original", "gold"] for r in records)
+    assert stdout.count("unlearning with asr_ng") == 1  # rank zero alone reports
+    ddp = json.loads((out / "report.json").read_text())
+    assert [r["model"] for r in ddp["models"]] == ["original", "retrained", "asr_ng", "ssd"]
+    # one process, same run directory: every checkpoint is reused, the evaluation redone
+    stdout = _run(config, out, sets, cwd=tmp_path)
+    assert "training the" not in stdout and "unlearning with" not in stdout
+    single = json.loads((out / "report.json").read_text())
+    a, b = _metrics(ddp), _metrics(single)
+    assert a.keys() == b.keys() and len(a) > 20
+    for key in a:
+        assert a[key] == pytest.approx(b[key], abs=1e-6), key
