@@ -40,9 +40,11 @@ def _run(config, out, sets, *, trainer=None, cwd):
 def _metrics(report):
     return {
         (row["model"], key): value
-        for row in report["models"]
+        for row in report.get("models", report.get("rows"))
         for key, value in row.items()
-        if isinstance(value, float) and key != "time_s" and not key.endswith("efficiency")
+        if isinstance(value, float)
+        and key not in ("time_s", "seconds")
+        and "fraction_time" not in key
     }
 
 
@@ -65,5 +67,46 @@ def test_asr_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
     single = json.loads((out / "report.json").read_text())
     a, b = _metrics(ddp), _metrics(single)
     assert a.keys() == b.keys() and len(a) > 20
+    for key in a:
+        assert a[key] == pytest.approx(b[key], abs=1e-6), key
+
+
+TTS_SMOKE = [
+    "corpus.synth={n_speakers: 6, n_intents: 3, repeats_per_intent: 1, noise: clean}",
+    "split.n_test_speakers=2",
+    "split.n_speakers=1",
+    "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
+    "train.steps=4",
+    "train.batch_size=4",
+    "train.precision=32-true",
+    "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+    "methods={tts_ng: {lr: 1.0e-5}, tts_tgu: {lr: 1.0e-4, cache_size: 1, teacher_nfe: 2}}",
+    "eval.per_speaker=1",
+    "eval.nfe=2",
+    "eval.judge_epochs=1",
+    "eval.relearn_steps=0",
+    "eval.probe_every=0",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_tts_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
+    out = tmp_path / "run"
+    sets = [f"corpus.dir={tmp_path / 'corpus'}", *TTS_SMOKE]
+    config = ROOT / "recipes" / "tts_speaker" / "synthetic.yaml"
+    stdout = _run(config, out, sets, trainer=DDP_CPU, cwd=tmp_path)
+    records = rank_records(out)
+    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
+    assert all(r["stages"] == ["original", "retrain"] for r in records)
+    assert stdout.count("unlearning with tts_tgu") == 1
+    ddp = json.loads((out / "report.json").read_text())
+    names = [r["model"] for r in ddp["rows"]]
+    assert names[0] == "original" and "tts_tgu" in names and "tts_ng" in names
+    stdout = _run(config, out, sets, cwd=tmp_path)
+    assert "training the" not in stdout and "unlearning with" not in stdout
+    single = json.loads((out / "report.json").read_text())
+    a, b = _metrics(ddp), _metrics(single)
+    assert a.keys() == b.keys() and len(a) > 10
     for key in a:
         assert a[key] == pytest.approx(b[key], abs=1e-6), key

@@ -65,6 +65,7 @@ from .models.tts import (
     save_tts,
 )
 from .reporting import markdown_table
+from .run.ddp import is_global_zero, record_rank
 
 __all__ = [
     "TTSEvalConfig",
@@ -282,15 +283,20 @@ class TTSExperiment:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress
         self.mel = MelConfig()
+        # DDP: every rank trains, rank zero alone writes and evaluates (run/ddp.py)
+        self.is_global_zero = is_global_zero()
 
     def _say(self, *args) -> None:
-        print(*args, flush=True)
+        if self.is_global_zero:
+            print(*args, flush=True)
 
     # -- data ----------------------------------------------------------------------------
     def prepare(self) -> None:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
+        if self.is_global_zero:
+            config = yaml.safe_dump(dataclasses.asdict(cfg))
+            atomic_write_text(self.run_dir / "config.yaml", config)
         self.manifest_path, utterances, _ = _prepare_corpus(cfg, self.progress)
         aligned = [u for u in utterances if u.alignment]
         if len(aligned) < len(utterances):
@@ -331,7 +337,8 @@ class TTSExperiment:
                 seed=s.seed,
             )
             split = dataclasses.replace(split, params={**split.params, "config": params})
-            split.save(split_path)
+            if self.is_global_zero:
+                split.save(split_path)
         self.split = split
         self.vocab = PhoneVocabulary.from_utterances(self.utterances)
         by_id = {u.id: u for u in self.utterances}
@@ -420,7 +427,9 @@ class TTSExperiment:
         seconds = timer.time_elapsed("train")
         model = model.cpu().eval()
         meta = {"key": key, "seconds": seconds, "role": role, "steps": trainer.global_step}
-        self._save(path, model, meta)
+        record_rank(self.run_dir, trainer, role)
+        if self.is_global_zero:
+            self._save(path, model, meta)
         return model, meta
 
     def unlearn(self, name: str, hparams: dict[str, Any]) -> tuple[FlowMatchingTTS, dict]:
@@ -474,7 +483,8 @@ class TTSExperiment:
             meta["teacher_generations"] = int(module.teacher_generations)
         if probe is not None:
             meta["curve"] = probe.history
-        self._save(path, model, meta)
+        if self.is_global_zero:
+            self._save(path, model, meta)
         return model, meta
 
     def size_batches(self, module) -> None:
@@ -508,6 +518,8 @@ class TTSExperiment:
         """The forgetting-curve probe of method ``name`` (None when not asked for)."""
         e = self.cfg.eval
         if e.probe_every <= 0 or name not in e.probe_methods or not getattr(self, "trials", None):
+            return None
+        if not self.is_global_zero:  # rank zero alone evaluates
             return None
         return self.probe(e.probe_every)
 
@@ -674,7 +686,8 @@ class TTSExperiment:
         *,
         text_only: bool = False,
     ) -> dict[str, Any]:
-        """SIM-o / SIM-r / WER per group, the cross-speaker level and spk-ZRF of one model.
+        """SIM-o / SIM-r / WER per group, the cross-speaker level and spk-ZRF of one model
+        (empty on DDP ranks other than zero).
 
         With ``text_only`` the original's *text-only* generations of the trials are scored
         like a model's (no spk-ZRF: they are its reference): TGU's teacher voices, the
@@ -685,6 +698,8 @@ class TTSExperiment:
         The per-trial record ``eval/<name>.json`` is reused when the model's checkpoint key
         and every evaluation setting match.
         """
+        if not self.is_global_zero:
+            return {}
         from .evaluation.tts import score_cloning, speaker_zrf_for_trials
 
         e = self.cfg.eval
@@ -775,7 +790,7 @@ class TTSExperiment:
         self.encoder = get_speaker_encoder(cfg.eval.encoder)
         self.transcriber = None
         judge: dict[str, Any] = {}
-        if cfg.eval.judge:
+        if cfg.eval.judge and self.is_global_zero:
             from .evaluation.asr import get_transcriber
 
             spec = cfg.eval.judge
@@ -828,6 +843,8 @@ class TTSExperiment:
     def report(
         self, rows: list[dict[str, Any]], judge: dict[str, Any], orig_meta: dict[str, Any]
     ) -> dict[str, Any]:
+        if not self.is_global_zero:
+            return {}
         from .evaluation.tts import plot_sim_distributions
 
         cfg = self.cfg
