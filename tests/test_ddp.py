@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from audio_unlearn.run.ddp import rank_records
 
@@ -27,7 +28,8 @@ ASR_SMOKE = [
 
 
 def _run(config, out, sets, *, trainer=None, cwd):
-    cmd = [sys.executable, "-m", "audio_unlearn.cli", "run", str(config), "--out", str(out)]
+    cmd = [sys.executable, "-m", "audio_unlearn.cli", "run", *([str(config)] if config else [])]
+    cmd += ["--out", str(out)]
     cmd += ["--no-progress", *(["--trainer", str(trainer)] if trainer else [])]
     for item in sets:
         cmd += ["--set", item]
@@ -110,3 +112,67 @@ def test_tts_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
     assert a.keys() == b.keys() and len(a) > 10
     for key in a:
         assert a[key] == pytest.approx(b[key], abs=1e-6), key
+
+
+CLASSIFICATION = [
+    "split.n_test_speakers=3",
+    "split.n_speakers=2",
+    "split.min_utterances=1",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "max_seconds=1.0",
+]
+
+
+@pytest.mark.slow
+def test_classification_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(
+    dummy_manifest, tmp_path
+):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION]
+    stdout = _run(None, out, sets, trainer=DDP_CPU, cwd=tmp_path)
+    records = rank_records(out)
+    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
+    assert all(r["stages"] == ["original", "gold"] for r in records)
+    assert stdout.count("unlearning with ng") == 1  # one rank reports
+    ddp = json.loads((out / "report.json").read_text())
+    assert [r["model"] for r in ddp["models"]] == ["original", "gold", "ft", "ng"]
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["trainer"] == yaml.safe_load(DDP_CPU.read_text())
+    stdout = _run(None, out, sets, cwd=tmp_path)
+    assert "training the" not in stdout and "unlearning with" not in stdout
+    single = json.loads((out / "report.json").read_text())
+    a, b = _metrics(ddp), _metrics(single)
+    assert a.keys() == b.keys() and len(a) > 20
+    for key in a:
+        assert a[key] == pytest.approx(b[key], abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_unslu_runner_under_ddp_trains_on_two_ranks_and_writes_once(dummy_manifest, tmp_path):
+    from audio_unlearn.testing.tiny_hf import save_tiny_audio_encoder
+
+    encoder = save_tiny_audio_encoder(tmp_path / "w2v2", "wav2vec2")
+    out = tmp_path / "run"
+    sets = [
+        f"corpus.manifest={dummy_manifest}",
+        f"model.pretrained={encoder}",
+        "max_seconds=1.0",
+        "model.max_seconds=1.0",
+        "train.max_steps=4",
+        "train.accumulate_grad_batches=1",
+        "methods={ft: {}, ng: {}}",
+        "lrs=[1.0e-4]",
+        "seeds=[0]",
+    ]
+    stdout = _run(
+        ROOT / "recipes" / "unslu" / "smoke.yaml", out, sets, trainer=DDP_CPU, cwd=tmp_path
+    )
+    records = rank_records(out)
+    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
+    assert all(r["stages"] == ["original", "gold"] for r in records)
+    table = json.loads((out / "unslu_table.json").read_text())
+    assert list(table["methods"]) == ["ft", "ng"]  # rank zero evaluated every cell
+    assert stdout.count("ft lr=0.0001 seed=0") == 1  # one rank reports
+    for method in ("ft", "ng"):
+        assert (out / "cells" / method / "lr0.0001_seed0" / "result.json").is_file()
