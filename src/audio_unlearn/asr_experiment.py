@@ -86,6 +86,7 @@ from .models.asr import (
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table, save_figure
 from .run.ddp import is_global_zero, record_rank
+from .run.store import reuse_checkpoint
 
 __all__ = [
     "ASREvalConfig",
@@ -574,21 +575,12 @@ class ASRExperiment:
 
     # -- models --------------------------------------------------------------------------
     def _reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict] | None:
-        if not (path.is_file() if self.kind == "library" else path.is_dir()):
-            return None
-        try:
-            if self.kind == "library":
-                ckpt = load_asr(path, expect_config=self.model_config)
-            else:
-                ckpt = load_hf_asr(path)
-        except ASRCheckpointError as err:
-            logger.warning("%s cannot be reused (%s); recomputing it", path, err)
-            return None
-        if ckpt.meta.get("key") != key:
-            logger.warning("%s was made with other settings; recomputing it", path)
-            return None
-        self._say(f"reusing {path} (same settings)")
-        return ckpt.model, ckpt.meta
+        if self.kind == "library":
+            load = lambda p: load_asr(p, expect_config=self.model_config)  # noqa: E731
+        else:
+            load = load_hf_asr
+        ckpt = reuse_checkpoint(path, key, load, errors=(ASRCheckpointError,), say=self._say)
+        return None if ckpt is None else (ckpt.model, ckpt.meta)
 
     def _key(self, role: str, data: dict[str, Any] | None = None) -> str:
         cfg = self.cfg

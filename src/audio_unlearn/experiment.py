@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import logging
 import random
@@ -55,6 +54,7 @@ from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
 from .run.ddp import record_rank
+from .run.store import reuse_checkpoint, settings_key
 
 __all__ = [
     "CorpusConfig",
@@ -261,8 +261,7 @@ def check_task(
         )
 
 
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+_digest = settings_key  # the runners' settings digest (run/store.py)
 
 
 def _prepare_corpus(cfg: ExperimentConfig, progress: bool):
@@ -395,14 +394,9 @@ class Experiment:
         return build_classifier(num_classes=self.dm.num_classes, **self.cfg.model)
 
     def _reuse(self, path: Path, key: str):
-        if not path.is_file():
-            return None
-        ckpt = load_classifier(path, expect_classes=self.dm.encoder.classes)
-        if ckpt.meta.get("key") != key:
-            logger.warning("%s was made with other settings; recomputing it", path)
-            return None
-        self._say(f"reusing {path} (same settings)")
-        return ckpt
+        classes = self.dm.encoder.classes
+        load = lambda p: load_classifier(p, expect_classes=classes)  # noqa: E731
+        return reuse_checkpoint(path, key, load, say=self._say)
 
     def _key(self, role: str) -> str:
         """Settings digest of a reference model; a checkpoint with another key is stale."""

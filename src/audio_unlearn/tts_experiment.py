@@ -66,6 +66,7 @@ from .models.tts import (
 )
 from .reporting import markdown_table
 from .run.ddp import is_global_zero, record_rank
+from .run.store import reuse_checkpoint
 
 __all__ = [
     "TTSEvalConfig",
@@ -363,18 +364,9 @@ class TTSExperiment:
 
     # -- models --------------------------------------------------------------------------
     def _reuse(self, path: Path, key: str) -> tuple[FlowMatchingTTS, dict] | None:
-        if not path.is_file():
-            return None
-        try:
-            ckpt = load_tts(path, expect_vocab=self.vocab)
-        except TTSCheckpointError as err:
-            logger.warning("%s cannot be reused (%s); recomputing it", path, err)
-            return None
-        if ckpt.meta.get("key") != key:
-            logger.warning("%s was made with other settings; recomputing it", path)
-            return None
-        self._say(f"reusing {path} (same settings)")
-        return ckpt.model, ckpt.meta
+        load = lambda p: load_tts(p, expect_vocab=self.vocab)  # noqa: E731
+        ckpt = reuse_checkpoint(path, key, load, errors=(TTSCheckpointError,), say=self._say)
+        return None if ckpt is None else (ckpt.model, ckpt.meta)
 
     def _save(self, path: Path, model: FlowMatchingTTS, meta: dict[str, Any]) -> None:
         save_tts(path, model, self.vocab, self.durations, self.mel, meta=meta)
