@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .cli_asr import add_asr_parser
 from .cli_evaluate import add_evaluate_parser
 from .cli_privacy import add_privacy_parsers
-from .cli_tts import add_tts_parser
-from .cli_unslu import add_unslu_parser
+from .cli_run import add_run_aliases, add_run_arguments
 
 EPILOG = """\
 examples:
@@ -36,19 +34,6 @@ examples:
   audio-unlearn smoke                                  # every method, tiny models, ~1 min
   audio-unlearn methods
 """
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .run import run_config
-
-    run_config(
-        args.config,
-        args.set or [],
-        args.out,
-        trainer_preset=args.trainer,
-        progress=not args.no_progress,
-    )
-    return 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -191,23 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  audio-unlearn run recipes/tts_speaker/synthetic.yaml --out runs/tts\n"
         "  audio-unlearn run recipes/unslu/smoke.yaml --out runs/unslu-smoke",
     )
-    run.add_argument("config", nargs="?", help="YAML of overrides (default: the built-in demo)")
-    run.add_argument("--out", required=True, help="run directory (created; reused on resume)")
-    run.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. train.epochs=10 (repeatable)",
-    )
-    run.add_argument(
-        "--trainer",
-        metavar="PRESET.yaml",
-        help="Lightning Trainer settings, e.g. configs/trainer/gpu.yaml (one GPU, bf16), "
-        "ddp.yaml (all GPUs), slurm.yaml (several nodes); the config's own `trainer:` "
-        "keys override the preset",
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.set_defaults(func=_cmd_run)
+    add_run_arguments(run)
 
     data = sub.add_parser(
         "data",
@@ -310,10 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     methods.set_defaults(func=_cmd_methods)
     add_evaluate_parser(sub)
-    add_asr_parser(sub)
-    add_tts_parser(sub)
     add_privacy_parsers(sub)
-    add_unslu_parser(sub)
+    add_run_aliases(sub)
     return parser
 
 
