@@ -66,10 +66,7 @@ from .evaluation.wer import wer_scores
 from .experiment import (
     CorpusConfig,
     _digest,
-    _merge,
     _prepare_corpus,
-    check_task,
-    read_config_values,
 )
 from .methods import build_method
 from .methods.asr import CTCTraining
@@ -85,6 +82,7 @@ from .models.asr import (
 )
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table, save_figure
+from .run.config import load_task_config
 from .run.ddp import is_global_zero, record_rank
 from .run.store import reuse_checkpoint
 
@@ -218,11 +216,14 @@ def load_asr_config(
         FileNotFoundError: the YAML file or the preset does not exist.
         ValueError: an unknown key, or a config of another task.
     """
-    values = read_config_values(
-        path, overrides, recipes="recipes/asr_speaker/", trainer_preset=trainer_preset
+    return load_task_config(
+        ASRExperimentConfig,
+        path,
+        overrides,
+        task="asr",
+        recipes="recipes/asr_speaker/",
+        trainer_preset=trainer_preset,
     )
-    check_task(values, "asr", str(path or "config"))
-    return _merge(ASRExperimentConfig, values, str(path or "config"))
 
 
 # --------------------------------------------------------------------------- evaluation

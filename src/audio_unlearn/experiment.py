@@ -53,8 +53,17 @@ from .methods.registry import check_methods
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
+from .run.config import (  # noqa: F401 (re-exported for the other runners)
+    apply_overrides,
+    check_task,
+    load_task_config,
+    merge_config,
+    read_config_values,
+)
 from .run.ddp import record_rank
 from .run.store import reuse_checkpoint, settings_key
+
+_merge = merge_config
 
 __all__ = [
     "CorpusConfig",
@@ -159,73 +168,6 @@ class ExperimentConfig:
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
-def _merge(dc_type, values: dict[str, Any], where: str):
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(dc_type)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    kwargs = {}
-    for name, value in values.items():
-        sub = (
-            fields[name].default_factory
-            if fields[name].default_factory is not dataclasses.MISSING
-            else None
-        )
-        if dataclasses.is_dataclass(sub):
-            kwargs[name] = _merge(sub, value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = value
-    return dc_type(**kwargs)
-
-
-def read_config_values(
-    path, overrides=(), *, recipes: str = "recipes/", trainer_preset=None
-) -> dict[str, Any]:
-    """The override values of a config: a YAML file (optional), a Lightning ``Trainer``
-    preset under ``trainer`` (the file's own ``trainer:`` keys win), then ``key.sub=value``
-    items.
-
-    Raises:
-        FileNotFoundError: the YAML file or the preset does not exist (names ``recipes``
-            for examples).
-    """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found (see {recipes})")
-        values = yaml.safe_load(path.read_text()) or {}
-    if trainer_preset is not None:
-        preset = Path(trainer_preset)
-        if not preset.is_file():
-            raise FileNotFoundError(f"trainer preset {preset} not found (see configs/trainer/)")
-        values["trainer"] = {
-            **(yaml.safe_load(preset.read_text()) or {}),
-            **(values.get("trainer") or {}),
-        }
-    return apply_overrides(values, overrides)
-
-
-def apply_overrides(values: dict[str, Any], overrides) -> dict[str, Any]:
-    """Set each ``key.sub=value`` override (the value read as YAML) in ``values``, in place."""
-    for item in overrides:
-        keys, value = _parse_override(item)
-        node = values
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
-    return values
-
-
-def _parse_override(text: str) -> tuple[list[str], Any]:
-    if "=" not in text:
-        raise ValueError(f"override {text!r} must look like key.sub=value")
-    key, value = text.split("=", 1)
-    return key.split("."), yaml.safe_load(value)
-
-
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] = (),
@@ -237,28 +179,14 @@ def load_config(
     ``trainer_preset`` (a YAML of Lightning ``Trainer`` arguments, e.g.
     ``configs/trainer/gpu.yaml``) fills ``trainer``; the config's own keys win.
     """
-    values = read_config_values(path, overrides, trainer_preset=trainer_preset)
-    check_task(values, "classification", str(path or "config"), protocol="forget")
-    return _merge(ExperimentConfig, values, str(path or "config"))
-
-
-def check_task(
-    values: dict[str, Any], task: str, where: str, *, protocol: str | None = None
-) -> None:
-    """Refuse config ``values`` of another task (or protocol) than the runner's own, before
-    any other key is read.
-
-    Raises:
-        ValueError: naming the config's task and the command that runs it.
-    """
-    got = (values.get("task", task), values.get("protocol", protocol))
-    if got != (task, protocol):
-        label = " / ".join(str(v) for v in got if v is not None)
-        mine = " / ".join(str(v) for v in (task, protocol) if v is not None)
-        raise ValueError(
-            f"{where}: the config says task {label!r}, but this runner runs {mine!r}; run it "
-            "with `audio-unlearn run CONFIG`, which picks the runner from `task:`"
-        )
+    return load_task_config(
+        ExperimentConfig,
+        path,
+        overrides,
+        task="classification",
+        protocol="forget",
+        trainer_preset=trainer_preset,
+    )
 
 
 _digest = settings_key  # the runners' settings digest (run/store.py)

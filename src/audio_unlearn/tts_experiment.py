@@ -45,10 +45,7 @@ from .data.tts_data import TTSDataModule
 from .experiment import (
     CorpusConfig,
     _digest,
-    _merge,
     _prepare_corpus,
-    check_task,
-    read_config_values,
 )
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
@@ -65,6 +62,7 @@ from .models.tts import (
     save_tts,
 )
 from .reporting import markdown_table
+from .run.config import load_task_config
 from .run.ddp import is_global_zero, record_rank
 from .run.store import reuse_checkpoint
 
@@ -254,13 +252,16 @@ def load_tts_config(
         FileNotFoundError: the YAML file or the preset does not exist.
         ValueError: an unknown key, or a config of another task.
     """
-    values = read_config_values(
-        path, overrides, recipes="recipes/tts_speaker/", trainer_preset=trainer_preset
+    return load_task_config(
+        TTSExperimentConfig,
+        path,
+        overrides,
+        task="tts",
+        recipes="recipes/tts_speaker/",
+        trainer_preset=trainer_preset,
+        # model keys override the built-in default, not replace it
+        merge_defaults={"model": DEFAULT_MODEL},
     )
-    check_task(values, "tts", str(path or "config"))
-    if "model" in values:  # model keys override the built-in default, not replace it
-        values["model"] = {**DEFAULT_MODEL, **(values["model"] or {})}
-    return _merge(TTSExperimentConfig, values, str(path or "config"))
 
 
 def _steps_trainer_kwargs(steps: int, precision: str, trainer: dict[str, Any]) -> dict[str, Any]:

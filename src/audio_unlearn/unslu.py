@@ -65,14 +65,12 @@ from .experiment import (
     SplitConfig,
     TrainConfig,
     _digest,
-    _merge,
-    check_task,
-    read_config_values,
 )
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
 from .methods.registry import check_methods
 from .models.checkpoint import save_classifier
+from .run.config import load_task_config
 from .run.ddp import record_rank
 
 __all__ = [
@@ -314,11 +312,15 @@ def load_unslu_config(
         FileNotFoundError: the recipe or the preset does not exist.
         ValueError: an unknown key or an invalid value.
     """
-    values = read_config_values(
-        path, overrides, recipes="recipes/unslu/", trainer_preset=trainer_preset
+    return load_task_config(
+        UnSLUConfig,
+        path,
+        overrides,
+        task="classification",
+        protocol="unslu-bench",
+        recipes="recipes/unslu/",
+        trainer_preset=trainer_preset,
     )
-    check_task(values, "classification", str(path or "unslu config"), protocol="unslu-bench")
-    return _merge(UnSLUConfig, values, str(path or "unslu config"))
 
 
 # -- training ---------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from ..models.checkpoint import (
     load_classifier,
     save_classifier,
 )
+from ..run.config import merge_config
 from .attacks import relearn_attack, sequential_attack
 from .metrics import evaluate_request
 from .record import file_sha256, state_sha256, write_record
@@ -110,23 +111,6 @@ class ForgetConfig:
     attack: AttackConfig = field(default_factory=AttackConfig)
 
 
-def _merge(dc_type, values: Any, where: str):
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in dataclasses.fields(dc_type)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        factory = known[name].default_factory
-        if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
-            kwargs[name] = _merge(factory, value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = value
-    return dc_type(**kwargs)
-
-
 def _override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like key=value (e.g. lr=1e-4)")
@@ -180,7 +164,7 @@ def load_forget_config(
     for item in hparams:
         keys, value = _override(item)
         values.setdefault("hparams", {})[".".join(keys)] = value
-    return _merge(ForgetConfig, values, str(path or "forget config"))
+    return merge_config(ForgetConfig, values, str(path or "forget config"))
 
 
 def _checkpoint_encoder(classes: tuple[str, ...]) -> LabelEncoder:

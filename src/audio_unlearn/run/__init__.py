@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import read_config_values
+
 __all__ = ["KINDS", "config_kind", "run_config", "warn_alias"]
 
 #: (task, protocol) pairs ``run`` knows; protocol is None outside classification
@@ -36,8 +38,6 @@ def config_kind(
         FileNotFoundError: the config does not exist.
         ValueError: an unknown task or protocol.
     """
-    from ..experiment import read_config_values
-
     values = read_config_values(path, overrides)
     task = values.get("task", default[0])
     fallback = default[1] if task == default[0] and default[1] else "forget"
@@ -71,8 +71,6 @@ def run_config(
     Returns:
         The runner's report (the UnSLU-BENCH table for that protocol).
     """
-    from ..experiment import read_config_values
-
     overrides = list(overrides)
     task, protocol = config_kind(path, overrides, default=default)
     given = read_config_values(path, overrides)
