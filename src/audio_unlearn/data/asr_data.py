@@ -26,15 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .audio import TARGET_SAMPLE_RATE, load_audio
 from .manifest import Utterance
 from .splits import ForgetSplit
+from .staged import StagedDataModule
 
 __all__ = [
     "ASRDataModule",
@@ -165,7 +164,7 @@ def collate_asr(
     return wavs, wav_lengths, targets, target_lengths
 
 
-class ASRDataModule(L.LightningDataModule):
+class ASRDataModule(StagedDataModule):
     """Serves the sets of a :class:`ForgetSplit` as ASR batches.
 
     The same stages as :class:`audio_unlearn.data.datamodule.UnlearningDataModule`:
@@ -240,16 +239,3 @@ class ASRDataModule(L.LightningDataModule):
             collate_fn=collate_asr,
             num_workers=0,
         )
-
-    def train_dataloader(self):
-        if self.stage == "original":
-            return self.loader("train", shuffle=True)
-        if self.stage == "gold":
-            return self.loader("retain", shuffle=True)
-        if self.stage == "unlearn":
-            loaders = {name: self.loader(name, shuffle=True) for name in self.unlearn_sets}
-            return CombinedLoader(loaders, mode=self.unlearn_mode)
-        raise ValueError(f"unknown stage {self.stage!r}")
-
-    def eval_dataloader(self, name: str) -> DataLoader:
-        return self.loader(name, shuffle=False)

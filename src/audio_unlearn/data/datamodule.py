@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .audio import TARGET_SAMPLE_RATE, load_audio
 from .manifest import Utterance
 from .splits import ForgetSplit
+from .staged import StagedDataModule
 
 __all__ = ["LabelEncoder", "LabelledAudioDataset", "UnlearningDataModule", "WaveformCache"]
 
@@ -94,7 +93,7 @@ class LabelledAudioDataset(Dataset):
         return self.cache[self.utterances[i]], self.targets[i]
 
 
-class UnlearningDataModule(L.LightningDataModule):
+class UnlearningDataModule(StagedDataModule):
     """Serves the sets of a :class:`ForgetSplit`.
 
     ``train_dataloader`` depends on ``stage``: "original" (forget + retain), "gold"
@@ -164,18 +163,3 @@ class UnlearningDataModule(L.LightningDataModule):
             # a training batch of one breaks BatchNorm layers: drop such a remainder
             drop_last=shuffle and len(dataset) % self.batch_size == 1,
         )
-
-    def train_dataloader(self):
-        if self.stage == "original":
-            return self.loader("train", shuffle=True)
-        if self.stage == "gold":
-            return self.loader("retain", shuffle=True)
-        if self.stage == "unlearn":
-            loaders: Mapping[str, DataLoader] = {
-                name: self.loader(name, shuffle=True) for name in self.unlearn_sets
-            }
-            return CombinedLoader(dict(loaders), mode=self.unlearn_mode)
-        raise ValueError(f"unknown stage {self.stage!r}")
-
-    def eval_dataloader(self, name: str) -> DataLoader:
-        return self.loader(name, shuffle=False)

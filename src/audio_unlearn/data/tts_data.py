@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -27,6 +25,7 @@ from ..models.tts.phones import PhoneVocabulary, frame_phone_ids
 from .audio import load_audio
 from .manifest import Utterance
 from .splits import ForgetSplit
+from .staged import StagedDataModule
 
 __all__ = ["TTSDataModule", "TTSDataset", "collate_tts", "utterance_features"]
 
@@ -101,7 +100,7 @@ def collate_tts(
     return mels, phones, lengths, index
 
 
-class TTSDataModule(L.LightningDataModule):
+class TTSDataModule(StagedDataModule):
     """Serves the sets of a :class:`ForgetSplit` as TTS batches.
 
     Stages as the other data modules: ``"original"`` (forget + retain = every training
@@ -181,22 +180,5 @@ class TTSDataModule(L.LightningDataModule):
             num_workers=0,
         )
 
-    def train_dataloader(self):
-        if self.stage == "original":
-            return self.loader("train", shuffle=True)
-        if self.stage == "gold":
-            return self.loader("retain", shuffle=True)
-        if self.stage == "unlearn":
-            loaders = {
-                name: self.loader(
-                    name,
-                    shuffle=True,
-                    batch_size=self.forget_batch_size if name == "forget" else None,
-                )
-                for name in self.unlearn_sets
-            }
-            return CombinedLoader(loaders, mode=self.unlearn_mode)
-        raise ValueError(f"unknown stage {self.stage!r}")
-
-    def eval_dataloader(self, name: str) -> DataLoader:
-        return self.loader(name, shuffle=False)
+    def unlearn_batch_size(self, name: str) -> int | None:
+        return self.forget_batch_size if name == "forget" else None
