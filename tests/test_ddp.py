@@ -50,27 +50,42 @@ def _metrics(report):
     }
 
 
-@pytest.mark.slow
-@pytest.mark.synth
-def test_asr_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
-    out = tmp_path / "run"
-    sets = [f"corpus.dir={tmp_path / 'corpus'}", *ASR_SMOKE]
-    config = ROOT / "recipes" / "asr_speaker" / "synthetic.yaml"
-    stdout = _run(config, out, sets, trainer=DDP_CPU, cwd=tmp_path)
+def _ddp_then_single(config, out, sets, *, stages, method, cwd, min_metrics):
+    """Run under DDP on two CPU processes, check both ranks trained and rank zero alone
+    reported, then rerun in one process on the same directory (every checkpoint reused,
+    the evaluation redone) and check the metrics agree. Returns the DDP report."""
+    stdout = _run(config, out, sets, trainer=DDP_CPU, cwd=cwd)
     records = rank_records(out)
     assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
-    assert all(r["stages"] == ["original", "gold"] for r in records)
-    assert stdout.count("unlearning with asr_ng") == 1  # rank zero alone reports
+    assert all(r["stages"] == stages for r in records)
+    assert stdout.count(f"unlearning with {method}") == 1  # rank zero alone reports
     ddp = json.loads((out / "report.json").read_text())
-    assert [r["model"] for r in ddp["models"]] == ["original", "retrained", "asr_ng", "ssd"]
-    # one process, same run directory: every checkpoint is reused, the evaluation redone
-    stdout = _run(config, out, sets, cwd=tmp_path)
+    ddp["config_yaml"] = yaml.safe_load((out / "config.yaml").read_text())
+    stdout = _run(config, out, sets, cwd=cwd)
     assert "training the" not in stdout and "unlearning with" not in stdout
     single = json.loads((out / "report.json").read_text())
     a, b = _metrics(ddp), _metrics(single)
-    assert a.keys() == b.keys() and len(a) > 20
+    assert a.keys() == b.keys() and len(a) > min_metrics
     for key in a:
         assert a[key] == pytest.approx(b[key], abs=1e-6), key
+    return ddp
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_asr_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
+    sets = [f"corpus.dir={tmp_path / 'corpus'}", *ASR_SMOKE]
+    config = ROOT / "recipes" / "asr_speaker" / "synthetic.yaml"
+    ddp = _ddp_then_single(
+        config,
+        tmp_path / "run",
+        sets,
+        stages=["original", "gold"],
+        method="asr_ng",
+        cwd=tmp_path,
+        min_metrics=20,
+    )
+    assert [r["model"] for r in ddp["models"]] == ["original", "retrained", "asr_ng", "ssd"]
 
 
 TTS_SMOKE = [
@@ -94,24 +109,19 @@ TTS_SMOKE = [
 @pytest.mark.slow
 @pytest.mark.synth
 def test_tts_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
-    out = tmp_path / "run"
     sets = [f"corpus.dir={tmp_path / 'corpus'}", *TTS_SMOKE]
     config = ROOT / "recipes" / "tts_speaker" / "synthetic.yaml"
-    stdout = _run(config, out, sets, trainer=DDP_CPU, cwd=tmp_path)
-    records = rank_records(out)
-    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
-    assert all(r["stages"] == ["original", "retrain"] for r in records)
-    assert stdout.count("unlearning with tts_tgu") == 1
-    ddp = json.loads((out / "report.json").read_text())
+    ddp = _ddp_then_single(
+        config,
+        tmp_path / "run",
+        sets,
+        stages=["original", "retrain"],
+        method="tts_tgu",
+        cwd=tmp_path,
+        min_metrics=10,
+    )
     names = [r["model"] for r in ddp["rows"]]
     assert names[0] == "original" and "tts_tgu" in names and "tts_ng" in names
-    stdout = _run(config, out, sets, cwd=tmp_path)
-    assert "training the" not in stdout and "unlearning with" not in stdout
-    single = json.loads((out / "report.json").read_text())
-    a, b = _metrics(ddp), _metrics(single)
-    assert a.keys() == b.keys() and len(a) > 10
-    for key in a:
-        assert a[key] == pytest.approx(b[key], abs=1e-6), key
 
 
 CLASSIFICATION = [
@@ -130,22 +140,11 @@ def test_classification_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(
 ):
     out = tmp_path / "run"
     sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION]
-    stdout = _run(None, out, sets, trainer=DDP_CPU, cwd=tmp_path)
-    records = rank_records(out)
-    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
-    assert all(r["stages"] == ["original", "gold"] for r in records)
-    assert stdout.count("unlearning with ng") == 1  # one rank reports
-    ddp = json.loads((out / "report.json").read_text())
+    ddp = _ddp_then_single(
+        None, out, sets, stages=["original", "gold"], method="ng", cwd=tmp_path, min_metrics=20
+    )
     assert [r["model"] for r in ddp["models"]] == ["original", "gold", "ft", "ng"]
-    saved = yaml.safe_load((out / "config.yaml").read_text())
-    assert saved["trainer"] == yaml.safe_load(DDP_CPU.read_text())
-    stdout = _run(None, out, sets, cwd=tmp_path)
-    assert "training the" not in stdout and "unlearning with" not in stdout
-    single = json.loads((out / "report.json").read_text())
-    a, b = _metrics(ddp), _metrics(single)
-    assert a.keys() == b.keys() and len(a) > 20
-    for key in a:
-        assert a[key] == pytest.approx(b[key], abs=1e-6), key
+    assert ddp["config_yaml"]["trainer"] == yaml.safe_load(DDP_CPU.read_text())
 
 
 @pytest.mark.slow
