@@ -65,7 +65,6 @@ from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
 from .experiment import (
     CorpusConfig,
-    _digest,
     _prepare_corpus,
 )
 from .methods import build_method
@@ -84,7 +83,7 @@ from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save
 from .reporting import markdown_table, save_figure
 from .run.config import load_task_config
 from .run.ddp import is_global_zero, record_rank
-from .run.store import reuse_checkpoint
+from .run.store import reuse_checkpoint, settings_key
 
 __all__ = [
     "ASREvalConfig",
@@ -433,7 +432,7 @@ class ASRExperiment:
     def _data_key(self, split: ForgetSplit) -> dict[str, Any]:
         return {
             "manifest": str(self.manifest_path),
-            "split": {k: _digest(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "split": {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")},
             "crop": self.cfg.crop,
             "margin_s": self.cfg.margin_s,
             "random_tail": self.cfg.random_tail,
@@ -567,7 +566,7 @@ class ASRExperiment:
                     "request": k,
                     "speakers": list(speakers),
                     "sizes": {"forget": len(forget), "retain": len(retain)},
-                    "digest": {"forget": _digest(forget), "retain": _digest(retain)},
+                    "digest": {"forget": settings_key(forget), "retain": settings_key(retain)},
                 }
             )
         atomic_write_text(
@@ -585,7 +584,7 @@ class ASRExperiment:
 
     def _key(self, role: str, data: dict[str, Any] | None = None) -> str:
         cfg = self.cfg
-        return _digest(
+        return settings_key(
             {
                 "role": role,
                 "data": self.data_key if data is None else data,
@@ -647,7 +646,7 @@ class ASRExperiment:
         }
         if request is not None:
             record["request"] = request
-        return _digest(record)
+        return settings_key(record)
 
     def unlearn(
         self,

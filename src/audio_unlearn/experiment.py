@@ -53,17 +53,9 @@ from .methods.registry import check_methods
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
-from .run.config import (  # noqa: F401 (re-exported for the other runners)
-    apply_overrides,
-    check_task,
-    load_task_config,
-    merge_config,
-    read_config_values,
-)
+from .run.config import load_task_config
 from .run.ddp import record_rank
 from .run.store import reuse_checkpoint, settings_key
-
-_merge = merge_config
 
 __all__ = [
     "CorpusConfig",
@@ -189,9 +181,6 @@ def load_config(
     )
 
 
-_digest = settings_key  # the runners' settings digest (run/store.py)
-
-
 def _prepare_corpus(cfg: ExperimentConfig, progress: bool):
     """Return (manifest description, utterances, official CorpusSplit or None)."""
     c = cfg.corpus
@@ -312,7 +301,7 @@ class Experiment:
         self.dm.setup()
         self.data_key = {
             "manifest": str(self.manifest_path),
-            "split": {k: _digest(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "split": {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")},
             "label_key": cfg.label_key,
             "max_seconds": cfg.max_seconds,
         }
@@ -329,7 +318,7 @@ class Experiment:
     def _key(self, role: str) -> str:
         """Settings digest of a reference model; a checkpoint with another key is stale."""
         cfg = self.cfg
-        return _digest(
+        return settings_key(
             {
                 "role": role,
                 "data": self.data_key,
@@ -383,7 +372,7 @@ class Experiment:
         (prune-and-regrow's impair time, chosen sparsity and pruned count).
         """
         cfg = self.cfg
-        key = _digest(
+        key = settings_key(
             {
                 "method": name,
                 "hparams": hparams,

@@ -44,7 +44,6 @@ from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_spl
 from .data.tts_data import TTSDataModule
 from .experiment import (
     CorpusConfig,
-    _digest,
     _prepare_corpus,
 )
 from .methods import build_method
@@ -64,7 +63,7 @@ from .models.tts import (
 from .reporting import markdown_table
 from .run.config import load_task_config
 from .run.ddp import is_global_zero, record_rank
-from .run.store import reuse_checkpoint
+from .run.store import reuse_checkpoint, settings_key
 
 __all__ = [
     "TTSEvalConfig",
@@ -359,7 +358,7 @@ class TTSExperiment:
         )
         self.data_key = {
             "manifest": str(self.manifest_path),
-            "split": {k: _digest(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "split": {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")},
             "margin_s": cfg.margin_s,
         }
 
@@ -373,7 +372,7 @@ class TTSExperiment:
         save_tts(path, model, self.vocab, self.durations, self.mel, meta=meta)
 
     def _key(self, role: str) -> str:
-        return _digest(
+        return settings_key(
             {
                 "role": role,
                 "data": self.data_key,
@@ -430,7 +429,7 @@ class TTSExperiment:
         cfg = self.cfg
         hparams = dict(hparams)
         steps = int(hparams.pop("steps", cfg.unlearn.steps))
-        key = _digest(
+        key = settings_key(
             {
                 "method": name,
                 "hparams": hparams,
@@ -556,7 +555,7 @@ class TTSExperiment:
 
         cfg = self.cfg
         path = self.ckpt_dir / "judge.pt"
-        key = _digest(
+        key = settings_key(
             {
                 "data": self.data_key,
                 "epochs": cfg.eval.judge_epochs,
@@ -653,7 +652,7 @@ class TTSExperiment:
         }
 
     def _eval_key(self, model_key: str | None) -> str:
-        return _digest(
+        return settings_key(
             {
                 "model": model_key,
                 "eval": {
@@ -699,7 +698,7 @@ class TTSExperiment:
         path = self.run_dir / "eval" / f"{name.replace(', ', '_').replace(' ', '_')}.json"
         key = self._eval_key(model_key)
         if text_only:
-            key = _digest({"text_only": key})
+            key = settings_key({"text_only": key})
         extra = {"reference": True} if text_only else {}
         if model_key is not None and path.is_file():
             record = json.loads(path.read_text())
@@ -818,7 +817,7 @@ class TTSExperiment:
             rows.append(row)
             if cfg.eval.relearn_steps > 0 and name in cfg.eval.relearn_methods:
                 attacked, info = self.relearn(name, model)
-                attack_key = _digest(
+                attack_key = settings_key(
                     {
                         "attacked": meta.get("key"),
                         "relearn": [

@@ -64,7 +64,6 @@ from .experiment import (
     ExperimentConfig,
     SplitConfig,
     TrainConfig,
-    _digest,
 )
 from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
@@ -72,6 +71,7 @@ from .methods.registry import check_methods
 from .models.checkpoint import save_classifier
 from .run.config import load_task_config
 from .run.ddp import record_rank
+from .run.store import settings_key
 
 __all__ = [
     "PUBLISHED",
@@ -518,7 +518,7 @@ class UnSLUBenchmark(Experiment):
 
     # -- reference models -------------------------------------------------------------
     def _key(self, role: str) -> str:
-        return _digest(
+        return settings_key(
             {
                 "role": role,
                 "data": self.data_key,
@@ -643,7 +643,7 @@ class UnSLUBenchmark(Experiment):
         return self.cells_dir / method / f"lr{lr:g}_seed{seed}"
 
     def cell_key(self, method: str, lr: float, seed: int) -> str:
-        return _digest(
+        return settings_key(
             {
                 "method": method,
                 "hparams": self.unslu.methods.get(method) or {},

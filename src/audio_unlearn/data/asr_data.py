@@ -209,9 +209,6 @@ class ASRDataModule(StagedDataModule):
         self.random_tail = random_tail
         self.store = store or WaveformStore()
         self.sets: dict[str, list[Utterance]] = split.utterance_sets(utterances, extra_sets)
-        self.stage = "original"
-        self.unlearn_sets: tuple[str, ...] = ("forget", "retain")
-        self.unlearn_mode = "max_size_cycle"
         self._datasets: dict[tuple[str, bool], ASRDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:

@@ -136,9 +136,6 @@ class UnlearningDataModule(StagedDataModule):
         train_labels = [u.label(label_key) for u in self.sets["forget"] + self.sets["retain"]]
         self.encoder = LabelEncoder(train_labels)
         self.cache = cache or WaveformCache(max_seconds)
-        self.stage = "original"
-        self.unlearn_sets: tuple[str, ...] = ("forget", "retain")
-        self.unlearn_mode = "max_size_cycle"
 
     @property
     def num_classes(self) -> int:

@@ -147,9 +147,6 @@ class TTSDataModule(StagedDataModule):
         self.margin_s = margin_s
         self.progress = progress
         self.sets: dict[str, list[Utterance]] = split.utterance_sets(utterances, extra_sets)
-        self.stage = "original"
-        self.unlearn_sets: tuple[str, ...] = ("forget", "retain")
-        self.unlearn_mode = "max_size_cycle"
         self._datasets: dict[str, TTSDataset] = {}
 
     def dataset(self, name: str) -> TTSDataset:

@@ -38,19 +38,24 @@ def config_kind(
         FileNotFoundError: the config does not exist.
         ValueError: an unknown task or protocol.
     """
-    values = read_config_values(path, overrides)
+    return _kind(read_config_values(path, overrides), default, str(path or "config"))
+
+
+def _kind(
+    values: dict[str, Any], default: tuple[str, str | None], where: str
+) -> tuple[str, str | None]:
     task = values.get("task", default[0])
     fallback = default[1] if task == default[0] and default[1] else "forget"
     protocol = values.get("protocol", fallback) if task == "classification" else None
     if (task, protocol) not in KINDS:
         known = ", ".join(t if p is None else f"{t} / {p}" for t, p in KINDS)
         raise ValueError(
-            f"{path or 'config'}: task {task!r}"
+            f"{where}: task {task!r}"
             + (f" / protocol {protocol!r}" if protocol else "")
             + f" is unknown; known: {known}"
         )
     if task != "classification" and "protocol" in values:
-        raise ValueError(f"{path or 'config'}: protocol applies to classification only")
+        raise ValueError(f"{where}: protocol applies to classification only")
     return task, protocol
 
 
@@ -72,8 +77,8 @@ def run_config(
         The runner's report (the UnSLU-BENCH table for that protocol).
     """
     overrides = list(overrides)
-    task, protocol = config_kind(path, overrides, default=default)
     given = read_config_values(path, overrides)
+    task, protocol = _kind(given, default, str(path or "config"))
     if "task" not in given:
         overrides.append(f"task={task}")
     if protocol is not None and "protocol" not in given:
