@@ -41,7 +41,6 @@ Run directory::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -54,8 +53,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import yaml
-from lightning.pytorch.callbacks import Timer
 
 from . import __version__
 from .data.asr_data import ASRDataModule, WaveformStore, speech_duration
@@ -67,10 +64,7 @@ from .experiment import (
     CorpusConfig,
     _prepare_corpus,
 )
-from .methods import build_method
 from .methods.asr import CTCTraining
-from .methods.fit import fit_unlearning, make_trainer
-from .methods.registry import check_methods
 from .models.asr import (
     ASRCheckpointError,
     CTCRecognizer,
@@ -82,8 +76,8 @@ from .models.asr import (
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table, save_figure
 from .run.config import load_task_config
-from .run.ddp import is_global_zero, record_rank
-from .run.store import reuse_checkpoint, settings_key
+from .run.runner import Runner
+from .run.store import settings_key
 
 __all__ = [
     "ASREvalConfig",
@@ -338,8 +332,10 @@ LOSS_UNITS: dict[str, tuple[str, str]] = {
 }
 
 
-class ASRExperiment:
+class ASRExperiment(Runner):
     """One ASR speaker-forgetting run in ``run_dir`` (see :func:`run_asr_experiment`)."""
+
+    task = "asr"
 
     def __init__(self, cfg: ASRExperimentConfig, run_dir: str | Path, *, progress: bool = True):
         if cfg.crop not in ("none", "speech"):
@@ -349,18 +345,14 @@ class ASRExperiment:
                 f"eval.informed_groups must be 'text' or 'duration', got "
                 f"{cfg.eval.informed_groups!r}"
             )
-        check_methods(cfg.methods, "asr")
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        self.progress = progress
+        super().__init__(cfg, run_dir, progress=progress)
         settings = dict(cfg.model or {})
         self.kind = settings.pop("kind", "library")
         if self.kind not in RECOGNIZER_KINDS:
             raise ValueError(f"model.kind {self.kind!r} is unknown; use one of {RECOGNIZER_KINDS}")
         if self.kind == "library":
             self.model_config: CTCRecognizerConfig | None = CTCRecognizerConfig(**settings)
-            self.model_key: dict[str, Any] = self.model_config.to_json()
+            self._model_key: dict[str, Any] = self.model_config.to_json()
         else:
             if not settings.get("source"):
                 raise ValueError(
@@ -369,27 +361,21 @@ class ASRExperiment:
                     "save_pretrained directory"
                 )
             self.model_config = None
-            self.model_key = {"kind": self.kind, **settings}
+            self._model_key = {"kind": self.kind, **settings}
         self.model_settings = settings
         self.requests = _check_requests(cfg.requests)
         self.device = torch.device(cfg.eval.device)
-        # DDP: every rank trains, rank zero alone writes and evaluates (run/ddp.py)
-        self.is_global_zero = is_global_zero()
 
-    def _say(self, *args) -> None:
-        if self.is_global_zero:
-            print(*args, flush=True)
-
-    def _new_model(self) -> torch.nn.Module:
+    def new_model(self) -> torch.nn.Module:
         """A fresh recogniser: random for ``library``, ``source``'s weights otherwise."""
         if self.kind == "library":
             return CTCRecognizer(self.model_config)
         return build_recognizer(self.kind, self.model_settings)
 
-    def _ckpt(self, name: str, folder: str | None = None) -> Path:
+    def ckpt_path(self, name: str, folder: str | None = None) -> Path:
         """Checkpoint path: ``<name>.pt`` (library) or a directory ``<name>`` (HF)."""
-        base = self.ckpt_dir / folder if folder else self.ckpt_dir
-        return base / (f"{name}.pt" if self.kind == "library" else name)
+        path = super().ckpt_path(name, folder)
+        return path if self.kind == "library" else path.with_suffix("")
 
     # -- data ----------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
@@ -432,7 +418,7 @@ class ASRExperiment:
     def _data_key(self, split: ForgetSplit) -> dict[str, Any]:
         return {
             "manifest": str(self.manifest_path),
-            "split": {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "split": self.split_digest(split),
             "crop": self.cfg.crop,
             "margin_s": self.cfg.margin_s,
             "random_tail": self.cfg.random_tail,
@@ -440,36 +426,22 @@ class ASRExperiment:
 
     def prepare(self) -> None:
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.is_global_zero:
-            config = yaml.safe_dump(dataclasses.asdict(cfg))
-            atomic_write_text(self.run_dir / "config.yaml", config)
+        self.write_config()
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
-        split_path = self.run_dir / "split.json"
         split_params = dataclasses.asdict(cfg.split)
         if cfg.max_duration_s is not None:
             self._drop_long(float(cfg.max_duration_s))
             split_params = {**split_params, "max_duration_s": float(cfg.max_duration_s)}
         if self.requests is not None:
             split_params = {**split_params, "requests": self.requests}
-        if split_path.is_file():
-            split = ForgetSplit.load(split_path)
-            split.check_against(self.utterances, str(self.manifest_path))
-            if split.params.get("config") != split_params:
-                raise ValueError(
-                    f"{split_path} was made with other split settings; use a new run "
-                    "directory or delete it"
-                )
-        else:
-            split = self._make_split()
-            split = dataclasses.replace(split, params={**split.params, "config": split_params})
-            if self.is_global_zero:
-                split.save(split_path)
+        split = self.load_or_make_split(
+            split_params, self._make_split, utterances=self.utterances, manifest=self.manifest_path
+        )
         self.split = split
         if self.kind == "library":
             self.vocab = CTCRecognizer(self.model_config).vocab
         else:
-            self.vocab = self._new_model().vocab
+            self.vocab = self.new_model().vocab
         self.store = WaveformStore(crop=cfg.crop, margin_s=cfg.margin_s)
         self.dm = self._datamodule(split, self._retain_eval(split.retain))
         self.dm.setup()
@@ -574,117 +546,22 @@ class ASRExperiment:
         )
 
     # -- models --------------------------------------------------------------------------
-    def _reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict] | None:
+    model_noun = "recogniser"
+    load_errors = (ASRCheckpointError,)
+
+    def load_model(self, path: Path):
         if self.kind == "library":
-            load = lambda p: load_asr(p, expect_config=self.model_config)  # noqa: E731
-        else:
-            load = load_hf_asr
-        ckpt = reuse_checkpoint(path, key, load, errors=(ASRCheckpointError,), say=self._say)
-        return None if ckpt is None else (ckpt.model, ckpt.meta)
+            return load_asr(path, expect_config=self.model_config)
+        return load_hf_asr(path)
 
-    def _key(self, role: str, data: dict[str, Any] | None = None) -> str:
-        cfg = self.cfg
-        return settings_key(
-            {
-                "role": role,
-                "data": self.data_key if data is None else data,
-                "train": dataclasses.asdict(cfg.train),
-                "model": self.model_key,
-                "seed": cfg.seed,
-            }
-        )
+    def save_model(self, path: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
+        save_recognizer(path, model, meta=meta)
 
-    def train_reference(
-        self,
-        role: str,
-        *,
-        dm: ASRDataModule | None = None,
-        path: Path | None = None,
-        key: str | None = None,
-    ) -> tuple[torch.nn.Module, float]:
-        """Train (or reuse) the original (train set) or gold (retain set) recogniser.
+    def model_key(self) -> Any:
+        return self._model_key
 
-        ``dm``/``path``/``key`` default to the single request's data module, the
-        checkpoint ``checkpoints/<role>`` and its settings key.
-        """
-        cfg = self.cfg
-        dm = dm or self.dm
-        key = key or self._key(role)
-        path = path or self._ckpt(role)
-        reused = self._reuse(path, key)
-        if reused is not None:
-            return reused[0], float(reused[1]["seconds"])
-        L.seed_everything(cfg.seed, verbose=False)
-        model = self._new_model()
-        module = CTCTraining(model, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        dm.stage = role
-        timer = Timer()
-        self._say(
-            f"training the {role} recogniser on {'train' if role == 'original' else 'retain'} "
-            f"({cfg.train.epochs} epochs)"
-        )
-        trainer = make_trainer(
-            cfg.train.epochs, progress=self.progress, callbacks=[timer], **cfg.trainer
-        )
-        trainer.fit(module, datamodule=dm)
-        record_rank(self.run_dir, trainer, role)
-        seconds = timer.time_elapsed("train")
-        model = model.cpu().eval()
-        if self.is_global_zero:
-            save_recognizer(path, model, meta={"key": key, "seconds": seconds, "role": role})
-        return model, seconds
-
-    def _method_key(
-        self, name: str, hparams: dict[str, Any], start_key: str | None, request: Any = None
-    ) -> str:
-        record = {
-            "method": name,
-            "hparams": hparams,
-            "original": start_key or self._key("original"),
-            "batch_size": self.cfg.train.batch_size,
-            "seed": self.cfg.seed,
-        }
-        if request is not None:
-            record["request"] = request
-        return settings_key(record)
-
-    def unlearn(
-        self,
-        name: str,
-        hparams: dict[str, Any],
-        *,
-        start: torch.nn.Module | None = None,
-        dm: ASRDataModule | None = None,
-        path: Path | None = None,
-        key: str | None = None,
-    ) -> tuple[torch.nn.Module, float]:
-        """Run (or reuse) method ``name`` from ``start`` (default: the original)."""
-        cfg = self.cfg
-        key = key or self._method_key(name, hparams, None)
-        path = path or self._ckpt(name)
-        reused = self._reuse(path, key)
-        if reused is not None:
-            return reused[0], float(reused[1]["seconds"])
-        L.seed_everything(cfg.seed, verbose=False)
-        model = copy.deepcopy(self.original if start is None else start).train()
-        module = build_method(name, model, task="asr", **hparams)
-        self._say(f"unlearning with {name} {hparams or '(defaults)'}")
-        seconds = fit_unlearning(module, dm or self.dm, progress=self.progress, **cfg.trainer)
-        model = model.cpu().eval()
-        if not self.is_global_zero:
-            return model, seconds
-        save_recognizer(
-            path,
-            model,
-            meta={
-                "key": key,
-                "seconds": seconds,
-                "role": "method",
-                "method": name,
-                "hparams": hparams,
-            },
-        )
-        return model, seconds
+    def reference_module(self, model: torch.nn.Module, role: str, dm) -> L.LightningModule:
+        return CTCTraining(model, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
 
     # -- evaluation ----------------------------------------------------------------------
     def _groups(self, utts) -> list:
@@ -811,9 +688,9 @@ class ASRExperiment:
 
     def run(self) -> dict[str, Any]:
         self.prepare()
-        original, t_o = self.train_reference("original")
-        self.original = original
-        judge = self.judge(self._ckpt("original"))
+        self.original, meta_o = self.train_reference("original")
+        t_o = meta_o["seconds"]
+        judge = self.judge(self.ckpt_path("original"))
         if judge:
             full = judge.get("full_audio")
             self._say(
@@ -822,18 +699,20 @@ class ASRExperiment:
             )
         if self.requests is not None:
             return self.report(self._run_requests(t_o), judge)
-        gold, t_g = self.train_reference("gold")
+        gold, meta_g = self.train_reference("gold")
         rows = [
-            {"model": "original", "role": "original", "time_s": t_o, **self.evaluate(original)},
-            {"model": "retrained", "role": "gold", "time_s": t_g, **self.evaluate(gold)},
+            {"model": "original", "role": "original", "time_s": t_o},
+            {"model": "retrained", "role": "gold", "time_s": meta_g["seconds"]},
         ]
+        rows[0].update(self.evaluate(self.original))
+        rows[1].update(self.evaluate(gold))
         for name, hparams in self.cfg.methods.items():
-            model, t_u = self.unlearn(name, dict(hparams or {}))
+            model, meta = self.unlearn(name, hparams)
             rows.append(
                 {
                     "model": name,
                     "role": "method",
-                    "time_s": t_u,
+                    "time_s": meta["seconds"],
                     "hparams": hparams,
                     **self.evaluate(model),
                 }
@@ -843,16 +722,19 @@ class ASRExperiment:
     def _run_requests(self, t_o: float) -> list[dict[str, Any]]:
         """Requests in sequence; returns one block of rows per request."""
         rows: list[dict[str, Any]] = []
-        current = {name: (self.original, self._key("original")) for name in self.cfg.methods}
+        current = {
+            name: (self.original, self.reference_key("original")) for name in self.cfg.methods
+        }
         for k, (split_k, dm) in enumerate(zip(self.request_splits, self.request_dms, strict=True)):
             k = k + 1
             speakers = list(split_k.forget_speakers)
             self._say(f"request {k}/{len(self.request_splits)}: forget {speakers}")
             data = self._data_key(split_k)
-            gold_key = self._key("gold", self.request_gold_data[k - 1])
-            gold, t_g = self.train_reference(
-                "gold", dm=dm, path=self._ckpt("gold", f"r{k}"), key=gold_key
+            gold_key = self.reference_key("gold", self.request_gold_data[k - 1])
+            gold, meta_g = self.train_reference(
+                "gold", dm=dm, path=self.ckpt_path("gold", f"r{k}"), key=gold_key
             )
+            t_g = meta_g["seconds"]
             base = {"request": k, "request_speakers": speakers}
             block = [
                 {
@@ -875,10 +757,12 @@ class ASRExperiment:
             for name, hparams in self.cfg.methods.items():
                 hparams = dict(hparams or {})
                 start, start_key = current[name]
-                key = self._method_key(name, hparams, start_key, request_key)
-                model, t_u = self.unlearn(
-                    name, hparams, start=start, dm=dm, path=self._ckpt(name, f"r{k}"), key=key
+                settings = self.method_settings(hparams)
+                key = self.method_key(name, hparams, settings, start_key, request_key)
+                model, meta = self.unlearn(
+                    name, hparams, start=start, dm=dm, path=self.ckpt_path(name, f"r{k}"), key=key
                 )
+                t_u = meta["seconds"]
                 current[name] = (model, key)
                 block.append(
                     {

@@ -10,7 +10,6 @@ atomically (a killed run leaves complete files or none).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -22,9 +21,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import yaml
-from lightning.pytorch.callbacks import Timer
-from lightning.pytorch.utilities import rank_zero_only
 
 from . import __version__
 from .data.datamodule import UnlearningDataModule
@@ -47,15 +43,12 @@ from .evaluation import (
 )
 from .evaluation.classification import expected_calibration_error, per_sample_cross_entropy
 from .evaluation.model_eval import predict_logits
-from .methods import SupervisedTraining, build_method
-from .methods.fit import fit_unlearning, make_trainer
-from .methods.registry import check_methods
+from .methods import SupervisedTraining
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
 from .run.config import load_task_config
-from .run.ddp import record_rank
-from .run.store import reuse_checkpoint, settings_key
+from .run.runner import METHOD_FACTS, Runner
 
 __all__ = [
     "CorpusConfig",
@@ -67,9 +60,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# facts a method object may expose after unlearning, copied into its report row
-METHOD_FACTS = ("impair_seconds", "chosen_sparsity", "n_pruned")
 
 
 @dataclass
@@ -200,23 +190,10 @@ def _prepare_corpus(cfg: ExperimentConfig, progress: bool):
     return str(corpus.manifest), read_manifest(corpus.manifest), None
 
 
-class Experiment:
+class Experiment(Runner):
     """One speaker-forgetting run in ``run_dir`` (see :func:`run_experiment`)."""
 
-    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, progress: bool = True):
-        check_methods(cfg.methods, "classification")  # before any work
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        self.progress = progress
-        # Under DDP every rank runs this script; only rank 0 writes files and evaluates
-        # (on the full sets, so each metric is computed once). Lightning reads the rank
-        # from the launcher's environment (RANK / LOCAL_RANK / SLURM_PROCID).
-        self.is_global_zero = rank_zero_only.rank == 0
-
-    def _say(self, *args, **kwargs) -> None:
-        if self.is_global_zero:
-            print(*args, **kwargs)
+    task = "classification"
 
     # -- data -------------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
@@ -267,25 +244,14 @@ class Experiment:
 
     def prepare(self) -> None:
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.is_global_zero:
-            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg)))
+        self.write_config()
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
-        split_path = self.run_dir / "split.json"
-        split_params = {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key}
-        if split_path.is_file():
-            split = ForgetSplit.load(split_path)
-            split.check_against(self.utterances, str(self.manifest_path))
-            if split.params.get("config") != split_params:
-                raise ValueError(
-                    f"{split_path} was made with other split settings "
-                    f"({split.params.get('config')}); use a new run directory or delete it"
-                )
-        else:
-            split = self._make_split()
-            split = dataclasses.replace(split, params={**split.params, "config": split_params})
-            if self.is_global_zero:
-                split.save(split_path)
+        split = self.load_or_make_split(
+            {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key},
+            self._make_split,
+            utterances=self.utterances,
+            manifest=self.manifest_path,
+        )
         self.split = split
         extra = {"forget_test": split.params["forget_test"]} if split.kind == "class" else {}
         self.dm = UnlearningDataModule(
@@ -301,7 +267,7 @@ class Experiment:
         self.dm.setup()
         self.data_key = {
             "manifest": str(self.manifest_path),
-            "split": {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "split": self.split_digest(split),
             "label_key": cfg.label_key,
             "max_seconds": cfg.max_seconds,
         }
@@ -310,109 +276,20 @@ class Experiment:
     def new_model(self) -> torch.nn.Module:
         return build_classifier(num_classes=self.dm.num_classes, **self.cfg.model)
 
-    def _reuse(self, path: Path, key: str):
-        classes = self.dm.encoder.classes
-        load = lambda p: load_classifier(p, expect_classes=classes)  # noqa: E731
-        return reuse_checkpoint(path, key, load, say=self._say)
+    def load_model(self, path: Path):
+        return load_classifier(path, expect_classes=self.dm.encoder.classes)
 
-    def _key(self, role: str) -> str:
-        """Settings digest of a reference model; a checkpoint with another key is stale."""
-        cfg = self.cfg
-        return settings_key(
-            {
-                "role": role,
-                "data": self.data_key,
-                "train": dataclasses.asdict(cfg.train),
-                "model": cfg.model,
-                "seed": cfg.seed,
-            }
-        )
+    def save_model(self, path: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
+        classes, key = self.dm.encoder.classes, self.cfg.label_key
+        save_classifier(path, model, classes=classes, label_key=key, meta=meta)
 
-    def train_reference(self, role: str) -> tuple[torch.nn.Module, float]:
-        """Train (or reuse) the original (``role="original"``) or gold model."""
-        cfg = self.cfg
-        key = self._key(role)
-        path = self.ckpt_dir / f"{role}.pt"
-        ckpt = self._reuse(path, key)
-        if ckpt is not None:
-            return ckpt.model, float(ckpt.meta["seconds"])
-        L.seed_everything(cfg.seed, verbose=False)
-        model = self.new_model()
-        module = SupervisedTraining(model, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        self.dm.stage = role
-        timer = Timer()
-        self._say(
-            f"training the {role} model on {'train' if role == 'original' else 'retain'} "
-            f"({cfg.train.epochs} epochs)"
-        )
-        trainer = make_trainer(
-            cfg.train.epochs, progress=self.progress, callbacks=[timer], **cfg.trainer
-        )
-        trainer.fit(module, datamodule=self.dm)
-        record_rank(self.run_dir, trainer, role)
-        self.is_global_zero = trainer.is_global_zero
-        seconds = timer.time_elapsed("train")
-        if not self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates
-            return model, seconds
-        save_classifier(
-            path,
-            model,
-            classes=self.dm.encoder.classes,
-            label_key=cfg.label_key,
-            meta={"key": key, "seconds": seconds, "role": role},
-        )
-        return model, seconds
+    def model_key(self) -> Any:
+        return self.cfg.model
 
-    def unlearn(
-        self, name: str, hparams: dict[str, Any]
-    ) -> tuple[torch.nn.Module, float, dict[str, Any]]:
-        """Run unlearning method ``name`` from a copy of the original model (or reuse).
-
-        Returns the model, the unlearning wall time, and method facts worth reporting
-        (prune-and-regrow's impair time, chosen sparsity and pruned count).
-        """
-        cfg = self.cfg
-        key = settings_key(
-            {
-                "method": name,
-                "hparams": hparams,
-                "original": self.original_key,
-                "batch_size": cfg.train.batch_size,
-                "seed": cfg.seed,
-            }
+    def reference_module(self, model: torch.nn.Module, role: str, dm) -> L.LightningModule:
+        return SupervisedTraining(
+            model, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay
         )
-        path = self.ckpt_dir / f"{name}.pt"
-        ckpt = self._reuse(path, key)
-        if ckpt is not None:
-            extra = {k: ckpt.meta[k] for k in METHOD_FACTS if k in ckpt.meta}
-            return ckpt.model, float(ckpt.meta["seconds"]), extra
-        L.seed_everything(cfg.seed, verbose=False)
-        model = copy.deepcopy(self.original)
-        module = build_method(name, model, task="classification", **hparams)
-        self._say(f"unlearning with {name} {hparams or '(defaults)'}")
-        seconds = fit_unlearning(module, self.dm, progress=self.progress, **cfg.trainer)
-        extra = {
-            k: getattr(module, k)
-            for k in METHOD_FACTS
-            if isinstance(getattr(module, k, None), (int, float))
-        }
-        if not self.is_global_zero:
-            return model, seconds, extra
-        save_classifier(
-            path,
-            model,
-            classes=self.dm.encoder.classes,
-            label_key=cfg.label_key,
-            meta={
-                "key": key,
-                "seconds": seconds,
-                "role": "method",
-                "method": name,
-                "hparams": hparams,
-                **extra,
-            },
-        )
-        return model, seconds, extra
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
@@ -441,30 +318,23 @@ class Experiment:
 
     def run(self) -> dict[str, Any]:
         self.prepare()
-        original, t_o = self.train_reference("original")
-        self.original = copy.deepcopy(original)
-        self.original_key = self._key("original")
-        gold, t_g = self.train_reference("gold")
+        self.original, meta_o = self.train_reference("original")
+        gold, meta_g = self.train_reference("gold")
         if not self.is_global_zero:
             for name, hparams in self.cfg.methods.items():
-                self.unlearn(name, dict(hparams or {}))
+                self.unlearn(name, hparams)
             return {}
         rows = [
-            {"model": "original", "role": "original", "time_s": t_o, **self.evaluate(original)},
-            {"model": "gold", "role": "gold", "time_s": t_g, **self.evaluate(gold)},
+            {"model": "original", "role": "original", "time_s": meta_o["seconds"]},
+            {"model": "gold", "role": "gold", "time_s": meta_g["seconds"]},
         ]
+        rows[0].update(self.evaluate(self.original))
+        rows[1].update(self.evaluate(gold))
         for name, hparams in self.cfg.methods.items():
-            model, t_u, facts = self.unlearn(name, dict(hparams or {}))
-            rows.append(
-                {
-                    "model": name,
-                    "role": "method",
-                    "time_s": t_u,
-                    "hparams": hparams,
-                    **facts,
-                    **self.evaluate(model),
-                }
-            )
+            model, meta = self.unlearn(name, hparams)
+            facts = {k: meta[k] for k in METHOD_FACTS if k in meta}
+            row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
+            rows.append({**row, **facts, **self.evaluate(model)})
         return self.report(rows)
 
     def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:

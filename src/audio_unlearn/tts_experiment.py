@@ -35,8 +35,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import yaml
-from lightning.pytorch.callbacks import Timer
 
 from . import __version__
 from .data.manifest import atomic_write_text
@@ -46,9 +44,7 @@ from .experiment import (
     CorpusConfig,
     _prepare_corpus,
 )
-from .methods import build_method
 from .methods.fit import fit_unlearning, make_trainer
-from .methods.registry import check_methods
 from .methods.tts import FlowMatchingTraining
 from .models.tts import (
     DurationTable,
@@ -62,8 +58,8 @@ from .models.tts import (
 )
 from .reporting import markdown_table
 from .run.config import load_task_config
-from .run.ddp import is_global_zero, record_rank
-from .run.store import reuse_checkpoint, settings_key
+from .run.runner import Runner
+from .run.store import settings_key
 
 __all__ = [
     "TTSEvalConfig",
@@ -274,30 +270,22 @@ def _steps_trainer_kwargs(steps: int, precision: str, trainer: dict[str, Any]) -
     }
 
 
-class TTSExperiment:
+class TTSExperiment(Runner):
     """One TTS speaker-forgetting run in ``run_dir`` (see :func:`run_tts_experiment`)."""
 
-    def __init__(self, cfg: TTSExperimentConfig, run_dir: str | Path, *, progress: bool = True):
-        check_methods(cfg.methods, "tts", runner_keys=("steps",))
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        self.progress = progress
-        self.mel = MelConfig()
-        # DDP: every rank trains, rank zero alone writes and evaluates (run/ddp.py)
-        self.is_global_zero = is_global_zero()
+    task = "tts"
+    runner_keys = ("steps",)  # per-method unlearning steps
+    load_errors = (TTSCheckpointError,)
+    model_noun = "TTS model"
 
-    def _say(self, *args) -> None:
-        if self.is_global_zero:
-            print(*args, flush=True)
+    def __init__(self, cfg: TTSExperimentConfig, run_dir: str | Path, *, progress: bool = True):
+        super().__init__(cfg, run_dir, progress=progress)
+        self.mel = MelConfig()
 
     # -- data ----------------------------------------------------------------------------
     def prepare(self) -> None:
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.is_global_zero:
-            config = yaml.safe_dump(dataclasses.asdict(cfg))
-            atomic_write_text(self.run_dir / "config.yaml", config)
+        self.write_config()
         self.manifest_path, utterances, _ = _prepare_corpus(cfg, self.progress)
         aligned = [u for u in utterances if u.alignment]
         if len(aligned) < len(utterances):
@@ -313,34 +301,12 @@ class TTSExperiment:
                 "needs them (synthetic corpus, or forced-aligner TextGrids for real corpora)"
             )
         self.utterances = aligned
-        split_path = self.run_dir / "split.json"
-        params = dataclasses.asdict(cfg.split)
-        if split_path.is_file():
-            split = ForgetSplit.load(split_path)
-            split.check_against(self.utterances, str(self.manifest_path))
-            if split.params.get("config") != params:
-                raise ValueError(
-                    f"{split_path} was made with other split settings; use a new run "
-                    "directory or delete it"
-                )
-        else:
-            s = cfg.split
-            corpus = speaker_disjoint_split(
-                self.utterances, n_test_speakers=s.n_test_speakers, seed=s.seed
-            )
-            split = speaker_forget_split(
-                self.utterances,
-                corpus,
-                fraction=None,
-                n_speakers=None if s.speakers else s.n_speakers,
-                speakers=s.speakers,
-                min_utterances=s.min_utterances,
-                seed=s.seed,
-            )
-            split = dataclasses.replace(split, params={**split.params, "config": params})
-            if self.is_global_zero:
-                split.save(split_path)
-        self.split = split
+        self.split = split = self.load_or_make_split(
+            dataclasses.asdict(cfg.split),
+            self._make_split,
+            utterances=self.utterances,
+            manifest=self.manifest_path,
+        )
         self.vocab = PhoneVocabulary.from_utterances(self.utterances)
         by_id = {u.id: u for u in self.utterances}
         train = [by_id[i] for i in (*split.forget, *split.retain)]
@@ -358,126 +324,81 @@ class TTSExperiment:
         )
         self.data_key = {
             "manifest": str(self.manifest_path),
-            "split": {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")},
+            "split": self.split_digest(split),
             "margin_s": cfg.margin_s,
         }
 
-    # -- models --------------------------------------------------------------------------
-    def _reuse(self, path: Path, key: str) -> tuple[FlowMatchingTTS, dict] | None:
-        load = lambda p: load_tts(p, expect_vocab=self.vocab)  # noqa: E731
-        ckpt = reuse_checkpoint(path, key, load, errors=(TTSCheckpointError,), say=self._say)
-        return None if ckpt is None else (ckpt.model, ckpt.meta)
+    def _make_split(self) -> ForgetSplit:
+        s = self.cfg.split
+        corpus = speaker_disjoint_split(
+            self.utterances, n_test_speakers=s.n_test_speakers, seed=s.seed
+        )
+        return speaker_forget_split(
+            self.utterances,
+            corpus,
+            fraction=None,
+            n_speakers=None if s.speakers else s.n_speakers,
+            speakers=s.speakers,
+            min_utterances=s.min_utterances,
+            seed=s.seed,
+        )
 
-    def _save(self, path: Path, model: FlowMatchingTTS, meta: dict[str, Any]) -> None:
+    # -- models --------------------------------------------------------------------------
+    def new_model(self) -> FlowMatchingTTS:
+        return FlowMatchingTTS(self.model_config)
+
+    def load_model(self, path: Path):
+        return load_tts(path, expect_vocab=self.vocab)
+
+    def save_model(self, path: Path, model: FlowMatchingTTS, meta: dict[str, Any]) -> None:
         save_tts(path, model, self.vocab, self.durations, self.mel, meta=meta)
 
-    def _key(self, role: str) -> str:
-        return settings_key(
-            {
-                "role": role,
-                "data": self.data_key,
-                "train": dataclasses.asdict(self.cfg.train),
-                "model": self.model_config.to_json(),
-                "seed": self.cfg.seed,
-            }
-        )
+    def model_key(self) -> Any:
+        return self.model_config.to_json()
 
-    def train_reference(self, role: str) -> tuple[FlowMatchingTTS, dict[str, Any]]:
-        """Train (or reuse) the original (F + R) or the retrained (R only) model."""
-        cfg = self.cfg
-        key = self._key(role)
-        path = self.ckpt_dir / f"{role}.pt"
-        reused = self._reuse(path, key)
-        if reused is not None:
-            return reused
-        L.seed_everything(cfg.seed, verbose=False)
-        model = FlowMatchingTTS(self.model_config)
-        train_set = self.dm.dataset("train" if role == "original" else "retain")
+    def reference_module(self, model: FlowMatchingTTS, role: str, dm) -> L.LightningModule:
+        """Flow-matching training of the original (F + R) or retrained (R only) model,
+        with mel statistics of its own training set."""
+        train_set = dm.dataset("train" if role == "original" else "retain")
         mels = torch.cat([m for m, _ in train_set.items])
         model.set_mel_stats(mels[None], torch.tensor([mels.shape[0]]))
-        module = FlowMatchingTraining(
-            model,
-            lr=cfg.train.lr,
-            warmup_steps=cfg.train.warmup_steps,
-            weight_decay=cfg.train.weight_decay,
+        dm.batch_size = self.cfg.train.batch_size
+        t = self.cfg.train
+        return FlowMatchingTraining(
+            model, lr=t.lr, warmup_steps=t.warmup_steps, weight_decay=t.weight_decay
         )
-        self.dm.stage = "original" if role == "original" else "gold"
-        self.dm.batch_size = cfg.train.batch_size
-        timer = Timer()
-        self._say(
-            f"training the {role} TTS model ({model.n_parameters() / 1e6:.2f}M parameters) on "
-            f"{'forget + remain' if role == 'original' else 'remain only'} speakers, "
-            f"{cfg.train.steps} steps"
-        )
-        trainer = make_trainer(
-            100_000,
-            progress=self.progress,
-            callbacks=[timer],
-            **_steps_trainer_kwargs(cfg.train.steps, cfg.train.precision, cfg.trainer),
-        )
-        trainer.fit(module, datamodule=self.dm)
-        seconds = timer.time_elapsed("train")
-        model = model.cpu().eval()
-        meta = {"key": key, "seconds": seconds, "role": role, "steps": trainer.global_step}
-        record_rank(self.run_dir, trainer, role)
-        if self.is_global_zero:
-            self._save(path, model, meta)
-        return model, meta
 
-    def unlearn(self, name: str, hparams: dict[str, Any]) -> tuple[FlowMatchingTTS, dict]:
-        """Run (or reuse) one unlearning method on a copy of the original."""
-        cfg = self.cfg
-        hparams = dict(hparams)
-        steps = int(hparams.pop("steps", cfg.unlearn.steps))
-        key = settings_key(
-            {
-                "method": name,
-                "hparams": hparams,
-                "steps": steps,
-                "unlearn": dataclasses.asdict(cfg.unlearn),
-                "original": self._key("original"),
-                "seed": cfg.seed,
-            }
-        )
-        path = self.ckpt_dir / f"{name}.pt"
-        reused = self._reuse(path, key)
+    def reference_trainer(self) -> dict[str, Any]:
+        t = self.cfg.train
+        return {"epochs": 100_000, **_steps_trainer_kwargs(t.steps, t.precision, self.cfg.trainer)}
+
+    def method_settings(self, hparams: dict[str, Any]) -> dict[str, Any]:
+        steps = int(hparams.pop("steps", self.cfg.unlearn.steps))
+        return {"steps": steps, "unlearn": dataclasses.asdict(self.cfg.unlearn)}
+
+    def unlearning_trainer(self, settings: dict[str, Any]) -> dict[str, Any]:
+        precision = self.cfg.unlearn.precision
+        return _steps_trainer_kwargs(settings["steps"], precision, self.cfg.trainer)
+
+    def reusable(self, name: str, meta: dict[str, Any]) -> bool:
+        """A checkpoint stands unless a forgetting curve is asked for that it lacks."""
         probe = self._probe(name)
-        if reused is not None:
-            curve = reused[1].get("curve")
-            if probe is None or (curve and curve[1:2] and curve[1]["step"] == probe.every_n_steps):
-                return reused
-            self._say(
-                f"{path} has no forgetting curve every {probe.every_n_steps} steps; rerunning"
-            )
-        L.seed_everything(cfg.seed, verbose=False)
-        model = copy.deepcopy(self.original).train()
-        module = build_method(name, model, task="tts", **hparams)
+        curve = meta.get("curve")
+        if probe is None or (curve and curve[1:2] and curve[1]["step"] == probe.every_n_steps):
+            return True
+        self._say(f"{name} has no forgetting curve every {probe.every_n_steps} steps; rerunning")
+        return False
+
+    def before_unlearning(self, name: str, module, dm) -> list:
         self.size_batches(module)
-        self._say(f"unlearning with {name} {hparams or '(defaults)'}, {steps} steps")
-        seconds = fit_unlearning(
-            module,
-            self.dm,
-            progress=self.progress,
-            callbacks=[probe] if probe is not None else None,
-            **_steps_trainer_kwargs(steps, cfg.unlearn.precision, cfg.trainer),
-        )
-        model = model.cpu().eval()
-        trainer = getattr(module, "_trainer", None)
-        meta = {
-            "key": key,
-            "seconds": seconds,
-            "role": "method",
-            "method": name,
-            "hparams": hparams,
-            "steps": int(trainer.global_step) if trainer is not None else steps,
-        }
-        if hasattr(module, "teacher_generations"):
-            meta["teacher_generations"] = int(module.teacher_generations)
-        if probe is not None:
-            meta["curve"] = probe.history
-        if self.is_global_zero:
-            self._save(path, model, meta)
-        return model, meta
+        probe = self._probe(name)
+        return [probe] if probe is not None else []
+
+    def method_facts(self, module, callbacks: list) -> dict[str, Any]:
+        facts = super().method_facts(module, callbacks)
+        if callbacks:
+            facts["curve"] = callbacks[0].history
+        return facts
 
     def size_batches(self, module) -> None:
         """Set the data module's batch sizes for ``module``: ``unlearn.batch_size`` rows a

@@ -52,7 +52,6 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 import yaml
-from lightning.pytorch.callbacks import Timer
 
 from . import __version__
 from .data.manifest import atomic_write_text
@@ -66,11 +65,10 @@ from .experiment import (
     TrainConfig,
 )
 from .methods import build_method
-from .methods.fit import fit_unlearning, make_trainer
+from .methods.fit import fit_unlearning
 from .methods.registry import check_methods
 from .models.checkpoint import save_classifier
 from .run.config import load_task_config
-from .run.ddp import record_rank
 from .run.store import settings_key
 
 __all__ = [
@@ -517,11 +515,11 @@ class UnSLUBenchmark(Experiment):
         self.cells_dir = self.run_dir / "cells"
 
     # -- reference models -------------------------------------------------------------
-    def _key(self, role: str) -> str:
+    def reference_key(self, role: str, data: dict[str, Any] | None = None) -> str:
         return settings_key(
             {
                 "role": role,
-                "data": self.data_key,
+                "data": self.data_key if data is None else data,
                 "train": dataclasses.asdict(self.unslu.train),
                 "model": self.unslu.model,
                 "seed": self.unslu.seed,
@@ -529,47 +527,26 @@ class UnSLUBenchmark(Experiment):
             }
         )
 
-    def train_reference(self, role: str) -> tuple[torch.nn.Module, float]:
-        """Train (or reuse) the original (train set) or gold (retain set) model."""
+    def reference_module(self, model: torch.nn.Module, role: str, dm) -> L.LightningModule:
+        """The benchmark's recipe (:class:`UnSLUTraining`) for the original and gold."""
         tc = self.unslu.train
-        key = self._key(role)
-        path = self.ckpt_dir / f"{role}.pt"
-        ckpt = self._reuse(path, key)
-        if ckpt is not None:
-            return ckpt.model, float(ckpt.meta["seconds"])
-        L.seed_everything(self.unslu.seed, verbose=False)
-        self.dm.seed = self.unslu.seed
-        model = self.new_model()
-        module = UnSLUTraining(
+        dm.seed = self.unslu.seed
+        return UnSLUTraining(
             model, lr=tc.lr, warmup_ratio=tc.warmup_ratio, weight_decay=tc.weight_decay
         )
-        self.dm.stage = role
-        timer = Timer()
-        self._say(f"training the {role} model ({tc.max_steps} steps)")
-        trainer = make_trainer(
-            -1,
-            progress=self.progress,
-            callbacks=[timer],
-            gradient_clip_val=tc.gradient_clip_val,
-            **{
-                "max_steps": tc.max_steps,
-                "accumulate_grad_batches": tc.accumulate_grad_batches,
-                **self.cfg.trainer,
-            },
-        )
-        trainer.fit(module, datamodule=self.dm)
-        record_rank(self.run_dir, trainer, role)
-        self.is_global_zero = trainer.is_global_zero
-        seconds = timer.time_elapsed("train")
-        if self.is_global_zero:
-            save_classifier(
-                path,
-                model,
-                classes=self.dm.encoder.classes,
-                label_key=self.cfg.label_key,
-                meta={"key": key, "seconds": seconds, "role": role},
-            )
-        return model, seconds
+
+    def reference_trainer(self) -> dict[str, Any]:
+        tc = self.unslu.train
+        return {
+            "epochs": -1,
+            "gradient_clip_val": tc.gradient_clip_val,
+            "max_steps": tc.max_steps,
+            "accumulate_grad_batches": tc.accumulate_grad_batches,
+            **self.cfg.trainer,
+        }
+
+    def training_length(self) -> str:
+        return f"{self.unslu.train.max_steps} steps"
 
     # -- evaluation -------------------------------------------------------------------
     def _eval_device(self) -> torch.device:
@@ -621,7 +598,7 @@ class UnSLUBenchmark(Experiment):
     def reference_rows(self, t_o: float, t_g: float) -> dict[str, dict[str, Any]]:
         """Evaluation of the original and gold models (cached by their settings keys)."""
         path = self.run_dir / "references.json"
-        keys = {"original": self._key("original"), "gold": self._key("gold")}
+        keys = {"original": self.reference_key("original"), "gold": self.reference_key("gold")}
         cached = json.loads(path.read_text()) if path.is_file() else {}
         rows = {}
         for role, model, seconds in (
@@ -649,8 +626,8 @@ class UnSLUBenchmark(Experiment):
                 "hparams": self.unslu.methods.get(method) or {},
                 "lr": lr,
                 "seed": seed,
-                "original": self._key("original"),
-                "gold": self._key("gold"),
+                "original": self.reference_key("original"),
+                "gold": self.reference_key("gold"),
                 "batch_size": self.unslu.train.batch_size,
             }
         )
@@ -679,7 +656,7 @@ class UnSLUBenchmark(Experiment):
         hparams = {**(self.unslu.methods.get(method) or {}), "lr": lr}
         L.seed_everything(seed, verbose=False)
         self.dm.seed = seed
-        model = copy.deepcopy(self.original)
+        model = copy.deepcopy(self.original).train()
         module = build_method(method, model, **hparams)
         self._say(f"{method} lr={lr:g} seed={seed}")
         seconds = fit_unlearning(module, self.dm, progress=self.progress, **self.cfg.trainer)
@@ -724,13 +701,11 @@ class UnSLUBenchmark(Experiment):
             atomic_write_text(
                 self.run_dir / "forget_speakers.txt", "\n".join(self.split.forget_speakers) + "\n"
             )
-        original, t_o = self.train_reference("original")
-        self.original = copy.deepcopy(original).cpu()
-        self.original_key = self._key("original")
-        gold, t_g = self.train_reference("gold")
-        self.gold = gold.cpu()
+        self.original, meta_o = self.train_reference("original")
+        self.original_key = meta_o["key"]
+        self.gold, meta_g = self.train_reference("gold")
         if self.is_global_zero:
-            self.references = self.reference_rows(t_o, t_g)
+            self.references = self.reference_rows(meta_o["seconds"], meta_g["seconds"])
         cells = []
         for method in cfg.methods:
             for lr in cfg.lrs:

@@ -1,0 +1,312 @@
+"""The stages every task's run shares: config record, split, reference models, methods.
+
+:class:`Runner` is the pipeline of ``audio-unlearn run``: it writes the run's config,
+loads or makes the saved split, trains (or reuses) the original and gold references and
+runs (or reuses) each unlearning method from the original, all through one settings-keyed
+store (:mod:`audio_unlearn.run.store`) and one DDP policy (:mod:`audio_unlearn.run.ddp`:
+every rank trains, rank zero alone writes and evaluates). A task's runner
+(classification, ASR, TTS, UnSLU-BENCH) supplies only the task hooks below: how its model
+is built, saved and loaded, how its references train, and its evaluation and report.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Timer
+
+from ..data.manifest import atomic_write_text
+from ..data.splits import ForgetSplit
+from ..methods.fit import fit_unlearning, make_trainer
+from ..methods.registry import build_method, check_methods
+from .ddp import is_global_zero, record_rank
+from .store import reuse_checkpoint, settings_key
+
+__all__ = ["METHOD_FACTS", "Runner"]
+
+#: numeric method attributes recorded in a method checkpoint's meta and its report row
+#: (prune-and-regrow's impair time, chosen sparsity and pruned count; TGU's teacher calls)
+METHOD_FACTS = ("impair_seconds", "chosen_sparsity", "n_pruned", "teacher_generations")
+
+
+class Runner:
+    """One unlearning run of :attr:`task` in ``run_dir``.
+
+    Subclasses implement the task hooks :meth:`new_model`, :meth:`load_model`,
+    :meth:`save_model`, :meth:`reference_module` and :meth:`model_key`, and may override
+    :meth:`reference_trainer`, :meth:`unlearning_trainer`, :meth:`method_settings` and
+    :meth:`before_unlearning`. A stage's result is ``(model, meta)`` where ``meta`` holds
+    the settings key, the wall time ``seconds`` and the trainer steps.
+
+    Args:
+        cfg: the run's config dataclass (``seed``, ``methods``, ``train``, ``trainer``).
+        run_dir: the run directory (created).
+        progress: show progress bars.
+    """
+
+    #: the task (:mod:`audio_unlearn.tasks`) whose methods this runner runs
+    task: ClassVar[str] = "classification"
+    #: per-method settings the runner reads itself (not method hyper-parameters)
+    runner_keys: ClassVar[tuple[str, ...]] = ()
+    #: checkpoint errors that mean "recompute" rather than "stop"
+    load_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: what the reference models are called in messages
+    model_noun: ClassVar[str] = "model"
+
+    def __init__(self, cfg: Any, run_dir: str | Path, *, progress: bool = True):
+        check_methods(cfg.methods, self.task, runner_keys=self.runner_keys)  # before any work
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.progress = progress
+        # Under DDP every rank runs this script; only rank 0 writes files and evaluates (on
+        # the full sets, so each metric is computed once). Lightning reads the rank from
+        # the launcher's environment (RANK / LOCAL_RANK / SLURM_PROCID).
+        self.is_global_zero = is_global_zero()
+
+    def _say(self, *args) -> None:
+        if self.is_global_zero:
+            print(*args, flush=True)
+
+    # -- task hooks ------------------------------------------------------------------------
+    def new_model(self) -> torch.nn.Module:
+        """A fresh (untrained) model of the run's task."""
+        raise NotImplementedError
+
+    def load_model(self, path: Path) -> Any:
+        """The checkpoint at ``path``: an object with ``.model`` and ``.meta``."""
+        raise NotImplementedError
+
+    def save_model(self, path: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
+        """Write ``model`` with ``meta`` to ``path`` (atomically)."""
+        raise NotImplementedError
+
+    def reference_module(self, model: torch.nn.Module, role: str, dm) -> L.LightningModule:
+        """The LightningModule that trains reference ``role`` ("original" / gold)."""
+        raise NotImplementedError
+
+    def model_key(self) -> Any:
+        """The model settings that enter every reference key (JSON-able)."""
+        raise NotImplementedError
+
+    def reference_trainer(self) -> dict[str, Any]:
+        """``make_trainer`` arguments of reference training (default: ``train.epochs``)."""
+        return {"epochs": self.cfg.train.epochs, **self.cfg.trainer}
+
+    def unlearning_trainer(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """``fit_unlearning`` trainer arguments of a method run with runner ``settings``."""
+        return dict(self.cfg.trainer)
+
+    def method_settings(self, hparams: dict[str, Any]) -> dict[str, Any]:
+        """Pop the runner's own per-method settings (:attr:`runner_keys`) from ``hparams``;
+        they enter the method's key."""
+        return {"batch_size": self.cfg.train.batch_size}
+
+    def before_unlearning(self, name: str, module, dm) -> list:
+        """Prepare ``dm`` for method ``name``'s ``module``; return extra trainer callbacks."""
+        return []
+
+    def reusable(self, name: str, meta: dict[str, Any]) -> bool:
+        """Whether a method checkpoint with matching key can stand (default: yes)."""
+        return True
+
+    def method_facts(self, module, callbacks: list) -> dict[str, Any]:
+        """Facts about a finished method run worth recording in its meta."""
+        return {
+            k: getattr(module, k)
+            for k in METHOD_FACTS
+            if isinstance(getattr(module, k, None), (int, float))
+        }
+
+    def trained(self, model: torch.nn.Module) -> torch.nn.Module:
+        """A trained model as the run keeps it (on the CPU, in eval mode)."""
+        return model.cpu().eval()
+
+    def ckpt_path(self, name: str, folder: str | None = None) -> Path:
+        """The checkpoint of ``name`` (under ``folder`` of the checkpoint directory)."""
+        base = self.ckpt_dir / folder if folder else self.ckpt_dir
+        return base / f"{name}.pt"
+
+    # -- the run's record and split ----------------------------------------------------------
+    def write_config(self) -> None:
+        """Create the run directory and record the config (rank zero)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_global_zero:
+            config = yaml.safe_dump(dataclasses.asdict(self.cfg))
+            atomic_write_text(self.run_dir / "config.yaml", config)
+
+    def load_or_make_split(
+        self,
+        params: dict[str, Any],
+        make: Callable[[], ForgetSplit],
+        *,
+        utterances,
+        manifest: str | Path,
+    ) -> ForgetSplit:
+        """The run's saved ``split.json`` when it was made with ``params``, else ``make()``
+        (saved by rank zero).
+
+        Raises:
+            ValueError: a saved split made with other settings, or not of ``utterances``.
+        """
+        path = self.run_dir / "split.json"
+        if path.is_file():
+            split = ForgetSplit.load(path)
+            split.check_against(utterances, str(manifest))
+            if split.params.get("config") != params:
+                raise ValueError(
+                    f"{path} was made with other split settings "
+                    f"({split.params.get('config')}); use a new run directory or delete it"
+                )
+            return split
+        split = make()
+        split = dataclasses.replace(split, params={**split.params, "config": params})
+        if self.is_global_zero:
+            split.save(path)
+        return split
+
+    @staticmethod
+    def split_digest(split: ForgetSplit) -> dict[str, str]:
+        """Digests of a split's forget, retain and test ids (for data keys)."""
+        return {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")}
+
+    # -- reference models and methods --------------------------------------------------------
+    def reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict[str, Any]] | None:
+        """``(model, meta)`` of the checkpoint at ``path`` when made with ``key``."""
+        ckpt = reuse_checkpoint(path, key, self.load_model, errors=self.load_errors, say=self._say)
+        return None if ckpt is None else (ckpt.model, ckpt.meta)
+
+    def reference_key(self, role: str, data: Mapping[str, Any] | None = None) -> str:
+        """Settings digest of reference ``role``; a checkpoint with another key is stale."""
+        return settings_key(
+            {
+                "role": role,
+                "data": self.data_key if data is None else data,
+                "train": dataclasses.asdict(self.cfg.train),
+                "model": self.model_key(),
+                "seed": self.cfg.seed,
+                **self.key_extra(),
+            }
+        )
+
+    def key_extra(self) -> dict[str, Any]:
+        """Settings beyond data, training, model and seed that make a reference."""
+        return {}
+
+    def method_key(
+        self,
+        name: str,
+        hparams: dict[str, Any],
+        settings: dict[str, Any],
+        start_key: str | None = None,
+        request: Any = None,
+    ) -> str:
+        """Settings digest of method ``name`` run from ``start_key`` (default: the original)."""
+        record = {
+            "method": name,
+            "hparams": hparams,
+            "original": start_key or self.reference_key("original"),
+            "seed": self.cfg.seed,
+            **settings,
+        }
+        if request is not None:
+            record["request"] = request
+        return settings_key(record)
+
+    def train_reference(
+        self, role: str, *, dm=None, path: Path | None = None, key: str | None = None
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """Train (or reuse) the original (``role="original"``, train set) or a gold
+        reference (retain set). ``dm`` / ``path`` / ``key`` default to the run's data
+        module, ``checkpoints/<role>`` and the role's settings key."""
+        dm = self.dm if dm is None else dm
+        key = key or self.reference_key(role)
+        path = path or self.ckpt_path(role)
+        reused = self.reuse(path, key)
+        if reused is not None:
+            return reused
+        L.seed_everything(self.cfg.seed, verbose=False)
+        model = self.new_model()
+        module = self.reference_module(model, role, dm)
+        dm.stage = "original" if role == "original" else "gold"
+        timer = Timer()
+        self._say(
+            f"training the {role} {self.model_noun} on "
+            f"{'train' if role == 'original' else 'retain'} ({self.training_length()})"
+        )
+        kwargs = self.reference_trainer()
+        epochs = kwargs.pop("epochs")
+        trainer = make_trainer(epochs, progress=self.progress, callbacks=[timer], **kwargs)
+        trainer.fit(module, datamodule=dm)
+        record_rank(self.run_dir, trainer, role)
+        self.is_global_zero = trainer.is_global_zero
+        seconds = timer.time_elapsed("train")
+        model = self.trained(model)
+        meta = {"key": key, "seconds": seconds, "role": role, "steps": int(trainer.global_step)}
+        if self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates
+            self.save_model(path, model, meta)
+        return model, meta
+
+    def training_length(self) -> str:
+        """How long reference training runs, for messages."""
+        train = self.cfg.train
+        steps = getattr(train, "steps", None) or getattr(train, "max_steps", None)
+        return f"{steps} steps" if steps else f"{train.epochs} epochs"
+
+    def unlearn(
+        self,
+        name: str,
+        hparams: Mapping[str, Any] | None,
+        *,
+        start: torch.nn.Module | None = None,
+        dm=None,
+        path: Path | None = None,
+        key: str | None = None,
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """Run (or reuse) method ``name`` from a copy of ``start`` (default: the original).
+
+        ``dm`` / ``path`` / ``key`` default to the run's data module, ``checkpoints/<name>``
+        and the method's settings key. The returned meta holds the method's facts
+        (:data:`METHOD_FACTS`) besides key, seconds and steps.
+        """
+        hparams = dict(hparams or {})
+        settings = self.method_settings(hparams)
+        dm = self.dm if dm is None else dm
+        key = key or self.method_key(name, hparams, settings)
+        path = path or self.ckpt_path(name)
+        reused = self.reuse(path, key)
+        if reused is not None and self.reusable(name, reused[1]):
+            return reused
+        L.seed_everything(self.cfg.seed, verbose=False)
+        model = copy.deepcopy(self.original if start is None else start).train()
+        module = build_method(name, model, task=self.task, **hparams)
+        callbacks = self.before_unlearning(name, module, dm)
+        self._say(f"unlearning with {name} {hparams or '(defaults)'}")
+        seconds = fit_unlearning(
+            module,
+            dm,
+            progress=self.progress,
+            callbacks=callbacks or None,
+            **self.unlearning_trainer(settings),
+        )
+        model = self.trained(model)
+        trainer = getattr(module, "_trainer", None)
+        meta = {
+            "key": key,
+            "seconds": seconds,
+            "role": "method",
+            "method": name,
+            "hparams": hparams,
+            "steps": int(trainer.global_step) if trainer is not None else settings.get("steps"),
+            **self.method_facts(module, callbacks),
+        }
+        if self.is_global_zero:
+            self.save_model(path, model, meta)
+        return model, meta
