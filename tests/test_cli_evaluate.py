@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audio_unlearn.cli import main
-from audio_unlearn.cli_evaluate import NORMALISER_NAMES
+from audio_unlearn.cli.evaluate import NORMALISER_NAMES
 from audio_unlearn.data.manifest import Utterance, write_manifest
 from audio_unlearn.testing import make_dummy_corpus
 from audio_unlearn.testing.tiny_hf import save_tiny_ctc

@@ -18,7 +18,7 @@ examples:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .run import run_config, warn_alias
+    from ..run import run_config, warn_alias
 
     if args.alias is not None:
         warn_alias(args.alias, args.default_kind[0])

@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from .. import __version__
 
 if TYPE_CHECKING:
     import numpy as np
@@ -106,7 +106,7 @@ def _check_out(out: str, inputs: Sequence[str | None]) -> Path:
 
 
 def _write(out: Path, command: str, payload: dict[str, Any], started: float) -> None:
-    from .data.manifest import atomic_write_text
+    from ..data.manifest import atomic_write_text
 
     record = {
         "command": f"audio-unlearn evaluate {command}",
@@ -119,7 +119,7 @@ def _write(out: Path, command: str, payload: dict[str, Any], started: float) -> 
 
 
 def _manifest(path: str) -> list[Any]:
-    from .data.manifest import read_manifest
+    from ..data.manifest import read_manifest
 
     utterances = read_manifest(path)
     if not utterances:
@@ -178,7 +178,7 @@ def _read_hypotheses(path: str) -> dict[str, str]:
 
 
 def _transcribe(utterances: list[Any], transcriber: Any, progress: bool) -> list[str]:
-    from .data.audio import load_audio
+    from ..data.audio import load_audio
 
     # Longest first, so that each chunk holds similar lengths for the model's buckets.
     order = sorted(range(len(utterances)), key=lambda i: (-utterances[i].duration, i))
@@ -194,8 +194,8 @@ def _transcribe(utterances: list[Any], transcriber: Any, progress: bool) -> list
 
 
 def _cmd_wer(args: argparse.Namespace) -> int:
-    from .evaluation.asr import get_transcriber
-    from .evaluation.wer import wer_scores
+    from ..evaluation.asr import get_transcriber
+    from ..evaluation.wer import wer_scores
 
     started = time.perf_counter()
     out = _check_out(args.out, [args.manifest, args.hypotheses])
@@ -286,7 +286,7 @@ def _cmd_wer(args: argparse.Namespace) -> int:
 
 
 def _encoder(args: argparse.Namespace) -> Any:
-    from .evaluation.speaker import get_speaker_encoder
+    from ..evaluation.speaker import get_speaker_encoder
 
     options = {
         k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None
@@ -306,7 +306,7 @@ def _embed(
     """Embeddings ``(N, D)`` of the unique files in ``paths`` (chunked, cached if asked)."""
     import torch
 
-    from .evaluation.speaker import EmbeddingCache, embed_files
+    from ..evaluation.speaker import EmbeddingCache, embed_files
 
     cache = None if cache_dir is None else EmbeddingCache(cache_dir)
     encoder.load()  # model errors surface before any audio is read
@@ -401,7 +401,7 @@ def _sim_pairs(args: argparse.Namespace) -> tuple[list[tuple[str, str, str]], di
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    from .evaluation.speaker import speaker_similarity
+    from ..evaluation.speaker import speaker_similarity
 
     started = time.perf_counter()
     out = _check_out(args.out, [args.manifest, args.reference, args.pairs])
@@ -441,7 +441,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_eer(args: argparse.Namespace) -> int:
-    from .evaluation.verification import build_trials, score_trials, verification_metrics
+    from ..evaluation.verification import build_trials, score_trials, verification_metrics
 
     started = time.perf_counter()
     out = _check_out(args.out, [args.manifest])
@@ -524,7 +524,7 @@ def _read_losses(path: str, option: str) -> np.ndarray:
 
 
 def _cmd_mia(args: argparse.Namespace) -> int:
-    from .evaluation.mia import loss_mia, mia_auc, svc_mia_from_losses
+    from ..evaluation.mia import loss_mia, mia_auc, svc_mia_from_losses
 
     started = time.perf_counter()
     out = _check_out(args.out, [args.member_losses, args.nonmember_losses, args.target_losses])

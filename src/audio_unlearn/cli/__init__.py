@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .cli_evaluate import add_evaluate_parser
-from .cli_privacy import add_privacy_parsers
-from .cli_run import add_run_aliases, add_run_arguments
+from .. import __version__
+from .evaluate import add_evaluate_parser
+from .privacy import add_privacy_parsers
+from .run import add_run_aliases, add_run_arguments
 
 EPILOG = """\
 examples:
@@ -37,7 +37,7 @@ examples:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data.synth import SynthConfig, synthesize_corpus
+    from ..data.synth import SynthConfig, synthesize_corpus
 
     cfg = SynthConfig(
         n_speakers=args.speakers,
@@ -56,8 +56,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from .data.audio import load_audio
-    from .data.manifest import read_manifest
+    from ..data.audio import load_audio
+    from ..data.manifest import read_manifest
 
     utterances = read_manifest(args.manifest)
     problems = []
@@ -79,8 +79,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from .data.manifest import read_manifest
-    from .data.splits import speaker_disjoint_split, speaker_forget_split
+    from ..data.manifest import read_manifest
+    from ..data.splits import speaker_disjoint_split, speaker_forget_split
 
     if Path(args.out).exists() and not args.overwrite:
         print(
@@ -111,7 +111,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
-    from .smoke import format_smoke_table, run_smoke
+    from ..smoke import format_smoke_table, run_smoke
 
     start = time.perf_counter()
     results = run_smoke(args.methods, args.models)
@@ -128,8 +128,8 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
-    from .methods import METHODS, method_hparams
-    from .methods.registry import PRESETS
+    from ..methods import METHODS, method_hparams
+    from ..methods.registry import PRESETS
 
     for name, cls in sorted(METHODS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0]
@@ -292,7 +292,3 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

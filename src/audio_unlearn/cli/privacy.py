@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 def _cmd_forget(args: argparse.Namespace) -> int:
-    from .privacy.workflow import load_forget_config, plan_forget, run_forget
+    from ..privacy.workflow import load_forget_config, plan_forget, run_forget
 
     config = load_forget_config(
         args.config, args.option or [], method=args.method, hparams=args.set or []
@@ -94,7 +93,7 @@ def _cmd_forget(args: argparse.Namespace) -> int:
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
-    from .privacy.purge import format_purge_report, purge_run_directory
+    from ..privacy.purge import format_purge_report, purge_run_directory
 
     report = purge_run_directory(args.run_dir, dry_run=args.dry_run)
     print(format_purge_report(report))
@@ -103,11 +102,11 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 def _attack_context(args: argparse.Namespace):
     """(plan, model, record or None, forget accuracy before unlearning or None)."""
-    from .data.manifest import read_manifest
-    from .models.checkpoint import load_classifier
-    from .privacy.record import load_record
-    from .privacy.request import ForgetRequest, load_request
-    from .privacy.workflow import load_forget_config, plan_from_objects
+    from ..data.manifest import read_manifest
+    from ..models.checkpoint import load_classifier
+    from ..privacy.record import load_record
+    from ..privacy.request import ForgetRequest, load_request
+    from ..privacy.workflow import load_forget_config, plan_from_objects
 
     record = None
     if args.record:
@@ -145,9 +144,9 @@ def _attack_context(args: argparse.Namespace):
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
-    from .privacy.attacks import informed_mia, relearn_attack, sequential_attack
-    from .privacy.metrics import set_outputs
-    from .privacy.request import ForgetRequest, load_request
+    from ..privacy.attacks import informed_mia, relearn_attack, sequential_attack
+    from ..privacy.metrics import set_outputs
+    from ..privacy.request import ForgetRequest, load_request
 
     plan, model, record, target = _attack_context(args)
     if args.kind == "relearn":
@@ -196,7 +195,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         )
         print(f"informed MIA AUC {_fmt(result.get('auc'))} {result.get('skipped', '')}")
     if record is not None and not args.out:
-        from .privacy.purge import scan_run_directory, write_artefacts
+        from ..privacy.purge import scan_run_directory, write_artefacts
 
         key = args.kind.replace("-", "_")
         record.setdefault("attacks", {})[key] = (
@@ -208,7 +207,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         write_artefacts(args.record, record)
         print(f"added to {Path(args.record) / 'record.json'}")
     elif args.out:
-        from .data.manifest import atomic_write_text
+        from ..data.manifest import atomic_write_text
 
         atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.out}")
@@ -289,9 +288,3 @@ def add_privacy_parsers(subparsers) -> None:
     pg.add_argument("run_dir", help="run directory of a forget request")
     pg.add_argument("--dry-run", action="store_true", help="list, delete nothing")
     pg.set_defaults(func=_cmd_purge)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
-
-    sys.exit(main())
