@@ -75,6 +75,7 @@ from .models.asr import (
 )
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table, save_figure
+from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config
 from .run.runner import Runner
 from .run.store import settings_key
@@ -122,7 +123,7 @@ class ASRTrainConfig:
 
 
 @dataclass
-class ASREvalConfig:
+class ASREvalConfig(RelearnOptions):
     """Evaluation settings.
 
     Attributes:
@@ -708,15 +709,11 @@ class ASRExperiment(Runner):
         rows[1].update(self.evaluate(gold))
         for name, hparams in self.cfg.methods.items():
             model, meta = self.unlearn(name, hparams)
-            rows.append(
-                {
-                    "model": name,
-                    "role": "method",
-                    "time_s": meta["seconds"],
-                    "hparams": hparams,
-                    **self.evaluate(model),
-                }
-            )
+            row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
+            rows.append({**row, **self.evaluate(model)})
+            if relearn_wanted(self, name):
+                attacked, info = relearn(self, name, model, meta)
+                rows.append({**attack_row(name, info), **self.evaluate(attacked)})
         return self.report(rows, judge)
 
     def _run_requests(self, t_o: float) -> list[dict[str, Any]]:

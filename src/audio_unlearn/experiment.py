@@ -47,6 +47,7 @@ from .methods import SupervisedTraining
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
+from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config
 from .run.runner import METHOD_FACTS, Runner
 
@@ -130,6 +131,12 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig(RelearnOptions):
+    """Evaluation options of a classification run: the relearning attack
+    (:class:`~audio_unlearn.run.attacks.RelearnOptions`, off by default)."""
+
+
+@dataclass
 class ExperimentConfig:
     """The whole experiment. YAML files hold overrides of these defaults only.
 
@@ -147,6 +154,7 @@ class ExperimentConfig:
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ft": {}, "ng": {}})
+    eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
@@ -322,7 +330,9 @@ class Experiment(Runner):
         gold, meta_g = self.train_reference("gold")
         if not self.is_global_zero:
             for name, hparams in self.cfg.methods.items():
-                self.unlearn(name, hparams)
+                model, meta = self.unlearn(name, hparams)
+                if relearn_wanted(self, name):
+                    relearn(self, name, model, meta)
             return {}
         rows = [
             {"model": "original", "role": "original", "time_s": meta_o["seconds"]},
@@ -335,6 +345,9 @@ class Experiment(Runner):
             facts = {k: meta[k] for k in METHOD_FACTS if k in meta}
             row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
             rows.append({**row, **facts, **self.evaluate(model)})
+            if relearn_wanted(self, name):
+                attacked, info = relearn(self, name, model, meta)
+                rows.append({**attack_row(name, info), **self.evaluate(attacked)})
         return self.report(rows)
 
     def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -25,7 +25,6 @@ Run directory::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -44,7 +43,7 @@ from .experiment import (
     CorpusConfig,
     _prepare_corpus,
 )
-from .methods.fit import fit_unlearning, make_trainer
+from .methods.fit import make_trainer
 from .methods.tts import FlowMatchingTraining
 from .models.tts import (
     DurationTable,
@@ -57,6 +56,7 @@ from .models.tts import (
     save_tts,
 )
 from .reporting import markdown_table
+from .run.attacks import RelearnOptions, relearn, relearn_wanted
 from .run.config import load_task_config
 from .run.runner import Runner
 from .run.store import settings_key
@@ -145,7 +145,7 @@ class TTSUnlearnConfig:
 
 
 @dataclass
-class TTSEvalConfig:
+class TTSEvalConfig(RelearnOptions):
     """Evaluation of cloning (SIM-o, SIM-r), intelligibility (WER) and spk-ZRF.
 
     Attributes:
@@ -189,10 +189,8 @@ class TTSEvalConfig:
     sim_margin: float = 0.05
     wer_bound: float = 0.05
     batch_size: int = 8
-    relearn_steps: int = 0
-    relearn_utterances: int = 8
-    relearn_lr: float = 1e-4
     relearn_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
+    relearn_with_retain: bool = False  # the TGU paper's attack: forget audio alone
     probe_every: int = 0
     probe_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
 
@@ -659,39 +657,8 @@ class TTSExperiment(Runner):
             self._reference = self._generate(self.original, prompted=False)
         return self._reference
 
-    def relearn(self, name: str, model: FlowMatchingTTS) -> tuple[FlowMatchingTTS, dict]:
-        """The relearning attack: fine-tune on a few forget utterances (masked CFM)."""
-        from .methods.tts.base import TTSUnlearningModule
-
-        e = self.cfg.eval
-
-        class _Relearn(TTSUnlearningModule):
-            uses = ("relearn",)
-
-            def unlearning_loss(self, batch):
-                return self.cfm(batch["relearn"])
-
-        ids = list(self.split.forget[: e.relearn_utterances])
-        by_id = {u.id: u for u in self.utterances}
-        self.dm.sets["relearn"] = [by_id[i] for i in ids]
-        self.dm._datasets.pop("relearn", None)
-        L.seed_everything(self.cfg.seed, verbose=False)
-        attacked = copy.deepcopy(model).train()
-        self.dm.batch_size = self.dm.forget_batch_size = min(len(ids), self.cfg.unlearn.batch_size)
-        self._say(
-            f"relearning attack on {name}: {len(ids)} forget utterances, {e.relearn_steps} steps"
-        )
-        seconds = fit_unlearning(
-            _Relearn(attacked, lr=e.relearn_lr),
-            self.dm,
-            progress=self.progress,
-            **_steps_trainer_kwargs(e.relearn_steps, self.cfg.unlearn.precision, self.cfg.trainer),
-        )
-        return attacked.cpu().eval(), {
-            "seconds": seconds,
-            "steps": e.relearn_steps,
-            "utterances": ids,
-        }
+    def before_relearning(self, dm, n_utterances: int) -> None:
+        dm.batch_size = dm.forget_batch_size = min(n_utterances, self.cfg.unlearn.batch_size)
 
     def run(self) -> dict[str, Any]:
         from .evaluation.speaker import get_speaker_encoder
@@ -736,20 +703,11 @@ class TTSExperiment(Runner):
             if meta.get("curve"):
                 row["curve"] = meta["curve"]
             rows.append(row)
-            if cfg.eval.relearn_steps > 0 and name in cfg.eval.relearn_methods:
-                attacked, info = self.relearn(name, model)
-                attack_key = settings_key(
-                    {
-                        "attacked": meta.get("key"),
-                        "relearn": [
-                            cfg.eval.relearn_steps,
-                            cfg.eval.relearn_utterances,
-                            cfg.eval.relearn_lr,
-                        ],
-                    }
-                )
-                row = self.evaluate(f"{name}+relearn", attacked, attack_key)
+            if relearn_wanted(self, name):
+                attacked, info = relearn(self, name, model, meta)
+                row = self.evaluate(f"{name}+relearn", attacked, info["key"])
                 row.update(seconds=info["seconds"], steps=info["steps"])
+                row.update({k: info[k] for k in ("attacker_loss_before", "attacker_loss_after")})
                 rows.append(row)
         return self.report(rows, judge, orig_meta)
 

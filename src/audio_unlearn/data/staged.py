@@ -44,5 +44,13 @@ class StagedDataModule(L.LightningDataModule):
             return CombinedLoader(loaders, mode=self.unlearn_mode)
         raise ValueError(f"unknown stage {self.stage!r}")
 
+    def add_set(self, name: str, utterances) -> None:
+        """Add (or replace) set ``name`` (e.g. an attacker's utterances, already loaded
+        with the forget set); a cached dataset of that name is dropped."""
+        self.sets[name] = list(utterances)
+        cache = getattr(self, "_datasets", {})
+        for key in [k for k in cache if k == name or (isinstance(k, tuple) and k[0] == name)]:
+            del cache[key]
+
     def eval_dataloader(self, name: str) -> DataLoader:
         return self.loader(name, shuffle=False)

@@ -62,6 +62,14 @@ class Runner:
 
     def __init__(self, cfg: Any, run_dir: str | Path, *, progress: bool = True):
         check_methods(cfg.methods, self.task, runner_keys=self.runner_keys)  # before any work
+        e = getattr(cfg, "eval", None)
+        if e is not None and getattr(e, "relearn_steps", 0) > 0:
+            missing = [m for m in e.relearn_methods if m not in cfg.methods]
+            if missing:
+                raise ValueError(
+                    f"eval.relearn_methods names {missing}, which the run does not run "
+                    f"(methods: {list(cfg.methods)})"
+                )
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -112,6 +120,9 @@ class Runner:
     def before_unlearning(self, name: str, module, dm) -> list:
         """Prepare ``dm`` for method ``name``'s ``module``; return extra trainer callbacks."""
         return []
+
+    def before_relearning(self, dm, n_utterances: int) -> None:
+        """Prepare ``dm`` for the relearning attack on ``n_utterances`` (default: nothing)."""
 
     def reusable(self, name: str, meta: dict[str, Any]) -> bool:
         """Whether a method checkpoint with matching key can stand (default: yes)."""

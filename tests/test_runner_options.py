@@ -1,0 +1,89 @@
+"""Options of the one runner (run/runner.py) that reach every task: the relearning attack
+(run/attacks.py), checked before any work and run on the classification, ASR and TTS
+runners alike."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audio_unlearn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLASSIFICATION = [
+    "split.n_test_speakers=3",
+    "split.n_speakers=2",
+    "split.min_utterances=1",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "max_seconds=1.0",
+]
+
+
+def _rows(out):
+    report = json.loads((out / "report.json").read_text())
+    return {r["model"]: r for r in report.get("models", report.get("rows"))}
+
+
+def test_relearning_attack_on_a_classifier_fits_the_attackers_utterances(
+    dummy_manifest, tmp_path
+):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION]
+    sets += ["methods={ng: {lr: 1.0e-3}}", "eval.relearn_methods=[ng]"]
+    sets += ["eval.relearn_steps=20", "eval.relearn_utterances=6", "eval.relearn_lr=3.0e-4"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    rows = _rows(out)
+    assert list(rows) == ["original", "gold", "ng", "ng+relearn"]
+    attacked = rows["ng+relearn"]
+    assert attacked["role"] == "attack" and attacked["gum"] is None
+    # the attack fitted the 6 forget utterances it was given (whether the rest of the forget
+    # set follows is the measurement, not a property of the code)
+    # measured 0.11x here (AVX512, seed 0); the bound leaves 0.59
+    assert attacked["attacker_loss_after"] < 0.7 * attacked["attacker_loss_before"]
+    assert attacked["steps"] == 20
+    # a rerun reuses the method's checkpoint and repeats the (seeded) attack exactly
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    assert _rows(out)["ng+relearn"]["forget_loss"] == pytest.approx(attacked["forget_loss"])
+
+
+def test_relearning_a_method_the_run_does_not_run_is_refused_before_any_work(
+    dummy_manifest, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ft: {}}"]
+    sets += ["eval.relearn_steps=2", "eval.relearn_methods=[ng]"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 2
+    assert "eval.relearn_methods names ['ng']" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_relearning_attack_on_the_asr_runner(tmp_path):
+    out = tmp_path / "run"
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
+        "split.n_test_speakers=2",
+        "split.min_utterances=1",
+        "train.epochs=2",
+        "eval.mia_bin_s=5.0",
+        "eval.judge_full_audio=false",
+        "methods={asr_ng: {}}",
+        "eval.relearn_methods=[asr_ng]",
+        "eval.relearn_steps=20",
+        "eval.relearn_utterances=4",
+        "eval.relearn_lr=1.0e-3",
+    ]
+    config = str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    rows = _rows(out)
+    assert list(rows) == ["original", "retrained", "asr_ng", "asr_ng+relearn"]
+    attacked = rows["asr_ng+relearn"]
+    # measured 0.72x here (AVX512, seed 0); the bound leaves 0.13
+    assert attacked["attacker_loss_after"] < 0.85 * attacked["attacker_loss_before"]
