@@ -14,6 +14,7 @@ from audio_unlearn.data.manifest import read_manifest
 from audio_unlearn.data.splits import class_forget_split, speaker_disjoint_split
 from audio_unlearn.methods import amnesiac as amnesiac_module
 from audio_unlearn.methods import build_method, fit_unlearning, get_method, reinitialise_
+from audio_unlearn.methods import random_labels as random_labels_module
 from audio_unlearn.methods import successive_random_labels as srl_module
 from audio_unlearn.methods.l1_sparse import l1_weight
 from audio_unlearn.methods.random_labels import random_wrong_labels
@@ -55,7 +56,8 @@ class _Calls(list):
 
 
 def _record_training_targets(monkeypatch, module, model):
-    """Record every cross-entropy a method module computes as (epoch, inputs, targets).
+    """Record every cross-entropy a method module computes as (epoch, inputs, targets),
+    including those of the random-label step it inherits (:class:`RandomLabelSteps`).
 
     ``inputs`` are the waveforms of the model's latest forward pass (the batch the loss is
     on); ``epoch`` is read from ``calls.method``, which the test sets.
@@ -68,7 +70,8 @@ def _record_training_targets(monkeypatch, module, model):
         calls.append((calls.method.current_epoch, latest["wav"], targets.detach().clone()))
         return F.cross_entropy(logits, targets, *args, **kwargs)
 
-    monkeypatch.setattr(module, "F", SimpleNamespace(cross_entropy=cross_entropy))
+    for patched in (module, random_labels_module):
+        monkeypatch.setattr(patched, "F", SimpleNamespace(cross_entropy=cross_entropy))
     return calls
 
 

@@ -3,18 +3,16 @@ repair on retain data."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
-from .base import UnlearningModule
-from .random_labels import random_wrong_labels
+from .random_labels import RandomLabelSteps
 from .registry import register_method
 
 __all__ = ["Amnesiac"]
 
 
 @register_method("amnesiac")
-class Amnesiac(UnlearningModule):
+class Amnesiac(RandomLabelSteps):
     """Amnesiac: train the forget set on random wrong labels, then repair on the retain set.
 
     Graves, Nagisetty and Ganesh, "Amnesiac Machine Learning" (AAAI 2021), "unlearning"
@@ -41,10 +39,10 @@ class Amnesiac(UnlearningModule):
 
     Args:
         model: the trained model (modified in place).
-        lr: AdamW learning rate (both phases).
+        lr: AdamW learning rate (both phases); ``None``: the shared default.
         impair_epochs: passes over the relabelled forget set, at least 1.
         repair_epochs: passes over the retain set, at least 0.
-        weight_decay: AdamW weight decay.
+        weight_decay: AdamW weight decay; ``None``: the shared default.
         seed: seed of the random labels.
 
     Raises:
@@ -58,12 +56,16 @@ class Amnesiac(UnlearningModule):
         self,
         model,
         *,
-        lr: float = 1e-4,
+        lr: float | None = None,
         impair_epochs: int = 1,
         repair_epochs: int = 1,
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
         seed: int = 0,
     ):
+        # no **shared: ``epochs`` is impair + repair epochs, not a hyper-parameter. lr and
+        # weight_decay are resolved here too, as Lightning records this frame's values.
+        lr = self.shared_value("lr", lr)
+        weight_decay = self.shared_value("weight_decay", weight_decay)
         if impair_epochs < 1:
             raise ValueError(f"amnesiac: impair_epochs must be at least 1, got {impair_epochs}")
         if repair_epochs < 0:
@@ -71,16 +73,14 @@ class Amnesiac(UnlearningModule):
                 f"amnesiac: repair_epochs must be at least 0 (0 = no repair), got {repair_epochs}"
             )
         super().__init__(
-            model, lr=lr, epochs=impair_epochs + repair_epochs, weight_decay=weight_decay
+            model,
+            seed=seed,
+            lr=lr,
+            epochs=impair_epochs + repair_epochs,
+            weight_decay=weight_decay,
         )
         self.impair_epochs = impair_epochs
         self.repair_epochs = repair_epochs
-        self.seed = seed
-        self.automatic_optimization = False
-        self._generator: torch.Generator | None = None
-
-    def on_train_start(self) -> None:
-        self._generator = torch.Generator().manual_seed(self.seed)
 
     @property
     def impairing(self) -> bool:
@@ -92,13 +92,9 @@ class Amnesiac(UnlearningModule):
         if batch.get(name) is None:  # the other set is longer: nothing left of this one
             return None
         wav, y = batch[name]
-        logits = self.model(wav)
         if self.impairing:
-            y = random_wrong_labels(y, logits.shape[-1], generator=self._generator)
-        loss = F.cross_entropy(logits, y)
-        opt = self.optimizers()
-        opt.zero_grad()
-        self.manual_backward(loss)
-        opt.step()
-        self.log(f"unlearn/{name}_ce", loss.detach(), prog_bar=True, batch_size=y.numel())
+            loss = self.random_label_step(wav, y)
+        else:
+            loss = self.manual_step(F.cross_entropy(self.model(wav), y))
+        self.log(f"unlearn/{name}_ce", loss, prog_bar=True, batch_size=y.numel())
         return None

@@ -77,19 +77,10 @@ class BadTeacher(UnlearningModule):
 
     uses = ("forget", "retain")
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        temperature: float = 1.0,
-        teacher_seed: int = 0,
-    ):
+    def __init__(self, model, *, temperature: float = 1.0, teacher_seed: int = 0, **shared):
         if temperature <= 0:
             raise ValueError(f"{type(self).__name__}: temperature must be > 0, got {temperature}")
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+        super().__init__(model, **shared)
         self.temperature = float(temperature)
         self.teacher_seed = teacher_seed
         self.competent_teacher = frozen_copy(model)
@@ -124,41 +115,20 @@ class BadTeacherLogits(BadTeacher):
     for each forget sample are drawn from ``N(0, noise_std^2)`` at every step.
 
     Args:
-        model: the trained model (modified in place).
-        lr: AdamW learning rate.
-        epochs: passes over the retain set.
-        weight_decay: AdamW weight decay.
-        temperature: distillation temperature.
-        teacher_seed: seed of the noise-logit generator.
         noise_std: standard deviation of the noise logits.
+        teacher_seed: seed of the noise-logit generator (no network is initialised).
+        (others as :class:`BadTeacher`.)
 
     Raises:
         ValueError: a non-positive temperature or negative ``noise_std``.
     """
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        temperature: float = 1.0,
-        teacher_seed: int = 0,
-        noise_std: float = 1.0,
-    ):
+    def __init__(self, model, *, noise_std: float = 1.0, **shared):
         if noise_std < 0:
             raise ValueError(f"btl: noise_std must be >= 0, got {noise_std}")
-        super().__init__(
-            model,
-            lr=lr,
-            epochs=epochs,
-            weight_decay=weight_decay,
-            temperature=temperature,
-            teacher_seed=teacher_seed,
-        )
+        super().__init__(model, **shared)
         self.noise_std = float(noise_std)
-        self._noise = torch.Generator().manual_seed(teacher_seed)
+        self._noise = torch.Generator().manual_seed(self.teacher_seed)
 
     def _make_incompetent_teacher(self, model) -> None:
         return None

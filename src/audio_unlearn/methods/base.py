@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from typing import TYPE_CHECKING, ClassVar
 
@@ -100,11 +101,16 @@ class UnlearningModule(L.LightningModule):
     The model passed in is the trained original; methods that need a teacher take a
     :func:`frozen_copy` of it in ``__init__``.
 
+    Hyper-parameters: the shared ones (``lr``, ``epochs``, ``weight_decay``) are declared
+    here once, their defaults in :attr:`shared_defaults`. A method's ``__init__`` takes its
+    own hyper-parameters as keyword-only arguments with defaults plus ``**shared``, which it
+    passes on to ``super().__init__``; :meth:`hparam_defaults` lists them all.
+
     Args:
         model: the trained model to unlearn (modified in place).
-        lr: learning rate.
-        epochs: passes over the longest set in :attr:`uses`.
-        weight_decay: AdamW weight decay.
+        lr: learning rate (``None``: the class's :attr:`shared_defaults`).
+        epochs: passes over the longest set in :attr:`uses` (likewise).
+        weight_decay: AdamW weight decay (likewise).
     """
 
     method_name: ClassVar[str] = ""
@@ -116,17 +122,75 @@ class UnlearningModule(L.LightningModule):
     #: method written against :attr:`task` (its loss, outputs and divergence) serves every
     #: task; one that needs class labels serves "classification" only.
     tasks: ClassVar[tuple[str, ...]] = ("classification",)
+    #: defaults of the hyper-parameters every method shares. A subclass with other defaults
+    #: declares only the keys it changes (e.g. ``{"lr": 1e-3, "epochs": 20}``); the
+    #: effective defaults merge these dicts over the MRO, the subclass's winning
+    #: (:meth:`merged_shared_defaults`).
+    shared_defaults: ClassVar[dict[str, object]] = {"lr": 1e-4, "epochs": 1, "weight_decay": 0.0}
 
     def __init__(
-        self, model: nn.Module, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0
+        self,
+        model: nn.Module,
+        *,
+        lr: float | None = None,
+        epochs: int | None = None,
+        weight_decay: float | None = None,
     ):
         super().__init__()
+        # resolved before save_hyperparameters, which records these local variables
+        lr = self.shared_value("lr", lr)
+        epochs = self.shared_value("epochs", epochs)
+        weight_decay = self.shared_value("weight_decay", weight_decay)
         self.model = model
         self.lr = lr
         self.epochs = epochs
         self.weight_decay = weight_decay
         self.task: Task = get_task(self.tasks[0])
         self.save_hyperparameters(ignore=["model"])
+
+    @classmethod
+    def merged_shared_defaults(cls) -> dict[str, object]:
+        """The effective defaults of ``lr`` / ``epochs`` / ``weight_decay``: every
+        :attr:`shared_defaults` along the MRO, base first, the subclass's winning."""
+        merged: dict[str, object] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("shared_defaults", {}))
+        return merged
+
+    @classmethod
+    def shared_value(cls, name: str, value):
+        """``value`` of shared hyper-parameter ``name``, or its default when ``None``."""
+        return cls.merged_shared_defaults()[name] if value is None else value
+
+    @classmethod
+    def hparam_defaults(cls) -> dict[str, object]:
+        """``{name: default}`` of every hyper-parameter of the class.
+
+        The keyword-only parameters with defaults of each ``__init__`` along the MRO (a
+        subclass's default winning), up to the first ``__init__`` that takes no
+        ``**kwargs`` (it passes nothing further on); the shared ones (``lr``, ``epochs``,
+        ``weight_decay``) that the class takes default to :meth:`merged_shared_defaults`.
+        """
+        per_class: list[dict[str, object]] = []  # most derived first
+        for klass in cls.__mro__:
+            init = vars(klass).get("__init__")
+            if init is None:
+                continue
+            params = inspect.signature(init).parameters.values()
+            per_class.append(
+                {
+                    p.name: p.default
+                    for p in params
+                    if p.kind == p.KEYWORD_ONLY and p.default is not p.empty
+                }
+            )
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+        defaults: dict[str, object] = {}
+        for own in reversed(per_class):  # listed base first, the subclass's default winning
+            defaults.update(own)
+        shared = cls.merged_shared_defaults()
+        return {k: shared.get(k, v) for k, v in defaults.items()}
 
     def use_task(self, task: str | Task) -> UnlearningModule:
         """Run on ``task``'s batches with its loss (one of :attr:`tasks`); returns self.

@@ -41,22 +41,14 @@ class CatastrophicForgettingK(UnlearningModule):
     uses = ("retain",)
     tasks = ("classification", "asr", "tts")
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        k: int = 1,
-    ):
+    def __init__(self, model, *, k: int = 1, **shared):
         groups = layer_groups(model)
         if not 1 <= k <= len(groups):
             raise ValueError(
                 f"cfk: k={k} is out of range; the model has {len(groups)} layer groups, "
                 f"so choose k between 1 and {len(groups)}"
             )
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+        super().__init__(model, **shared)
         self.k = k
         self._saved_requires_grad: dict[str, bool] = {}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .base import UnlearningModule
@@ -23,9 +25,7 @@ class FineTune(UnlearningModule):
 
     uses = ("retain",)
     tasks = ("classification", "asr", "tts")
-
-    def __init__(self, model, *, lr: float = 1e-3, epochs: int = 1, weight_decay: float = 0.0):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+    shared_defaults: ClassVar[dict[str, object]] = {"lr": 1e-3}
 
     def unlearning_loss(self, batch) -> torch.Tensor:
         return self.task_loss(batch["retain"])

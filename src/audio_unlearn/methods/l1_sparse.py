@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .base import UnlearningModule
@@ -48,24 +50,16 @@ class L1Sparse(UnlearningModule):
 
     uses = ("retain",)
     tasks = ("classification", "asr", "tts")
+    shared_defaults: ClassVar[dict[str, object]] = {"epochs": 5}
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 5,
-        weight_decay: float = 0.0,
-        alpha: float = 5e-4,
-        no_l1_epochs: int = 0,
-    ):
+    def __init__(self, model, *, alpha: float = 5e-4, no_l1_epochs: int = 0, **shared):
         if alpha < 0:
             raise ValueError(f"l1sparse: alpha (L1 coefficient) must be >= 0, got {alpha}")
-        if not 0 <= no_l1_epochs < epochs:
+        super().__init__(model, **shared)
+        if not 0 <= no_l1_epochs < self.epochs:
             raise ValueError(
-                f"l1sparse: no_l1_epochs must lie in [0, epochs={epochs}), got {no_l1_epochs}"
+                f"l1sparse: no_l1_epochs must lie in [0, epochs={self.epochs}), got {no_l1_epochs}"
             )
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
         self.alpha = alpha
         self.no_l1_epochs = no_l1_epochs
 

@@ -23,9 +23,6 @@ class NegGrad(UnlearningModule):
     tasks = ("classification", "asr", "tts")
     gradient_clip_val = 1.0
 
-    def __init__(self, model, *, lr: float = 1e-4, epochs: int = 1, weight_decay: float = 0.0):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
-
     def unlearning_loss(self, batch) -> torch.Tensor:
         return -self.task_loss(batch["forget"])
 

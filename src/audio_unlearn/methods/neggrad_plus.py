@@ -62,21 +62,13 @@ class NegGradPlus(UnlearningModule):
     tasks = ("classification", "asr", "tts")
     gradient_clip_val = 1.0
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        alpha: float | None = None,
-    ):
+    def __init__(self, model, *, alpha: float | None = None, **shared):
         if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(
                 f"ngplus: alpha must lie in [0, 1] (retain weight), got {alpha}; "
                 "use alpha=None for the unweighted CE_r - CE_f"
             )
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+        super().__init__(model, **shared)
         self.alpha = None if alpha is None else float(alpha)
 
     def unlearning_loss(self, batch) -> torch.Tensor:

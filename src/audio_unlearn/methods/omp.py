@@ -37,20 +37,10 @@ class OneShotMagnitudePruning(RetainSGDRepair):
         impair_seconds: wall time of the pruning step.
     """
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 0.01,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        momentum: float = 0.9,
-        sparsity: float = 0.95,
-    ):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+    def __init__(self, model, *, sparsity: float = 0.95, **shared):
+        super().__init__(model, **shared)
         if not 0.0 <= sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1) (0.95 in the paper), got {sparsity}")
-        self.momentum = momentum
         self.sparsity = sparsity
         self.masks: dict[str, torch.Tensor] | None = None
         self.n_pruned: int | None = None

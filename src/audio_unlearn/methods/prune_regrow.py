@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -31,13 +32,23 @@ class RetainSGDRepair(UnlearningModule):
     for classification, the per-sample CTC / token loss for ASR), SGD + momentum.
 
     The repair (fine-tune) phase of prune-and-regrow and of its OMP baseline (Jia et al.,
-    NeurIPS 2023): subclasses set ``self.momentum`` in ``__init__`` and do their impair
-    step in ``on_train_start``.
+    NeurIPS 2023): subclasses do their impair step in ``on_train_start``. The reference
+    learning rate of this SGD repair is 0.01.
+
+    Args:
+        model: the trained original (changed in place).
+        momentum: SGD momentum (reference: 0.9).
+        lr, epochs, weight_decay: SGD learning rate, epochs over the retain set, SGD weight
+            decay.
     """
 
     uses = ("retain",)
     tasks = ("classification", "asr", "tts")
-    momentum: float
+    shared_defaults: ClassVar[dict[str, object]] = {"lr": 0.01}
+
+    def __init__(self, model, *, momentum: float = 0.9, **shared):
+        super().__init__(model, **shared)
+        self.momentum = momentum
 
     def unlearning_loss(self, batch) -> torch.Tensor:
         return self.task_loss(batch["retain"])
@@ -126,18 +137,14 @@ class PruneRegrow(RetainSGDRepair):
         self,
         model,
         *,
-        lr: float = 0.01,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        momentum: float = 0.9,
         sparsity_rule: str | float = "opt",
         selector: str = "magnitude",
         regrow: str = "reinit",
         rewind_checkpoint: str | None = None,
         seed: int = 0,
+        **shared,
     ):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
-        self.momentum = momentum
+        super().__init__(model, **shared)
         self.sparsity_rule = _check_sparsity_rule(sparsity_rule)
         if selector not in SELECTORS:
             raise ValueError(f"unknown selector {selector!r}; use one of {SELECTORS}")

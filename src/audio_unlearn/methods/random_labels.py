@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from .base import UnlearningModule
 from .registry import register_method
 
-__all__ = ["RandomLabels", "RelabelledDataset", "random_wrong_labels"]
+__all__ = ["RandomLabelSteps", "RandomLabels", "RelabelledDataset", "random_wrong_labels"]
 
 
 def random_wrong_labels(
@@ -93,16 +93,8 @@ class RandomLabels(UnlearningModule):
 
     uses = ("retain",)
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        seed: int = 0,
-    ):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+    def __init__(self, model, *, seed: int = 0, **shared):
+        super().__init__(model, **shared)
         self.seed = seed
         self.forget_labels: torch.Tensor | None = None
         self._forget_batches: Iterator | None = None
@@ -136,3 +128,31 @@ class RandomLabels(UnlearningModule):
         wav_r, y_r = batch["retain"]
         logits = self.model(torch.cat([wav_f, wav_r]))
         return F.cross_entropy(logits, torch.cat([y_f, y_r]))
+
+
+class RandomLabelSteps(UnlearningModule):
+    """Base of the methods that take manual optimiser steps on forget batches relabelled
+    afresh at each step (SRL, Amnesiac): the labels' seeded generator, made at train start,
+    and the relabelled step.
+
+    Args:
+        model: the trained model (modified in place).
+        seed: seed of the random labels.
+        (``lr``, ``epochs``, ``weight_decay`` as :class:`UnlearningModule`.)
+    """
+
+    def __init__(self, model, *, seed: int = 0, **shared):
+        super().__init__(model, **shared)
+        self.seed = seed
+        self.automatic_optimization = False
+        self._generator: torch.Generator | None = None
+
+    def on_train_start(self) -> None:
+        self._generator = torch.Generator().manual_seed(self.seed)
+
+    def random_label_step(self, wav: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on ``CE(model(wav), y_random)``, the wrong labels drawn by
+        :func:`random_wrong_labels` for this batch; returns the loss, detached."""
+        logits = self.model(wav)
+        y_random = random_wrong_labels(y, logits.shape[-1], generator=self._generator)
+        return self.manual_step(F.cross_entropy(logits, y_random))

@@ -9,7 +9,6 @@ built for that task by its own name (``build_method("scrub", model, task="asr")`
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,7 +79,7 @@ def register_preset(
     cls = get_method(method)
     if task not in cls.tasks:
         raise ValueError(f"preset {name!r}: method {method!r} does not serve task {task!r}")
-    unknown = sorted(set(defaults or {}) - set(_signature_defaults(cls)))
+    unknown = sorted(set(defaults or {}) - set(cls.hparam_defaults()))
     if unknown:
         raise ValueError(f"preset {name!r}: method {method!r} has no hyper-parameter(s) {unknown}")
     if (method, task) in _TASK_DEFAULTS and _TASK_DEFAULTS[(method, task)].name != name:
@@ -140,20 +139,12 @@ def method_task(name: str) -> str:
     return resolve_method(name)[1]
 
 
-def _signature_defaults(cls) -> dict[str, object]:
-    sig = inspect.signature(cls.__init__)
-    return {
-        p.name: p.default
-        for p in sig.parameters.values()
-        if p.kind == p.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-    }
-
-
 def method_hparams(name: str, task: str | None = None) -> dict[str, object]:
     """The hyper-parameters of ``name`` (a method or a preset) on ``task`` and their
-    defaults (the ``__init__`` signature's, with the task's preset applied)."""
+    defaults (:meth:`~audio_unlearn.methods.base.UnlearningModule.hparam_defaults`, with
+    the task's preset applied)."""
     method, _, defaults = resolve_method(name, task)
-    return {**_signature_defaults(METHODS[method]), **defaults}
+    return {**METHODS[method].hparam_defaults(), **defaults}
 
 
 def build_method(name: str, model, *, task: str | None = None, **overrides) -> UnlearningModule:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .base import UnlearningModule, reinitialise_
@@ -32,17 +34,10 @@ class Retrain(UnlearningModule):
 
     uses = ("retain",)
     tasks = ("classification", "asr")
+    shared_defaults: ClassVar[dict[str, object]] = {"lr": 1e-3, "epochs": 20}
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-3,
-        epochs: int = 20,
-        weight_decay: float = 0.0,
-        seed: int = 0,
-    ):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+    def __init__(self, model, *, seed: int = 0, **shared):
+        super().__init__(model, **shared)
         self.seed = seed
 
     def on_train_start(self) -> None:

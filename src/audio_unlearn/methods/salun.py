@@ -136,21 +136,12 @@ class SalUn(RandomLabels):
         ValueError: ``gamma`` outside ``(0, 1]``.
     """
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        gamma: float = 0.5,
-        seed: int = 0,
-    ):
+    def __init__(self, model, *, gamma: float = 0.5, **shared):
         if not 0.0 < gamma <= 1.0:
             raise ValueError(
                 f"salun: gamma (fraction of weights updated) must be in (0, 1], got {gamma}"
             )
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay, seed=seed)
+        super().__init__(model, **shared)
         self.gamma = gamma
         self.masks: dict[str, torch.Tensor] = {}
 

@@ -56,20 +56,18 @@ class SCRUB(UnlearningModule):
         self,
         model,
         *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
         temperature: float = 4.0,
         alpha: float = 0.001,
         gamma: float = 0.99,
         msteps: int = 2,
+        **shared,
     ):
         if temperature <= 0:
             raise ValueError(f"scrub: temperature must be > 0, got {temperature}")
         for name, value in (("alpha", alpha), ("gamma", gamma), ("msteps", msteps)):
             if value < 0:
                 raise ValueError(f"scrub: {name} must be >= 0, got {value}")
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+        super().__init__(model, **shared)
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.gamma = float(gamma)

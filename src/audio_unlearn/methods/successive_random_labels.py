@@ -3,18 +3,16 @@ retain data."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
-from .base import UnlearningModule
-from .random_labels import random_wrong_labels
+from .random_labels import RandomLabelSteps
 from .registry import register_method
 
 __all__ = ["SuccessiveRandomLabels"]
 
 
 @register_method("srl")
-class SuccessiveRandomLabels(UnlearningModule):
+class SuccessiveRandomLabels(RandomLabelSteps):
     """SRL: successive optimiser steps on forget (random wrong labels, redrawn every step)
     and on retain (true labels).
 
@@ -48,31 +46,10 @@ class SuccessiveRandomLabels(UnlearningModule):
     uses = ("forget", "retain")
     combine_mode = "max_size"
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        seed: int = 0,
-    ):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
-        self.seed = seed
-        self.automatic_optimization = False
-        self._generator: torch.Generator | None = None
-
-    def on_train_start(self) -> None:
-        self._generator = torch.Generator().manual_seed(self.seed)
-
     def training_step(self, batch, batch_idx):
         logged = {}
         if batch.get("forget") is not None:
-            wav, y = batch["forget"]
-            logits = self.model(wav)
-            y_random = random_wrong_labels(y, logits.shape[-1], generator=self._generator)
-            loss = F.cross_entropy(logits, y_random)
-            logged["unlearn/forget_random_ce"] = self.manual_step(loss)
+            logged["unlearn/forget_random_ce"] = self.random_label_step(*batch["forget"])
         if batch.get("retain") is not None:
             wav, y = batch["retain"]
             loss = F.cross_entropy(self.model(wav), y)

@@ -102,9 +102,6 @@ class UNSIR(UnlearningModule):
         self,
         model,
         *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
         noise_steps: int = 5,
         noise_lr: float = 0.01,
         noise_reg: float = 0.1,
@@ -112,6 +109,7 @@ class UNSIR(UnlearningModule):
         repair_steps: int = 1,
         repair_lr: float = 1e-4,
         repair_momentum: float = 0.9,
+        **shared,
     ):
         for name, value in (
             ("noise_steps", noise_steps),
@@ -122,10 +120,10 @@ class UNSIR(UnlearningModule):
         ):
             if value < 0:
                 raise ValueError(f"unsir: {name} must be >= 0, got {value}")
-        for name, value in (("lr", lr), ("noise_lr", noise_lr), ("repair_lr", repair_lr)):
+        super().__init__(model, **shared)
+        for name, value in (("lr", self.lr), ("noise_lr", noise_lr), ("repair_lr", repair_lr)):
             if value <= 0:
                 raise ValueError(f"unsir: {name} must be > 0, got {value}")
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
         self.noise_steps = int(noise_steps)
         self.noise_lr = float(noise_lr)
         self.noise_reg = float(noise_reg)

@@ -58,16 +58,8 @@ class TTSUnlearningModule(UnlearningModule):
     tasks = ("tts",)
     gradient_clip_val = 1.0
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-    ):
-        super().__init__(model, lr=lr, epochs=epochs, weight_decay=weight_decay)
+    def __init__(self, model, *, warmup_steps: int = 0, **shared):
+        super().__init__(model, **shared)
         self.warmup_steps = warmup_steps
 
     def forward(self, *args, **kwargs):

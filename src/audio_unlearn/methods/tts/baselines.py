@@ -5,6 +5,8 @@ task (presets ``tts_ft``, ``tts_ng``)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from ..base import frozen_copy, reinitialise_
@@ -32,19 +34,8 @@ class TTSKL(TTSUnlearningModule):
 
     uses = ("forget", "retain")
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        kl_weight: float = 1.0,
-    ):
-        super().__init__(
-            model, lr=lr, epochs=epochs, weight_decay=weight_decay, warmup_steps=warmup_steps
-        )
+    def __init__(self, model, *, kl_weight: float = 1.0, **shared):
+        super().__init__(model, **shared)
         self.kl_weight = kl_weight
         self.original = frozen_copy(model)
 
@@ -85,19 +76,8 @@ class SampleGuidedUnlearning(TTSUnlearningModule):
 
     uses = ("forget", "retain")
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        remain_weight: float = 0.2,
-    ):
-        super().__init__(
-            model, lr=lr, epochs=epochs, weight_decay=weight_decay, warmup_steps=warmup_steps
-        )
+    def __init__(self, model, *, remain_weight: float = 0.2, **shared):
+        super().__init__(model, **shared)
         if not 0 <= remain_weight <= 1:
             raise ValueError(f"remain_weight must be in [0, 1], got {remain_weight}")
         self.remain_weight = remain_weight
@@ -125,20 +105,10 @@ class TTSRetrain(TTSUnlearningModule):
     """
 
     uses = ("retain",)
+    shared_defaults: ClassVar[dict[str, object]] = {"lr": 1e-3, "epochs": 20, "weight_decay": 0.01}
 
-    def __init__(
-        self,
-        model,
-        *,
-        lr: float = 1e-3,
-        epochs: int = 20,
-        weight_decay: float = 0.01,
-        warmup_steps: int = 200,
-        seed: int = 0,
-    ):
-        super().__init__(
-            model, lr=lr, epochs=epochs, weight_decay=weight_decay, warmup_steps=warmup_steps
-        )
+    def __init__(self, model, *, warmup_steps: int = 200, seed: int = 0, **shared):
+        super().__init__(model, warmup_steps=warmup_steps, **shared)
         self.seed = seed
 
     def on_train_start(self) -> None:

@@ -75,10 +75,6 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
         self,
         model,
         *,
-        lr: float = 1e-4,
-        epochs: int = 1,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
         remain_weight: float = 0.2,
         forget_ratio: float = 0.5,
         teacher_nfe: int = 16,
@@ -87,10 +83,9 @@ class TeacherGuidedUnlearning(TTSUnlearningModule):
         cache_size: int = 0,
         forget_context: str = "span",
         seed: int = 0,
+        **shared,
     ):
-        super().__init__(
-            model, lr=lr, epochs=epochs, weight_decay=weight_decay, warmup_steps=warmup_steps
-        )
+        super().__init__(model, **shared)
         if not 0 <= remain_weight <= 1:
             raise ValueError(f"remain_weight must be in [0, 1], got {remain_weight}")
         if not 0 < forget_ratio < 1:
