@@ -5,6 +5,7 @@ single-process evaluation of the same checkpoints."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,7 @@ def _ddp_then_single(config, out, sets, *, stages, method, cwd, min_metrics):
     assert stdout.count(f"unlearning with {method}") == 1  # rank zero alone reports
     ddp = json.loads((out / "report.json").read_text())
     ddp["config_yaml"] = yaml.safe_load((out / "config.yaml").read_text())
+    shutil.rmtree(out / "eval")  # the single-process run evaluates afresh
     stdout = _run(config, out, sets, cwd=cwd)
     assert "training the" not in stdout and "unlearning with" not in stdout
     single = json.loads((out / "report.json").read_text())

@@ -1,6 +1,7 @@
 """End-to-end runs of the experiment on the dummy corpus (seconds, no espeak-ng)."""
 
 import json
+import shutil
 
 import pytest
 
@@ -69,6 +70,7 @@ def test_original_fits_train_and_gold_never_saw_forget(run, bound):
 def test_rerun_reuses_checkpoints_and_gives_the_same_numbers(run, dummy_manifest, capsys):
     out, report = run
     cfg = load_config(None, [f"corpus.manifest={dummy_manifest}", *OVERRIDES])
+    shutil.rmtree(out / "eval")  # re-evaluate the reused checkpoints
     again = run_experiment(cfg, out, progress=False)
     assert capsys.readouterr().out.count("reusing") == 4
     strip = lambda rows: [{k: v for k, v in r.items() if k != "speedup"} for r in rows]  # noqa: E731

@@ -7,6 +7,7 @@ import pytest
 
 import audio_unlearn.asr_experiment as asr_experiment
 import audio_unlearn.experiment as experiment
+import audio_unlearn.run as run_package
 import audio_unlearn.tts_experiment as tts_experiment
 import audio_unlearn.unslu as unslu
 from audio_unlearn.cli import main
@@ -56,8 +57,9 @@ def test_run_hands_every_recipe_to_its_tasks_runner(calls, tmp_path, recipe, kin
     ],
 )
 def test_old_commands_are_aliases_that_warn_and_run_old_configs(
-    calls, tmp_path, capsys, command, recipe, runner
+    calls, monkeypatch, tmp_path, capsys, command, recipe, runner
 ):
+    monkeypatch.setattr(run_package, "_WARNED", set())  # each alias warns once per process
     # a config written before `task:` existed still runs through its old command
     text = (RECIPES / recipe).read_text()
     old = tmp_path / "old.yaml"

@@ -26,9 +26,7 @@ def _rows(out):
     return {r["model"]: r for r in report.get("models", report.get("rows"))}
 
 
-def test_relearning_attack_on_a_classifier_fits_the_attackers_utterances(
-    dummy_manifest, tmp_path
-):
+def test_relearning_attack_on_a_classifier_fits_the_attackers_utterances(dummy_manifest, tmp_path):
     out = tmp_path / "run"
     sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION]
     sets += ["methods={ng: {lr: 1.0e-3}}", "eval.relearn_methods=[ng]"]
@@ -49,16 +47,31 @@ def test_relearning_attack_on_a_classifier_fits_the_attackers_utterances(
     assert _rows(out)["ng+relearn"]["forget_loss"] == pytest.approx(attacked["forget_loss"])
 
 
-def test_relearning_a_method_the_run_does_not_run_is_refused_before_any_work(
+def test_a_rerun_reuses_stored_evaluations_made_with_the_same_settings(
     dummy_manifest, tmp_path, capsys
 ):
     out = tmp_path / "run"
-    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ft: {}}"]
-    sets += ["eval.relearn_steps=2", "eval.relearn_methods=[ng]"]
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ng: {}}"]
     argv = ["run", "--out", str(out), "--no-progress"]
-    assert main(argv + [a for s in sets for a in ("--set", s)]) == 2
-    assert "eval.relearn_methods names ['ng']" in capsys.readouterr().err
-    assert not (out / "checkpoints").exists()
+    argv += [a for s in sets for a in ("--set", s)]
+    assert main(argv) == 0
+    first = _rows(out)
+    assert sorted(p.name for p in (out / "eval").iterdir()) == [
+        "gold.json",
+        "ng.json",
+        "original.json",
+    ]
+    capsys.readouterr()
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.count("(same model and settings)") == 3
+    assert _rows(out) == first  # the report from stored evaluations is the same report
+    # an evaluation made with other settings (its key differs) is redone, and only it
+    stored = out / "eval" / "ng.json"
+    stored.write_text(stored.read_text().replace('"key": "', '"key": "0', 1))
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("(same model and settings)") == 2
+    assert _rows(out) == first
 
 
 @pytest.mark.slow

@@ -601,6 +601,22 @@ class ASRExperiment(Runner):
             "informed_advantage": informed.member_advantage,
         }
 
+    def scores(
+        self,
+        name: str,
+        model: torch.nn.Module,
+        key: str | None,
+        dm: ASRDataModule | None = None,
+        request: int | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`evaluate` of model ``name`` (on request ``request``'s data module ``dm``)
+        through the run's evaluation store."""
+        if request is None:
+            return self.cached_evaluation(name, key, lambda: self.evaluate(model))
+        compute = lambda: self.evaluate(model, dm, earlier=request - 1)  # noqa: E731
+        data = self.request_gold_data[request - 1]
+        return self.cached_evaluation(f"r{request}/{name}", key, compute, request=data)
+
     def evaluate(
         self, model: torch.nn.Module, dm: ASRDataModule | None = None, *, earlier: int = 0
     ) -> dict[str, Any]:
@@ -699,25 +715,27 @@ class ASRExperiment(Runner):
                 + (f", {full['wer']:.3%} (full files)" if full else "")
             )
         if self.requests is not None:
-            return self.report(self._run_requests(t_o), judge)
+            return self.report(self._run_requests(meta_o), judge)
         gold, meta_g = self.train_reference("gold")
         rows = [
             {"model": "original", "role": "original", "time_s": t_o},
             {"model": "retrained", "role": "gold", "time_s": meta_g["seconds"]},
         ]
-        rows[0].update(self.evaluate(self.original))
-        rows[1].update(self.evaluate(gold))
+        rows[0].update(self.scores("original", self.original, meta_o["key"]))
+        rows[1].update(self.scores("retrained", gold, meta_g["key"]))
         for name, hparams in self.cfg.methods.items():
             model, meta = self.unlearn(name, hparams)
             row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
-            rows.append({**row, **self.evaluate(model)})
+            rows.append({**row, **self.scores(name, model, meta["key"])})
             if relearn_wanted(self, name):
                 attacked, info = relearn(self, name, model, meta)
-                rows.append({**attack_row(name, info), **self.evaluate(attacked)})
+                scores = self.scores(f"{name}+relearn", attacked, info["key"])
+                rows.append({**attack_row(name, info), **scores})
         return self.report(rows, judge)
 
-    def _run_requests(self, t_o: float) -> list[dict[str, Any]]:
+    def _run_requests(self, meta_o: dict[str, Any]) -> list[dict[str, Any]]:
         """Requests in sequence; returns one block of rows per request."""
+        t_o = meta_o["seconds"]
         rows: list[dict[str, Any]] = []
         current = {
             name: (self.original, self.reference_key("original")) for name in self.cfg.methods
@@ -739,14 +757,14 @@ class ASRExperiment(Runner):
                     "model": "original",
                     "role": "original",
                     "time_s": t_o,
-                    **self.evaluate(self.original, dm, earlier=k - 1),
+                    **self.scores("original", self.original, meta_o["key"], dm, k),
                 },
                 {
                     **base,
                     "model": "retrained",
                     "role": "gold",
                     "time_s": t_g,
-                    **self.evaluate(gold, dm, earlier=k - 1),
+                    **self.scores("retrained", gold, gold_key, dm, k),
                 },
             ]
             del gold
@@ -768,7 +786,7 @@ class ASRExperiment(Runner):
                         "role": "method",
                         "time_s": t_u,
                         "hparams": hparams,
-                        **self.evaluate(model, dm, earlier=k - 1),
+                        **self.scores(name, model, key, dm, k),
                     }
                 )
             rows.extend(block)

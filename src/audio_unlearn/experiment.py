@@ -300,6 +300,10 @@ class Experiment(Runner):
         )
 
     # -- evaluation -------------------------------------------------------------------------
+    def scores(self, name: str, model: torch.nn.Module, key: str | None) -> dict[str, Any]:
+        """:meth:`evaluate` of model ``name`` through the run's evaluation store."""
+        return self.cached_evaluation(name, key, lambda: self.evaluate(model))
+
     def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
         row: dict[str, Any] = {}
         losses = {}
@@ -338,25 +342,26 @@ class Experiment(Runner):
             {"model": "original", "role": "original", "time_s": meta_o["seconds"]},
             {"model": "gold", "role": "gold", "time_s": meta_g["seconds"]},
         ]
-        rows[0].update(self.evaluate(self.original))
-        rows[1].update(self.evaluate(gold))
+        rows[0].update(self.scores("original", self.original, meta_o["key"]))
+        rows[1].update(self.scores("gold", gold, meta_g["key"]))
         for name, hparams in self.cfg.methods.items():
             model, meta = self.unlearn(name, hparams)
             facts = {k: meta[k] for k in METHOD_FACTS if k in meta}
             row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
-            rows.append({**row, **facts, **self.evaluate(model)})
+            rows.append({**row, **facts, **self.scores(name, model, meta["key"])})
             if relearn_wanted(self, name):
                 attacked, info = relearn(self, name, model, meta)
-                rows.append({**attack_row(name, info), **self.evaluate(attacked)})
+                scores = self.scores(f"{name}+relearn", attacked, info["key"])
+                rows.append({**attack_row(name, info), **scores})
         return self.report(rows)
 
     def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         orig = next(r for r in rows if r["role"] == "original")
         gold = next(r for r in rows if r["role"] == "gold")
-        gold_probs = gold["_forget_probs"]
+        gold_probs = torch.as_tensor(gold["_forget_probs"], dtype=torch.float32)
         for r in rows:
             # distance to the retrained model's outputs on the forget set (Chundawat et al.)
-            probs = r.pop("_forget_probs")
+            probs = torch.as_tensor(r.pop("_forget_probs"), dtype=torch.float32)
             r["activation_distance"] = activation_distance(probs, gold_probs)
             r["js_to_gold"] = js_to_retrained(probs, gold_probs)["js"]
         for r in rows:

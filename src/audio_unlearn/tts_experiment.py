@@ -614,18 +614,15 @@ class TTSExperiment(Runner):
         from .evaluation.tts import score_cloning, speaker_zrf_for_trials
 
         e = self.cfg.eval
-        path = self.run_dir / "eval" / f"{name.replace(', ', '_').replace(' ', '_')}.json"
         key = self._eval_key(model_key)
         if text_only:
             key = settings_key({"text_only": key})
         extra = {"reference": True} if text_only else {}
-        if model_key is not None and path.is_file():
-            record = json.loads(path.read_text())
-            if record.get("key") == key:
-                self._say(f"reusing {path} (same model and settings)")
-                self.scores[name] = record["rows"]
-                level, zrf = record["cross_speaker_level"], record.get("spk_zrf", {})
-                return {**_row(name, record["summary"], level, zrf), **extra}
+        record = self.load_evaluation(name, key) if model_key is not None else None
+        if record is not None:
+            self.scores[name] = record["rows"]
+            level, zrf = record["cross_speaker_level"], record.get("spk_zrf", {})
+            return {**_row(name, record["summary"], level, zrf), **extra}
         self._say(f"evaluating {name}: {len(self.trials)} cloning trials")
         gens = self.reference_text_only() if text_only else self._generate(model, prompted=True)
         scores = score_cloning(
@@ -644,8 +641,7 @@ class TTSExperiment(Runner):
                 gens, self.reference_text_only(), vocoder=self.vocoder, encoder=self.encoder
             )
             record["spk_zrf"] = zrf
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(record, indent=2, default=str))
+        self.save_evaluation(name, record)
         self.scores[name] = scores
         return {**_row(name, scores.summary, scores.cross_speaker_level, zrf), **extra}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -188,6 +189,62 @@ class Runner:
         """Digests of a split's forget, retain and test ids (for data keys)."""
         return {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")}
 
+    # -- the evaluation store ------------------------------------------------------------------
+    def evaluation_settings(self) -> dict[str, Any]:
+        """Everything besides the model that a stored evaluation depends on: the data, the
+        ``eval`` settings (the relearning attack's and the forgetting curve's apart: they
+        make other models, not other scores) and the seed."""
+        e = getattr(self.cfg, "eval", None)
+        settings = dataclasses.asdict(e) if e is not None else {}
+        settings = {k: v for k, v in settings.items() if not k.startswith(("relearn", "probe"))}
+        return {"data": self.data_key, "eval": settings, "seed": self.cfg.seed}
+
+    def evaluation_path(self, name: str) -> Path:
+        """``eval/<name>.json`` (spaces and commas made file-name safe)."""
+        return self.run_dir / "eval" / f"{name.replace(', ', '_').replace(' ', '_')}.json"
+
+    def load_evaluation(self, name: str, key: str) -> dict[str, Any] | None:
+        """The stored evaluation record of ``name`` when it was made with ``key``."""
+        path = self.evaluation_path(name)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+        if record.get("key") != key:
+            return None
+        self._say(f"reusing {path} (same model and settings)")
+        return record
+
+    def save_evaluation(self, name: str, record: dict[str, Any]) -> None:
+        """Store ``record`` (with its ``key``) as ``name``'s evaluation (rank zero)."""
+        if self.is_global_zero:
+            path = self.evaluation_path(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(record, indent=1, default=_jsonable) + "\n")
+
+    def cached_evaluation(
+        self,
+        name: str,
+        model_key: str | None,
+        compute: Callable[[], dict[str, Any]],
+        **context: Any,
+    ) -> dict[str, Any]:
+        """The evaluation row of model ``name`` (checkpoint key ``model_key``): stored
+        under ``eval/`` and reused while the model, :meth:`evaluation_settings` and
+        ``context`` stay the same; else ``compute()`` (and stored)."""
+        if model_key is None:
+            return compute()
+        key = settings_key({"model": model_key, **self.evaluation_settings(), **context})
+        record = self.load_evaluation(name, key)
+        if record is not None:
+            return record["row"]
+        row = compute()
+        if row:
+            self.save_evaluation(name, {"model": name, "key": key, "row": row})
+        return row
+
     # -- reference models and methods --------------------------------------------------------
     def reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict[str, Any]] | None:
         """``(model, meta)`` of the checkpoint at ``path`` when made with ``key``."""
@@ -321,3 +378,9 @@ class Runner:
         if self.is_global_zero:
             self.save_model(path, model, meta)
         return model, meta
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON form of tensors and NumPy values in evaluation rows (lists and numbers);
+    anything else as its text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
