@@ -40,7 +40,6 @@ import copy
 import dataclasses
 import json
 import logging
-import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -50,7 +49,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 import yaml
 
 from . import __version__
@@ -67,6 +65,7 @@ from .experiment import (
 from .methods import build_method
 from .methods.fit import fit_unlearning
 from .methods.registry import check_methods
+from .methods.training import UnSLUTraining
 from .models.checkpoint import save_classifier
 from .run.config import load_task_config
 from .run.store import settings_key
@@ -322,74 +321,6 @@ def load_unslu_config(
 
 
 # -- training ---------------------------------------------------------------------------
-class UnSLUTraining(L.LightningModule):
-    """Cross-entropy fine-tuning with AdamW and a linear warm-up / linear decay schedule.
-
-    The original-model recipe of UnSLU-BENCH (Koudounas et al., Interspeech 2025), the
-    schedule of the Hugging Face ``Trainer`` it used (``lr_scheduler_type="linear"``):
-    the learning rate rises linearly from 0 to ``lr`` over the first ``warmup_ratio`` of
-    the optimiser steps, then falls linearly to 0. The step count is the trainer's
-    (``max_steps``; gradient accumulation is the trainer's ``accumulate_grad_batches``).
-    The gold model is the same recipe on the retain set.
-
-    Args:
-        model: classifier mapping waveforms to logits.
-        lr: peak learning rate.
-        warmup_ratio: share of the optimiser steps spent warming up, in ``[0, 1)``.
-        weight_decay: AdamW weight decay.
-
-    Raises:
-        ValueError: ``lr <= 0`` or ``warmup_ratio`` outside ``[0, 1)``.
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        *,
-        lr: float = 5e-4,
-        warmup_ratio: float = 0.1,
-        weight_decay: float = 0.0,
-    ):
-        if lr <= 0:
-            raise ValueError(f"UnSLUTraining: lr must be > 0, got {lr}")
-        if not 0 <= warmup_ratio < 1:
-            raise ValueError(f"UnSLUTraining: warmup_ratio must be in [0, 1), got {warmup_ratio}")
-        super().__init__()
-        self.model = model
-        self.lr = float(lr)
-        self.warmup_ratio = float(warmup_ratio)
-        self.weight_decay = float(weight_decay)
-        self.save_hyperparameters(ignore=["model"])
-
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.model(wav)
-
-    def training_step(self, batch, batch_idx):
-        wav, y = batch
-        logits = self.model(wav)
-        loss = F.cross_entropy(logits, y)
-        self.log("train/loss", loss, prog_bar=True, batch_size=y.numel())
-        self.log("train/acc", (logits.argmax(-1) == y).float().mean(), batch_size=y.numel())
-        return loss
-
-    @staticmethod
-    def lr_factor(step: int, total: int, warmup: int) -> float:
-        """Multiplier of the peak rate at optimiser step ``step`` (0-based)."""
-        if warmup > 0 and step < warmup:
-            return step / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        total = int(self.trainer.estimated_stepping_batches)
-        warmup = math.ceil(self.warmup_ratio * total)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: self.lr_factor(step, total, warmup)
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
 # -- pure pieces: validation scores, selection, aggregation -----------------------------
 def validation_scores(
     cell: dict[str, Any],

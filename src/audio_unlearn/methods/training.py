@@ -1,51 +1,196 @@
-"""Supervised training of the original model (train set) and the gold model (retain set)."""
+"""Training of a task's reference models: the original (train set) and the gold /
+retrained model (retain set, from a fresh initialisation or the same pretrained weights).
+
+One LightningModule, :class:`ReferenceTraining`, trains every task with the task's own
+training loss (:meth:`audio_unlearn.tasks.Task.loss`): one optimiser, one per-step
+learning-rate schedule and optional gradient clipping. The named recipes are its
+subclasses with their defaults (:attr:`ReferenceTraining.recipe`):
+
+- :class:`SupervisedTraining`: classifiers, Adam, one-cycle schedule;
+- :class:`CTCTraining`: recognisers (CTC, or Whisper's teacher-forced cross-entropy),
+  AdamW, one-cycle, gradient norm clipped at 5;
+- :class:`FlowMatchingTraining`: the flow-matching TTS, AdamW, warm-up + cosine, clip 1;
+- :class:`UnSLUTraining`: UnSLU-BENCH's classifiers, AdamW, warm-up + linear decay (the
+  Hugging Face Trainer's default schedule).
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any, ClassVar
+
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SupervisedTraining"]
+from ..tasks import Task, get_task
+
+__all__ = [
+    "CTCTraining",
+    "FlowMatchingTraining",
+    "ReferenceTraining",
+    "SupervisedTraining",
+    "UnSLUTraining",
+    "warmup_cosine",
+    "warmup_linear",
+]
+
+SCHEDULES = ("one_cycle", "warmup_cosine", "warmup_linear")
 
 
-class SupervisedTraining(L.LightningModule):
-    """Cross-entropy training with Adam and a one-cycle learning-rate schedule.
+def warmup_cosine(step: int, *, warmup: int, total: int, floor: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up to 1, then cosine decay to ``floor``."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    "Gold" retraining is this module run on the retain set from a fresh initialisation.
+
+def warmup_linear(step: int, *, warmup: int, total: int) -> float:
+    """Learning-rate factor at optimiser step ``step`` (0-based): linear warm-up from 0,
+    then linear decay to 0 at ``total`` (the Hugging Face Trainer's schedule)."""
+    if warmup > 0 and step < warmup:
+        return step / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+class ReferenceTraining(L.LightningModule):
+    """Train ``model`` with its task's loss, as :attr:`recipe` and the arguments say.
+
+    Args:
+        model: the model to train (modified in place).
+        task: the task (:mod:`audio_unlearn.tasks`) whose batches and loss are used.
+        lr: peak learning rate.
+        weight_decay: weight decay of the optimiser.
+        optimizer: "adam" or "adamw".
+        schedule: "one_cycle" (:class:`torch.optim.lr_scheduler.OneCycleLR`),
+            "warmup_cosine" (:func:`warmup_cosine`) or "warmup_linear"
+            (:func:`warmup_linear`); every one steps per optimiser step.
+        warmup_steps: warm-up steps of the warm-up schedules.
+        warmup_ratio: instead of ``warmup_steps``: that fraction of all steps (rounded up).
+        grad_clip: gradient-norm clip before each step (0 = the trainer's setting).
+
+    Raises:
+        ValueError: a non-positive ``lr``, an unknown optimiser or schedule, or a
+            ``warmup_ratio`` outside [0, 1).
+    """
+
+    #: defaults of a named recipe (a subclass), over :data:`_DEFAULTS`
+    recipe: ClassVar[dict[str, Any]] = {}
+    _DEFAULTS: ClassVar[dict[str, Any]] = {
+        "task": "classification",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "optimizer": "adam",
+        "schedule": "one_cycle",
+        "warmup_steps": 0,
+        "warmup_ratio": 0.0,
+        "grad_clip": 0.0,
+    }
+
+    def __init__(self, model: nn.Module, **settings: Any):
+        super().__init__()
+        unknown = sorted(set(settings) - set(self._DEFAULTS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown setting(s) {unknown}")
+        s = {**self._DEFAULTS, **self.recipe, **settings}
+        name = type(self).__name__
+        if not s["lr"] > 0:
+            raise ValueError(f"lr must be > 0, got {s['lr']}")
+        if s["optimizer"] not in ("adam", "adamw"):
+            raise ValueError(f"{name}: optimizer must be 'adam' or 'adamw', not {s['optimizer']!r}")
+        if s["schedule"] not in SCHEDULES:
+            raise ValueError(f"{name}: schedule must be one of {SCHEDULES}, not {s['schedule']!r}")
+        if not 0 <= s["warmup_ratio"] < 1:
+            raise ValueError(f"{name}: warmup_ratio must be in [0, 1), got {s['warmup_ratio']}")
+        self.model = model
+        self.task: Task = get_task(s.pop("task"))
+        self.settings = s
+        self.lr = float(s["lr"])
+        self.weight_decay = float(s["weight_decay"])
+        self.save_hyperparameters({"task": self.task.name, **s})
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.task.loss(self.model, batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=self.task.batch_size(batch))
+        return loss
+
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ):
+        clip = self.settings["grad_clip"]
+        if clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        else:  # the trainer's gradient_clip_val, if any
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
+
+    def configure_optimizers(self):
+        s = self.settings
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        make = torch.optim.Adam if s["optimizer"] == "adam" else torch.optim.AdamW
+        opt = make(params, lr=self.lr, weight_decay=self.weight_decay)
+        total = int(self.trainer.estimated_stepping_batches)
+        if s["schedule"] == "one_cycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=total)
+        else:
+            warmup = s["warmup_steps"] or math.ceil(s["warmup_ratio"] * total)
+            factor = warmup_cosine if s["schedule"] == "warmup_cosine" else warmup_linear
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda step: factor(step, warmup=warmup, total=total)
+            )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class SupervisedTraining(ReferenceTraining):
+    """Cross-entropy training of a classifier with Adam and a one-cycle schedule.
+
     The defaults train to convergence with no weight decay, dropout or label smoothing,
     as the UnSLU-BENCH original models are trained: regularised, under-fit models show
     no membership signal for unlearning to remove.
-
-    Args:
-        model: a classifier mapping waveforms to logits.
-        lr: peak learning rate of the one-cycle schedule.
-        weight_decay: Adam weight decay.
     """
 
-    def __init__(self, model: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.0):
-        super().__init__()
-        self.model = model
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.save_hyperparameters(ignore=["model"])
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.model(wav)
+class CTCTraining(ReferenceTraining):
+    """A recogniser's own mean per-sample loss (per-character CTC; teacher-forced token
+    cross-entropy for the Whisper wrapper), AdamW, one-cycle, gradient norm clipped at 5;
+    for a pretrained transformers model this is fine-tuning from its checkpoint. Batches
+    are ``(wavs, wav_lengths, targets, target_lengths)``."""
 
-    def training_step(self, batch, batch_idx):
-        wav, y = batch
-        logits = self.model(wav)
-        loss = F.cross_entropy(logits, y)
-        acc = (logits.argmax(-1) == y).float().mean()
-        self.log("train/loss", loss, prog_bar=True, batch_size=y.numel())
-        self.log("train/acc", acc, prog_bar=True, batch_size=y.numel())
-        return loss
+    recipe: ClassVar[dict[str, Any]] = {
+        "task": "asr",
+        "lr": 3e-3,
+        "optimizer": "adamw",
+        "grad_clip": 5.0,
+    }
 
-    def configure_optimizers(self):
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.lr, total_steps=int(self.trainer.estimated_stepping_batches)
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+class FlowMatchingTraining(ReferenceTraining):
+    """Masked conditional flow-matching training of the TTS model (VoiceBox): AdamW,
+    warm-up + cosine learning rate, gradient norm clipped at 1. Batches are
+    ``(mels, phones, lengths, index)`` (:mod:`audio_unlearn.data.tts_data`)."""
+
+    recipe: ClassVar[dict[str, Any]] = {
+        "task": "tts",
+        "weight_decay": 0.01,
+        "optimizer": "adamw",
+        "schedule": "warmup_cosine",
+        "warmup_steps": 200,
+        "grad_clip": 1.0,
+    }
+
+
+class UnSLUTraining(ReferenceTraining):
+    """UnSLU-BENCH's fine-tuning of the original and gold classifiers: AdamW and linear
+    decay after a warm-up of ``warmup_ratio`` of the steps (the paper: 10%)."""
+
+    recipe: ClassVar[dict[str, Any]] = {
+        "lr": 5e-4,
+        "optimizer": "adamw",
+        "schedule": "warmup_linear",
+        "warmup_ratio": 0.1,
+    }

@@ -8,7 +8,7 @@ ASR defaults. The sequence helpers are re-exported here from :mod:`audio_unlearn
 """
 
 from ...tasks.asr import finite_mean, loss_from_outputs, sequence_kl, sequence_outputs
-from .training import CTCTraining
+from ..training import CTCTraining
 
 #: the ASR presets (each a task-generic method with its ASR defaults)
 ASR_METHODS: tuple[str, ...] = ("asr_ft", "asr_ng", "asr_ngplus", "asr_cfk", "asr_scrub")

@@ -1,10 +1,10 @@
 """Speaker-identity forgetting for zero-shot TTS: TGU and its baselines (registered as
 ``tts_tgu``, ``tts_sgu``, ``tts_ng``, ``tts_kl``, ``tts_ft``, ``tts_retrain``)."""
 
+from ..training import FlowMatchingTraining, warmup_cosine
 from .base import TTSUnlearningModule, concat_rows
 from .baselines import TTSKL, SampleGuidedUnlearning, TTSRetrain
 from .tgu import TeacherGuidedUnlearning
-from .training import FlowMatchingTraining, warmup_cosine
 
 #: Names of the TTS methods of the TGU paper (``tts_ft`` and ``tts_ng`` are presets of the
 #: task-generic FT and NG).

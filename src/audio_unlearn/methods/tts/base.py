@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..base import UnlearningModule
-from .training import warmup_cosine
+from ..training import warmup_cosine
 
 __all__ = ["TTSUnlearningModule", "concat_rows"]
 

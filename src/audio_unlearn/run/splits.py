@@ -1,0 +1,138 @@
+"""The one split maker of every task's run: held-out speakers (or utterances, or the
+corpus's official lists), then the forget set (speakers, classes or items).
+
+Every runner's ``split:`` section is a :class:`SplitConfig` (a task changes defaults
+only), and :func:`make_split` turns it into a :class:`~audio_unlearn.data.splits.ForgetSplit`
+with the functions of :mod:`audio_unlearn.data.splits`. The official hold-out
+(``holdout: official``, the lists a ``corpus.prepare`` step writes) serves every task.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..data.splits import (
+    CorpusSplit,
+    ForgetSplit,
+    class_forget_split,
+    item_forget_split,
+    speaker_disjoint_split,
+    speaker_forget_split,
+    utterance_holdout_split,
+)
+
+__all__ = ["HOLDOUTS", "KINDS", "SplitConfig", "make_split"]
+
+HOLDOUTS = ("speaker", "utterance", "official")
+KINDS = ("speaker", "class", "item")
+
+
+@dataclass
+class SplitConfig:
+    """Which data the models never train on, and which they must forget.
+
+    Hold-out (``holdout``): "speaker" keeps ``n_test_speakers`` speakers (and
+    ``n_valid_speakers`` validation speakers) unseen; "utterance" holds out
+    ``test_fraction`` of every class's utterances (closed-set tasks such as speaker
+    identification, where the class is the speaker); "official" uses the corpus's own
+    train/valid/test lists (``corpus.prepare``; LibriSpeech: train-clean-100 / dev-clean /
+    test-clean).
+
+    Forget set (``kind``):
+      - "speaker": the UnSLU-BENCH speaker protocol: ``speakers`` when given, else
+        ``fraction`` of the training set, else ``n_speakers`` speakers, drawn among
+        speakers with at least ``min_utterances`` training utterances.
+      - "class": every training utterance of ``classes`` (or ``n_classes`` drawn at
+        random) under the task's label key (classification only).
+      - "item": a random ``fraction`` of the training utterances.
+    """
+
+    kind: str = "speaker"
+    holdout: str = "speaker"
+    n_test_speakers: int = 12
+    n_valid_speakers: int = 0
+    test_fraction: float = 0.2
+    fraction: float | None = None
+    n_speakers: int | None = 6
+    speakers: list[str] | None = None
+    min_utterances: int = 50
+    classes: list[str] | None = None
+    n_classes: int | None = None
+    seed: int = 42
+
+
+def make_split(
+    s: SplitConfig,
+    utterances,
+    official: CorpusSplit | None,
+    *,
+    label_key: str | None = None,
+    speakers: list[str] | None = None,
+    n_speakers: int | None = None,
+) -> ForgetSplit:
+    """The forget split ``s`` describes over ``utterances``.
+
+    Args:
+        s: the split settings.
+        utterances: the corpus.
+        official: the corpus's own train/valid/test lists (``holdout: official``).
+        label_key: the class label of a classification task ("class" forgetting and the
+            "utterance" hold-out need it).
+        speakers, n_speakers: forget speakers chosen by the runner instead of ``s``
+            (sequential requests: every request's speakers at once).
+
+    Raises:
+        ValueError: an unknown hold-out or kind, a missing official list, or settings
+            the kind needs and lacks.
+    """
+    if s.holdout not in HOLDOUTS:
+        raise ValueError(f"split.holdout must be one of {HOLDOUTS}, not {s.holdout!r}")
+    if s.kind not in KINDS:
+        raise ValueError(f"split.kind must be one of {KINDS}, not {s.kind!r}")
+    if label_key is None and (s.kind == "class" or s.holdout == "utterance"):
+        raise ValueError(
+            f"split.kind {s.kind!r} / holdout {s.holdout!r} needs class labels: "
+            "a classification task"
+        )
+    if s.holdout == "speaker":
+        corpus = speaker_disjoint_split(
+            utterances,
+            n_test_speakers=s.n_test_speakers,
+            n_valid_speakers=s.n_valid_speakers,
+            seed=s.seed,
+        )
+    elif s.holdout == "utterance":
+        corpus = utterance_holdout_split(
+            utterances, label_key=label_key, test_fraction=s.test_fraction, seed=s.seed
+        )
+    else:
+        if official is None:
+            raise ValueError("split.holdout: official needs a corpus.prepare step")
+        corpus = official
+    if s.kind == "speaker":
+        if speakers is None and n_speakers is None:
+            # explicit speakers win over the default count; a fraction over both
+            speakers = s.speakers
+            n_speakers = None if (s.speakers or s.fraction is not None) else s.n_speakers
+        return speaker_forget_split(
+            utterances,
+            corpus,
+            fraction=s.fraction if speakers is None and n_speakers is None else None,
+            n_speakers=n_speakers,
+            speakers=speakers,
+            min_utterances=s.min_utterances,
+            seed=s.seed,
+        )
+    if s.kind == "class":
+        classes = s.classes
+        if classes is None:
+            by_id = {u.id: u for u in utterances}
+            labels = sorted({by_id[i].label(label_key) for i in corpus.train})
+            if not s.n_classes:
+                raise ValueError("a class split needs split.classes or split.n_classes")
+            classes = random.Random(s.seed).sample(labels, s.n_classes)
+        return class_forget_split(utterances, corpus, classes=classes, label_key=label_key)
+    if s.fraction is None:
+        raise ValueError("an item split needs split.fraction")
+    return item_forget_split(utterances, corpus, fraction=s.fraction, seed=s.seed)
