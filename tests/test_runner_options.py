@@ -100,3 +100,35 @@ def test_relearning_attack_on_the_asr_runner(tmp_path):
     attacked = rows["asr_ng+relearn"]
     # measured 0.72x here (AVX512, seed 0); the bound leaves 0.13
     assert attacked["attacker_loss_after"] < 0.85 * attacked["attacker_loss_before"]
+
+
+def test_one_split_maker_gives_every_task_the_official_hold_out(dummy_manifest):
+    from audio_unlearn.data import read_manifest
+    from audio_unlearn.data.splits import CorpusSplit
+    from audio_unlearn.run.splits import SplitConfig, make_split
+
+    utts = read_manifest(dummy_manifest)
+    speakers = sorted({u.speaker for u in utts})
+    test_ids = tuple(u.id for u in utts if u.speaker in speakers[:2])
+    train_ids = tuple(u.id for u in utts if u.speaker not in speakers[:2])
+    official = CorpusSplit(train=train_ids, valid=(), test=test_ids)
+    cfg = SplitConfig(holdout="official", n_speakers=2, min_utterances=1, seed=0)
+    # no label key: an ASR or TTS run
+    split = make_split(cfg, utts, official)
+    assert split.test == test_ids
+    assert len(split.forget_speakers) == 2
+    assert not set(split.forget_speakers) & set(speakers[:2])
+    with pytest.raises(ValueError, match="needs class labels"):
+        make_split(SplitConfig(kind="class", n_classes=1), utts, official)
+    with pytest.raises(ValueError, match=r"needs a corpus\.prepare step"):
+        make_split(cfg, utts, None)
+
+
+def test_a_forget_kind_the_task_cannot_evaluate_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--set", "split.kind=item"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "split.kind must be one of ['speaker'] for the tts runner, not 'item'" in err
+    assert not out.exists()

@@ -57,7 +57,7 @@ import torch
 from . import __version__
 from .data.asr_data import ASRDataModule, WaveformStore, speech_duration
 from .data.manifest import atomic_write_text
-from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
+from .data.splits import ForgetSplit
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
 from .experiment import (
@@ -78,6 +78,7 @@ from .reporting import markdown_table, save_figure
 from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config
 from .run.runner import Runner
+from .run.splits import SplitConfig, make_split
 from .run.store import settings_key
 
 __all__ = [
@@ -94,22 +95,13 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ASRSplitConfig:
-    """Held-out speakers and forget speakers.
+class ASRSplitConfig(SplitConfig):
+    """Held-out and forget speakers (:class:`~audio_unlearn.run.splits.SplitConfig`) with
+    the ASR recipes' defaults; ``kind`` "speaker" or "item" (no class labels)."""
 
-    ``holdout``: "speaker" keeps ``n_test_speakers`` speakers unseen (the synthetic
-    corpus); "official" uses the prepare step's own train/valid/test manifests
-    (LibriSpeech: train-clean-100 / dev-clean / test-clean). Forget set: exactly one of
-    ``n_speakers`` (drawn among speakers with at least ``min_utterances`` training
-    utterances) or ``speakers``.
-    """
-
-    holdout: str = "speaker"
     n_test_speakers: int = 6
     n_speakers: int | None = 1
-    speakers: list[str] | None = None
     min_utterances: int = 20
-    seed: int = 42
 
 
 @dataclass
@@ -380,32 +372,13 @@ class ASRExperiment(Runner):
 
     # -- data ----------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
-        s = self.cfg.split
-        if s.holdout == "speaker":
-            corpus = speaker_disjoint_split(
-                self.utterances, n_test_speakers=s.n_test_speakers, seed=s.seed
-            )
-        elif s.holdout == "official":
-            if self.official is None:
-                raise ValueError("split.holdout: official needs a corpus.prepare step")
-            corpus = self.official
-        else:
-            raise ValueError(f"split.holdout must be 'speaker' or 'official', not {s.holdout!r}")
-        n_speakers, speakers = (None, s.speakers) if s.speakers else (s.n_speakers, None)
-        if self.requests is not None:
+        override: dict[str, Any] = {}
+        if self.requests is not None:  # every request's speakers at once
             if isinstance(self.requests[0], int):
-                n_speakers, speakers = sum(self.requests), None
+                override["n_speakers"] = sum(self.requests)
             else:
-                n_speakers, speakers = None, [spk for r in self.requests for spk in r]
-        return speaker_forget_split(
-            self.utterances,
-            corpus,
-            fraction=None,
-            n_speakers=n_speakers,
-            speakers=speakers,
-            min_utterances=s.min_utterances,
-            seed=s.seed,
-        )
+                override["speakers"] = [spk for r in self.requests for spk in r]
+        return make_split(self.cfg.split, self.utterances, self.official, **override)
 
     def _retain_eval(self, retain: tuple[str, ...]) -> list[str]:
         """At most ``eval.max_retain_eval`` retain ids (a seeded sample, in split order)."""
@@ -462,14 +435,7 @@ class ASRExperiment(Runner):
             self._say(f"left out {dropped} utterance(s) longer than {max_s:g} s")
         self.utterances = keep
         if self.official is not None:
-            ids = {u.id for u in keep}
-            self.official = dataclasses.replace(
-                self.official,
-                **{
-                    name: tuple(i for i in getattr(self.official, name) if i in ids)
-                    for name in ("train", "valid", "test")
-                },
-            )
+            self.official = self.official.keep(u.id for u in keep)
 
     def _datamodule(
         self, split: ForgetSplit, retain_eval: list[str], extra: dict[str, Any] | None = None
@@ -548,6 +514,7 @@ class ASRExperiment(Runner):
 
     # -- models --------------------------------------------------------------------------
     model_noun = "recogniser"
+    split_kinds = ("speaker",)
     load_errors = (ASRCheckpointError,)
 
     def load_model(self, path: Path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,6 @@ from .data.datamodule import UnlearningDataModule
 from .data.manifest import atomic_write_text, read_manifest
 from .data.splits import (
     ForgetSplit,
-    class_forget_split,
-    item_forget_split,
-    speaker_disjoint_split,
-    speaker_forget_split,
-    utterance_holdout_split,
 )
 from .evaluation import (
     activation_distance,
@@ -50,6 +44,7 @@ from .reporting import markdown_table, plot_tradeoff
 from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config
 from .run.runner import METHOD_FACTS, Runner
+from .run.splits import SplitConfig, make_split
 
 __all__ = [
     "CorpusConfig",
@@ -87,37 +82,6 @@ class CorpusConfig:
     source: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     synth: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class SplitConfig:
-    """How the corpus is split into train/test and what is forgotten.
-
-    Hold-out (``holdout``): "speaker" keeps ``n_test_speakers`` speakers unseen (SLU,
-    intent tasks); "utterance" holds out ``test_fraction`` of every class's utterances
-    (closed-set tasks such as speaker identification, where the class is the speaker);
-    "official" uses the corpus's own train/valid/test lists (``corpus.prepare``).
-
-    Forget set (``kind``):
-      - "speaker": UnSLU-BENCH speaker protocol; exactly one of ``fraction``,
-        ``n_speakers`` or ``speakers``; eligibility ``min_utterances``.
-      - "class": forget every training utterance of ``classes`` (or ``n_classes`` drawn
-        at random) under the task's label key.
-      - "item": forget a random ``fraction`` of training utterances.
-    """
-
-    kind: str = "speaker"
-    holdout: str = "speaker"
-    n_test_speakers: int = 12
-    n_valid_speakers: int = 0
-    test_fraction: float = 0.2
-    fraction: float | None = None
-    n_speakers: int | None = 6
-    speakers: list[str] | None = None
-    min_utterances: int = 50
-    classes: list[str] | None = None
-    n_classes: int | None = None
-    seed: int = 42
 
 
 @dataclass
@@ -205,50 +169,8 @@ class Experiment(Runner):
 
     # -- data -------------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
-        s, utts, key = self.cfg.split, self.utterances, self.cfg.label_key
-        if s.holdout == "speaker":
-            corpus = speaker_disjoint_split(
-                utts,
-                n_test_speakers=s.n_test_speakers,
-                n_valid_speakers=s.n_valid_speakers,
-                seed=s.seed,
-            )
-        elif s.holdout == "utterance":
-            corpus = utterance_holdout_split(
-                utts, label_key=key, test_fraction=s.test_fraction, seed=s.seed
-            )
-        elif s.holdout == "official":
-            if self.official is None:
-                raise ValueError("split.holdout: official needs a corpus.prepare step")
-            corpus = self.official
-        else:
-            raise ValueError(
-                f"split.holdout must be 'speaker', 'utterance' or 'official', not {s.holdout!r}"
-            )
-        if s.kind == "speaker":
-            return speaker_forget_split(
-                utts,
-                corpus,
-                fraction=s.fraction,
-                n_speakers=s.n_speakers,
-                speakers=s.speakers,
-                min_utterances=s.min_utterances,
-                seed=s.seed,
-            )
-        if s.kind == "class":
-            classes = s.classes
-            if classes is None:
-                by_id = {u.id: u for u in utts}
-                labels = sorted({by_id[i].label(key) for i in corpus.train})
-                if not s.n_classes:
-                    raise ValueError("a class split needs split.classes or split.n_classes")
-                classes = random.Random(s.seed).sample(labels, s.n_classes)
-            return class_forget_split(utts, corpus, classes=classes, label_key=key)
-        if s.kind == "item":
-            if s.fraction is None:
-                raise ValueError("an item split needs split.fraction")
-            return item_forget_split(utts, corpus, fraction=s.fraction, seed=s.seed)
-        raise ValueError(f"split.kind must be 'speaker', 'class' or 'item', not {s.kind!r}")
+        cfg = self.cfg
+        return make_split(cfg.split, self.utterances, self.official, label_key=cfg.label_key)
 
     def prepare(self) -> None:
         cfg = self.cfg

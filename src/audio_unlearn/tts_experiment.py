@@ -37,7 +37,7 @@ import torch
 
 from . import __version__
 from .data.manifest import atomic_write_text
-from .data.splits import ForgetSplit, speaker_disjoint_split, speaker_forget_split
+from .data.splits import ForgetSplit
 from .data.tts_data import TTSDataModule
 from .experiment import (
     CorpusConfig,
@@ -59,6 +59,7 @@ from .reporting import markdown_table
 from .run.attacks import RelearnOptions, relearn, relearn_wanted
 from .run.config import load_task_config
 from .run.runner import Runner
+from .run.splits import SplitConfig, make_split
 from .run.store import settings_key
 
 __all__ = [
@@ -89,20 +90,13 @@ class TTSCorpusConfig(CorpusConfig):
 
 
 @dataclass
-class TTSSplitConfig:
-    """Unseen (test) speakers and forget speakers.
-
-    Attributes:
-        n_test_speakers: speakers held out of all training (zero-shot cloning check).
-        n_speakers: forget speakers drawn from the training speakers.
-        speakers: explicit forget speakers instead (a privacy request).
-        min_utterances: a speaker is eligible to be forgotten with this many utterances.
-        seed: draw seed.
-    """
+class TTSSplitConfig(SplitConfig):
+    """Unseen (test) speakers and forget speakers
+    (:class:`~audio_unlearn.run.splits.SplitConfig`) with the TTS recipes' defaults; the
+    forget unit is a speaker (``kind: speaker``)."""
 
     n_test_speakers: int = 8
-    n_speakers: int = 4
-    speakers: list[str] | None = None
+    n_speakers: int | None = 4
     min_utterances: int = 1
     seed: int = 0
 
@@ -273,6 +267,7 @@ class TTSExperiment(Runner):
 
     task = "tts"
     runner_keys = ("steps",)  # per-method unlearning steps
+    split_kinds = ("speaker",)
     load_errors = (TTSCheckpointError,)
     model_noun = "TTS model"
 
@@ -284,7 +279,7 @@ class TTSExperiment(Runner):
     def prepare(self) -> None:
         cfg = self.cfg
         self.write_config()
-        self.manifest_path, utterances, _ = _prepare_corpus(cfg, self.progress)
+        self.manifest_path, utterances, official = _prepare_corpus(cfg, self.progress)
         aligned = [u for u in utterances if u.alignment]
         if len(aligned) < len(utterances):
             dropped = [u.id for u in utterances if not u.alignment]
@@ -299,6 +294,7 @@ class TTSExperiment(Runner):
                 "needs them (synthetic corpus, or forced-aligner TextGrids for real corpora)"
             )
         self.utterances = aligned
+        self.official = None if official is None else official.keep(u.id for u in aligned)
         self.split = split = self.load_or_make_split(
             dataclasses.asdict(cfg.split),
             self._make_split,
@@ -327,19 +323,7 @@ class TTSExperiment(Runner):
         }
 
     def _make_split(self) -> ForgetSplit:
-        s = self.cfg.split
-        corpus = speaker_disjoint_split(
-            self.utterances, n_test_speakers=s.n_test_speakers, seed=s.seed
-        )
-        return speaker_forget_split(
-            self.utterances,
-            corpus,
-            fraction=None,
-            n_speakers=None if s.speakers else s.n_speakers,
-            speakers=s.speakers,
-            min_utterances=s.min_utterances,
-            seed=s.seed,
-        )
+        return make_split(self.cfg.split, self.utterances, self.official)
 
     # -- models --------------------------------------------------------------------------
     def new_model(self) -> FlowMatchingTTS:

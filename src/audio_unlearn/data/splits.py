@@ -51,6 +51,16 @@ class CorpusSplit:
     valid: tuple[str, ...]
     test: tuple[str, ...]
 
+    def keep(self, ids: Iterable[str]) -> CorpusSplit:
+        """The same partition restricted to ``ids`` (utterances a run left out dropped)."""
+        ids = set(ids)
+        return CorpusSplit(
+            *(
+                tuple(i for i in getattr(self, name) if i in ids)
+                for name in ("train", "valid", "test")
+            )
+        )
+
 
 def speaker_disjoint_split(
     utterances: Sequence[Utterance], *, n_test_speakers: int, n_valid_speakers: int = 0, seed: int

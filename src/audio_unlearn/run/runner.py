@@ -58,11 +58,19 @@ class Runner:
     runner_keys: ClassVar[tuple[str, ...]] = ()
     #: checkpoint errors that mean "recompute" rather than "stop"
     load_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: the forget-set kinds (``split.kind``) this runner's evaluation supports
+    split_kinds: ClassVar[tuple[str, ...]] = ("speaker", "class", "item")
     #: what the reference models are called in messages
     model_noun: ClassVar[str] = "model"
 
     def __init__(self, cfg: Any, run_dir: str | Path, *, progress: bool = True):
         check_methods(cfg.methods, self.task, runner_keys=self.runner_keys)  # before any work
+        kind = getattr(getattr(cfg, "split", None), "kind", "speaker")
+        if kind not in self.split_kinds:
+            raise ValueError(
+                f"split.kind must be one of {list(self.split_kinds)} for the {self.task} "
+                f"runner, not {kind!r}"
+            )
         e = getattr(cfg, "eval", None)
         if e is not None and getattr(e, "relearn_steps", 0) > 0:
             missing = [m for m in e.relearn_methods if m not in cfg.methods]
@@ -172,7 +180,11 @@ class Runner:
         if path.is_file():
             split = ForgetSplit.load(path)
             split.check_against(utterances, str(manifest))
-            if split.params.get("config") != params:
+            saved = split.params.get("config")
+            if isinstance(saved, dict):  # settings added since it was saved: their defaults
+                defaults = dataclasses.asdict(type(self.cfg.split)())
+                saved = {**{k: v for k, v in defaults.items() if k in params}, **saved}
+            if saved != params:
                 raise ValueError(
                     f"{path} was made with other split settings "
                     f"({split.params.get('config')}); use a new run directory or delete it"
