@@ -60,10 +60,7 @@ from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
-from .experiment import (
-    CorpusConfig,
-    _prepare_corpus,
-)
+from .experiment import CorpusConfig, TrainConfig, _prepare_corpus
 from .methods.asr import CTCTraining
 from .models.asr import (
     ASRCheckpointError,
@@ -105,13 +102,10 @@ class ASRSplitConfig(SplitConfig):
 
 
 @dataclass
-class ASRTrainConfig:
+class ASRTrainConfig(TrainConfig):
     """Training of the original and retrained recognisers (:class:`CTCTraining`)."""
 
-    epochs: int = 20
-    batch_size: int = 32
     lr: float = 3e-3
-    weight_decay: float = 0.0
 
 
 @dataclass
@@ -194,14 +188,7 @@ class ASRExperimentConfig:
 def load_asr_config(
     path: str | Path | None = None, overrides=(), *, trainer_preset: str | Path | None = None
 ) -> ASRExperimentConfig:
-    """Defaults, then a YAML file of overrides (and a ``Trainer`` preset, e.g.
-    ``configs/trainer/gpu.yaml``, under the file's own ``trainer:`` keys), then
-    ``key.sub=value`` overrides.
-
-    Raises:
-        FileNotFoundError: the YAML file or the preset does not exist.
-        ValueError: an unknown key, or a config of another task.
-    """
+    """An :class:`ASRExperimentConfig` (:func:`~audio_unlearn.run.config.load_task_config`)."""
     return load_task_config(
         ASRExperimentConfig,
         path,

@@ -64,22 +64,11 @@ def plot_tradeoff(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Pa
         marker = {"original": "s", "gold": "*"}.get(r.get("role"), "o")
         size = 160 if marker == "*" else 60
         ax1.errorbar(r["mia"], r["test_f1"], xerr=r.get("mia_std"), fmt="none", alpha=0.4)
-        ax1.scatter(r["mia"], r["test_f1"], marker=marker, s=size, label=r["model"])
-        ax1.annotate(
-            r["model"],
-            (r["mia"], r["test_f1"]),
-            textcoords="offset points",
-            xytext=(5, 5),
-            fontsize=8,
-        )
-        ax2.scatter(r["retain_acc"], r["forget_acc"], marker=marker, s=size)
-        ax2.annotate(
-            r["model"],
-            (r["retain_acc"], r["forget_acc"]),
-            textcoords="offset points",
-            xytext=(5, 5),
-            fontsize=8,
-        )
+        for ax, x, y in ((ax1, "mia", "test_f1"), (ax2, "retain_acc", "forget_acc")):
+            ax.scatter(r[x], r[y], marker=marker, s=size, label=r["model"] if ax is ax1 else None)
+            ax.annotate(
+                r["model"], (r[x], r[y]), textcoords="offset points", xytext=(5, 5), fontsize=8
+            )
     if gold is not None:
         ax1.axvline(gold["mia"], color="grey", ls="--", lw=1, label="gold MIA")
         ax2.axhline(gold["forget_acc"], color="grey", ls="--", lw=1)

@@ -162,8 +162,7 @@ def run_smoke(
                 continue
             kwargs = tiny_model_kwargs(model_name, Path(tmp))
             original = train_classifier(dm, epochs=2, seed=seed, **kwargs)
-            for method in classification:
-                results.append(_run_one(model_name, method, original, dm, seed))
+            results += _run_classification(model_name, classification, original, dm, seed)
     return results
 
 
@@ -185,6 +184,23 @@ def _failure(model: str, method: str, start: float, err: Exception) -> SmokeResu
         time.perf_counter() - start,
         error=f"{type(err).__name__}: {err} ({where})",
     )
+
+
+def _each_method(model_name: str, methods: Sequence[str], original, seed: int, score):
+    """Run every method from a seeded copy of ``original``; ``score(method, model)`` trains
+    and measures it and returns the result's scores (``forget_acc``, ``retain_acc``,
+    ``mia``). A failure is recorded, not raised: a smoke run reports every one."""
+    results = []
+    for method in methods:
+        start = time.perf_counter()
+        try:
+            torch.manual_seed(seed)
+            scores = score(method, copy.deepcopy(original).train())
+            seconds = time.perf_counter() - start
+            results.append(SmokeResult(model_name, method, True, seconds, **scores))
+        except Exception as err:
+            results.append(_failure(model_name, method, start, err))
+    return results
 
 
 def _run_asr(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
@@ -217,47 +233,32 @@ def _run_asr(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
     torch.manual_seed(seed)
     original = CTCRecognizer(CTCRecognizerConfig(characters=chars, **TINY_ASR))
     make_trainer(40).fit(CTCTraining(original, lr=1e-2), datamodule=dm)
-    results = []
-    for method in methods:
-        start = time.perf_counter()
-        try:
-            torch.manual_seed(seed)
-            model = copy.deepcopy(original).train()
-            module = build_method(method, model, task="asr", **smoke_hparams(method, "asr"))
-            fit_unlearning(module, dm)
-            model.eval()
-            losses, cer = {}, {}
-            for name in ("forget", "retain", "test"):
-                per, hyps, refs = [], [], []
-                with torch.no_grad():
-                    for batch in dm.eval_dataloader(name):
-                        per.append(model.loss(*batch))
-                        hyps += model.transcribe_batch(batch[0], batch[1])
-                        refs += [
-                            vocab.decode(t[:n]) for t, n in zip(batch[2], batch[3], strict=True)
-                        ]
-                losses[name] = torch.cat(per)
-                if torch.isnan(losses[name]).any():
-                    raise FloatingPointError(f"NaN CTC loss on the {name} set")
-                cer[name] = float(jiwer.cer(refs, hyps))
-            finite = {k: v[torch.isfinite(v)] for k, v in losses.items()}
-            mia = loss_mia(
-                finite["forget"].numpy(), finite["test"].numpy(), n_splits=3, test_size=0.3
-            )
-            results.append(
-                SmokeResult(
-                    ASR_MODEL,
-                    method,
-                    True,
-                    time.perf_counter() - start,
-                    forget_acc=max(0.0, 1.0 - cer["forget"]),
-                    retain_acc=max(0.0, 1.0 - cer["retain"]),
-                    mia=mia.accuracy,
-                )
-            )
-        except Exception as err:  # a smoke run reports every failure, it does not stop
-            results.append(_failure(ASR_MODEL, method, start, err))
-    return results
+
+    def score(method, model):
+        module = build_method(method, model, task="asr", **smoke_hparams(method, "asr"))
+        fit_unlearning(module, dm)
+        model.eval()
+        losses, cer = {}, {}
+        for name in ("forget", "retain", "test"):
+            per, hyps, refs = [], [], []
+            with torch.no_grad():
+                for batch in dm.eval_dataloader(name):
+                    per.append(model.loss(*batch))
+                    hyps += model.transcribe_batch(batch[0], batch[1])
+                    refs += [vocab.decode(t[:n]) for t, n in zip(batch[2], batch[3], strict=True)]
+            losses[name] = torch.cat(per)
+            if torch.isnan(losses[name]).any():
+                raise FloatingPointError(f"NaN CTC loss on the {name} set")
+            cer[name] = float(jiwer.cer(refs, hyps))
+        finite = {k: v[torch.isfinite(v)] for k, v in losses.items()}
+        mia = loss_mia(finite["forget"].numpy(), finite["test"].numpy(), n_splits=3, test_size=0.3)
+        return {
+            "forget_acc": max(0.0, 1.0 - cer["forget"]),
+            "retain_acc": max(0.0, 1.0 - cer["retain"]),
+            "mia": mia.accuracy,
+        }
+
+    return _each_method(ASR_MODEL, methods, original, seed, score)
 
 
 def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
@@ -275,46 +276,33 @@ def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
     original = FlowMatchingTTS(
         FlowMatchingTTSConfig(n_phones=len(vocab), d_model=32, n_layers=2, n_heads=2, d_phone=8)
     )
-    results = []
-    for method in methods:
-        start = time.perf_counter()
-        try:
-            torch.manual_seed(seed)
-            model = copy.deepcopy(original).train()
-            known = method_hparams(method, "tts")
-            hp = {"teacher_nfe": 2} if "teacher_nfe" in known else {}
-            dm.batch_size = dm.forget_batch_size = 2
-            fit_unlearning(build_method(method, model, task="tts", **hp), dm, max_steps=2)
-            losses = {}
-            for name in ("forget", "test"):
-                per = []
-                for mels, phones, lengths, _ in dm.eval_dataloader(name):
-                    g = torch.Generator().manual_seed(seed)
-                    with torch.no_grad():
-                        per.append(
-                            model.eval().flow_loss(
-                                mels, phones, lengths, per_sample=True, generator=g
-                            )
-                        )
-                losses[name] = torch.cat(per)
-                if not torch.isfinite(losses[name]).all():
-                    raise FloatingPointError(f"non-finite flow loss on the {name} set")
-            mia = loss_mia(
-                losses["forget"].numpy(), losses["test"].numpy(), n_splits=3, test_size=0.3
-            )
-            results.append(
-                SmokeResult(TTS_MODEL, method, True, time.perf_counter() - start, mia=mia.accuracy)
-            )
-        except Exception as err:  # a smoke run reports every failure, it does not stop
-            results.append(_failure(TTS_MODEL, method, start, err))
-    return results
+
+    def score(method, model):
+        known = method_hparams(method, "tts")
+        hp = {"teacher_nfe": 2} if "teacher_nfe" in known else {}
+        dm.batch_size = dm.forget_batch_size = 2
+        fit_unlearning(build_method(method, model, task="tts", **hp), dm, max_steps=2)
+        losses = {}
+        for name in ("forget", "test"):
+            per = []
+            for mels, phones, lengths, _ in dm.eval_dataloader(name):
+                g = torch.Generator().manual_seed(seed)
+                with torch.no_grad():
+                    loss = model.eval().flow_loss(
+                        mels, phones, lengths, per_sample=True, generator=g
+                    )
+                per.append(loss)
+            losses[name] = torch.cat(per)
+            if not torch.isfinite(losses[name]).all():
+                raise FloatingPointError(f"non-finite flow loss on the {name} set")
+        mia = loss_mia(losses["forget"].numpy(), losses["test"].numpy(), n_splits=3, test_size=0.3)
+        return {"mia": mia.accuracy}
+
+    return _each_method(TTS_MODEL, methods, original, seed, score)
 
 
-def _run_one(model_name, method, original, dm, seed) -> SmokeResult:
-    start = time.perf_counter()
-    try:
-        torch.manual_seed(seed)
-        model = copy.deepcopy(original).train()
+def _run_classification(model_name, methods, original, dm, seed) -> list[SmokeResult]:
+    def score(method, model):
         hp = smoke_hparams(method, "classification")
         fit_unlearning(build_method(method, model, task="classification", **hp), dm)
         out = {}
@@ -323,23 +311,15 @@ def _run_one(model_name, method, original, dm, seed) -> SmokeResult:
             if not torch.isfinite(logits).all():
                 raise FloatingPointError(f"non-finite logits on the {name} set")
             out[name] = (logits, targets)
-        mia = loss_mia(
-            per_sample_cross_entropy(*out["forget"]).numpy(),
-            per_sample_cross_entropy(*out["test"]).numpy(),
-            n_splits=3,
-            test_size=0.3,
-        )
-        return SmokeResult(
-            model_name,
-            method,
-            True,
-            time.perf_counter() - start,
-            forget_acc=_accuracy(*out["forget"]),
-            retain_acc=_accuracy(*out["retain"]),
-            mia=mia.accuracy,
-        )
-    except Exception as err:  # a smoke run reports every failure, it does not stop
-        return _failure(model_name, method, start, err)
+        losses = [per_sample_cross_entropy(*out[n]).numpy() for n in ("forget", "test")]
+        mia = loss_mia(*losses, n_splits=3, test_size=0.3)
+        return {
+            "forget_acc": _accuracy(*out["forget"]),
+            "retain_acc": _accuracy(*out["retain"]),
+            "mia": mia.accuracy,
+        }
+
+    return _each_method(model_name, methods, original, seed, score)
 
 
 def format_smoke_table(results: Sequence[SmokeResult]) -> str:

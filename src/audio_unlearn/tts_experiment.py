@@ -231,14 +231,8 @@ class TTSExperimentConfig:
 def load_tts_config(
     path: str | Path | None = None, overrides=(), *, trainer_preset: str | Path | None = None
 ) -> TTSExperimentConfig:
-    """Defaults, then a YAML file of overrides (and a ``Trainer`` preset, e.g.
-    ``configs/trainer/gpu.yaml``, under the file's own ``trainer:`` keys), then
-    ``key.sub=value`` overrides.
-
-    Raises:
-        FileNotFoundError: the YAML file or the preset does not exist.
-        ValueError: an unknown key, or a config of another task.
-    """
+    """A :class:`TTSExperimentConfig` (:func:`~audio_unlearn.run.config.load_task_config`);
+    ``model`` keys override the built-in model rather than replace it."""
     return load_task_config(
         TTSExperimentConfig,
         path,

@@ -12,15 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..data.splits import (
-    CorpusSplit,
-    ForgetSplit,
-    class_forget_split,
-    item_forget_split,
-    speaker_disjoint_split,
-    speaker_forget_split,
-    utterance_holdout_split,
-)
+from ..data import splits as S
+from ..data.splits import CorpusSplit, ForgetSplit
 
 __all__ = ["HOLDOUTS", "KINDS", "SplitConfig", "make_split"]
 
@@ -96,14 +89,14 @@ def make_split(
             "a classification task"
         )
     if s.holdout == "speaker":
-        corpus = speaker_disjoint_split(
+        corpus = S.speaker_disjoint_split(
             utterances,
             n_test_speakers=s.n_test_speakers,
             n_valid_speakers=s.n_valid_speakers,
             seed=s.seed,
         )
     elif s.holdout == "utterance":
-        corpus = utterance_holdout_split(
+        corpus = S.utterance_holdout_split(
             utterances, label_key=label_key, test_fraction=s.test_fraction, seed=s.seed
         )
     else:
@@ -115,7 +108,7 @@ def make_split(
             # explicit speakers win over the default count; a fraction over both
             speakers = s.speakers
             n_speakers = None if (s.speakers or s.fraction is not None) else s.n_speakers
-        return speaker_forget_split(
+        return S.speaker_forget_split(
             utterances,
             corpus,
             fraction=s.fraction if speakers is None and n_speakers is None else None,
@@ -132,7 +125,7 @@ def make_split(
             if not s.n_classes:
                 raise ValueError("a class split needs split.classes or split.n_classes")
             classes = random.Random(s.seed).sample(labels, s.n_classes)
-        return class_forget_split(utterances, corpus, classes=classes, label_key=label_key)
+        return S.class_forget_split(utterances, corpus, classes=classes, label_key=label_key)
     if s.fraction is None:
         raise ValueError("an item split needs split.fraction")
-    return item_forget_split(utterances, corpus, fraction=s.fraction, seed=s.seed)
+    return S.item_forget_split(utterances, corpus, fraction=s.fraction, seed=s.seed)
