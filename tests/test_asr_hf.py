@@ -551,10 +551,14 @@ def test_last_request_reuses_the_single_request_retrained_model_key(corpus, tmp_
     for experiment in (single, sequential, only_b):
         experiment.progress = False
         experiment.prepare()
-    assert single._key("original") == sequential._key("original")
-    assert single._key("gold") == sequential._key("gold", sequential.request_gold_data[-1])
-    assert only_b._key("gold") == sequential._key("gold", sequential.request_gold_data[0])
-    assert single._key("gold") != only_b._key("gold")
+    assert single.reference_key("original") == sequential.reference_key("original")
+    assert single.reference_key("gold") == sequential.reference_key(
+        "gold", sequential.request_gold_data[-1]
+    )
+    assert only_b.reference_key("gold") == sequential.reference_key(
+        "gold", sequential.request_gold_data[0]
+    )
+    assert single.reference_key("gold") != only_b.reference_key("gold")
     first = sequential.request_dms[0]
     assert {u.speaker for u in first.sets["forget"]} == {b}
     assert a in {u.speaker for u in first.sets["retain"]}

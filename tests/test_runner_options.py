@@ -135,3 +135,37 @@ def test_a_forget_kind_the_task_cannot_evaluate_is_refused_before_any_work(tmp_p
     err = capsys.readouterr().err
     assert "split.kind must be one of ['speaker'] for the tts runner, not 'item'" in err
     assert not out.exists()
+
+
+def test_sequential_requests_on_a_classifier(dummy_manifest, tmp_path, capsys):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ft: {}, ng: {}}"]
+    sets += ["requests=[1, 1]"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    argv += [a for s in sets for a in ("--set", s)]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = report["models"]
+    assert [(r["request"], r["model"]) for r in rows] == [
+        (k, m) for k in (1, 2) for m in ("original", "gold", "ft", "ng")
+    ]
+    first, second = (r["speakers"] for r in report["requests"])
+    assert len(first) == len(second) == 1 and first != second
+    assert set(first + second) == set(report["forget_speakers"])
+    # request 2 starts from each method's request-1 model and re-measures request 1's set
+    ng2 = next(r for r in rows if r["request"] == 2 and r["model"] == "ng")
+    ng1 = next(r for r in rows if r["request"] == 1 and r["model"] == "ng")
+    (earlier,) = ng2["earlier"]
+    assert earlier["request"] == 1
+    assert earlier["forget_acc_at_request"] == ng1["forget_acc"]
+    assert all(r["gum"] is not None for r in rows if r["role"] == "method")
+    for k in (1, 2):
+        assert (out / "checkpoints" / f"r{k}" / "gold.pt").is_file()
+        assert (out / "checkpoints" / f"r{k}" / "ng.pt").is_file()
+    assert "Request 2: forget" in (out / "report.md").read_text()
+    # a rerun reuses every checkpoint and evaluation
+    capsys.readouterr()
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "training the" not in said and "unlearning with" not in said
+    assert json.loads((out / "report.json").read_text())["models"] == rows

@@ -74,9 +74,9 @@ from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save
 from .reporting import markdown_table, save_figure
 from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config
+from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
 from .run.splits import SplitConfig, make_split
-from .run.store import settings_key
 
 __all__ = [
     "ASREvalConfig",
@@ -239,35 +239,6 @@ def evaluate_recognizer(
     return torch.cat(losses).numpy(), hyps
 
 
-def _check_requests(requests: Any) -> list[list[str]] | list[int] | None:
-    """Validate ``requests``: ``None``, lists of speaker ids, or numbers of speakers."""
-    if requests is None:
-        return None
-    fix = (
-        "give requests as a list of speaker lists, e.g. [[spk1], [spk2, spk3]], or of "
-        "speaker counts, e.g. [1, 2]"
-    )
-    if not isinstance(requests, (list, tuple)) or not requests:
-        raise ValueError(f"requests must be a non-empty list; {fix}")
-    if all(isinstance(r, int) and not isinstance(r, bool) for r in requests):
-        if any(r < 1 for r in requests):
-            raise ValueError(f"requests: every speaker count must be >= 1, got {requests}")
-        return [int(r) for r in requests]
-    if all(isinstance(r, (list, tuple)) for r in requests):
-        out = [[str(s) for s in r] for r in requests]
-        if any(not r for r in out):
-            raise ValueError(f"requests: a request names no speaker ({requests}); {fix}")
-        flat = [s for r in out for s in r]
-        twice = sorted({s for s in flat if flat.count(s) > 1})
-        if twice:
-            raise ValueError(
-                f"requests: speaker(s) {twice} appear in more than one request (or twice in "
-                "one); each speaker is forgotten once"
-            )
-        return out
-    raise ValueError(f"requests mixes speaker lists and counts ({requests}); {fix}")
-
-
 @dataclass
 class _SetScores:
     """Per-utterance losses, normalised references and hypotheses of one evaluation set."""
@@ -316,6 +287,7 @@ class ASRExperiment(Runner):
     """One ASR speaker-forgetting run in ``run_dir`` (see :func:`run_asr_experiment`)."""
 
     task = "asr"
+    gold_name = "retrained"
 
     def __init__(self, cfg: ASRExperimentConfig, run_dir: str | Path, *, progress: bool = True):
         if cfg.crop not in ("none", "speech"):
@@ -343,7 +315,7 @@ class ASRExperiment(Runner):
             self.model_config = None
             self._model_key = {"kind": self.kind, **settings}
         self.model_settings = settings
-        self.requests = _check_requests(cfg.requests)
+        self.requests = check_requests(cfg.requests)
         self.device = torch.device(cfg.eval.device)
 
     def new_model(self) -> torch.nn.Module:
@@ -359,12 +331,7 @@ class ASRExperiment(Runner):
 
     # -- data ----------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
-        override: dict[str, Any] = {}
-        if self.requests is not None:  # every request's speakers at once
-            if isinstance(self.requests[0], int):
-                override["n_speakers"] = sum(self.requests)
-            else:
-                override["speakers"] = [spk for r in self.requests for spk in r]
+        override = request_override(self.requests)  # every request's speakers at once
         return make_split(self.cfg.split, self.utterances, self.official, **override)
 
     def _retain_eval(self, retain: tuple[str, ...]) -> list[str]:
@@ -376,7 +343,7 @@ class ASRExperiment(Runner):
             retain_eval = [retain_eval[i] for i in sorted(rng.choice(len(retain_eval), m, False))]
         return retain_eval
 
-    def _data_key(self, split: ForgetSplit) -> dict[str, Any]:
+    def data_key_of(self, split: ForgetSplit) -> dict[str, Any]:
         return {
             "manifest": str(self.manifest_path),
             "split": self.split_digest(split),
@@ -406,9 +373,9 @@ class ASRExperiment(Runner):
         self.store = WaveformStore(crop=cfg.crop, margin_s=cfg.margin_s)
         self.dm = self._datamodule(split, self._retain_eval(split.retain))
         self.dm.setup()
-        self.data_key = self._data_key(split)
+        self.data_key = self.data_key_of(split)
         if self.requests is not None:
-            self._prepare_requests()
+            prepare_requests(self)
 
     def _drop_long(self, max_s: float) -> None:
         """Leave out utterances longer than ``max_s`` seconds (and from the official split)."""
@@ -440,64 +407,8 @@ class ASRExperiment(Runner):
             random_tail=cfg.random_tail,
         )
 
-    def _prepare_requests(self) -> None:
-        """Per-request splits and data modules (``requests`` set)."""
-        split = self.split
-        by_id = {u.id: u for u in self.utterances}
-        if isinstance(self.requests[0], int):
-            drawn, groups, i = list(split.forget_speakers), [], 0
-            for n in self.requests:
-                groups.append(drawn[i : i + n])
-                i += n
-        else:
-            groups = [list(r) for r in self.requests]
-        self.request_speakers = groups
-        self.request_splits: list[ForgetSplit] = []
-        self.request_dms: list[ASRDataModule] = []
-        #: data keys of the retrained references: train minus requests 1..k (the last
-        #: one is the whole split's, so a single-request run's gold.pt is reusable)
-        self.request_gold_data: list[dict[str, Any]] = []
-        order = {u.id: n for n, u in enumerate(self.utterances)}
-        forgotten: set[str] = set()
-        record = []
-        for k, speakers in enumerate(groups, start=1):
-            forgotten |= set(speakers)
-            forget = tuple(i for i in split.forget if by_id[i].speaker in speakers)
-            back = [i for i in split.forget if by_id[i].speaker not in forgotten]
-            retain = (
-                tuple(sorted([*split.retain, *back], key=order.__getitem__))
-                if back
-                else split.retain
-            )
-            cumulative = tuple(i for i in split.forget if by_id[i].speaker in forgotten)
-            self.request_gold_data.append(
-                self._data_key(dataclasses.replace(split, forget=cumulative, retain=retain))
-            )
-            split_k = ForgetSplit(
-                kind="speaker",
-                forget=forget,
-                retain=retain,
-                valid=split.valid,
-                test=split.test,
-                forget_speakers=tuple(speakers),
-                params={"request": k, "of": len(groups), "forgotten_so_far": sorted(forgotten)},
-            )
-            earlier = {f"forget_r{j}": self.request_splits[j - 1].forget for j in range(1, k)}
-            dm = self._datamodule(split_k, self._retain_eval(retain), earlier)
-            dm.setup()
-            self.request_splits.append(split_k)
-            self.request_dms.append(dm)
-            record.append(
-                {
-                    "request": k,
-                    "speakers": list(speakers),
-                    "sizes": {"forget": len(forget), "retain": len(retain)},
-                    "digest": {"forget": settings_key(forget), "retain": settings_key(retain)},
-                }
-            )
-        atomic_write_text(
-            self.run_dir / "requests.json", json.dumps({"requests": record}, indent=1) + "\n"
-        )
+    def request_datamodule(self, split: ForgetSplit, extra_sets: dict[str, Any]):
+        return self._datamodule(split, self._retain_eval(split.retain), extra_sets)
 
     # -- models --------------------------------------------------------------------------
     model_noun = "recogniser"
@@ -669,7 +580,7 @@ class ASRExperiment(Runner):
                 + (f", {full['wer']:.3%} (full files)" if full else "")
             )
         if self.requests is not None:
-            return self.report(self._run_requests(meta_o), judge)
+            return self.report(run_requests(self, meta_o), judge)
         gold, meta_g = self.train_reference("gold")
         rows = [
             {"model": "original", "role": "original", "time_s": t_o},
@@ -686,65 +597,6 @@ class ASRExperiment(Runner):
                 scores = self.scores(f"{name}+relearn", attacked, info["key"])
                 rows.append({**attack_row(name, info), **scores})
         return self.report(rows, judge)
-
-    def _run_requests(self, meta_o: dict[str, Any]) -> list[dict[str, Any]]:
-        """Requests in sequence; returns one block of rows per request."""
-        t_o = meta_o["seconds"]
-        rows: list[dict[str, Any]] = []
-        current = {
-            name: (self.original, self.reference_key("original")) for name in self.cfg.methods
-        }
-        for k, (split_k, dm) in enumerate(zip(self.request_splits, self.request_dms, strict=True)):
-            k = k + 1
-            speakers = list(split_k.forget_speakers)
-            self._say(f"request {k}/{len(self.request_splits)}: forget {speakers}")
-            data = self._data_key(split_k)
-            gold_key = self.reference_key("gold", self.request_gold_data[k - 1])
-            gold, meta_g = self.train_reference(
-                "gold", dm=dm, path=self.ckpt_path("gold", f"r{k}"), key=gold_key
-            )
-            t_g = meta_g["seconds"]
-            base = {"request": k, "request_speakers": speakers}
-            block = [
-                {
-                    **base,
-                    "model": "original",
-                    "role": "original",
-                    "time_s": t_o,
-                    **self.scores("original", self.original, meta_o["key"], dm, k),
-                },
-                {
-                    **base,
-                    "model": "retrained",
-                    "role": "gold",
-                    "time_s": t_g,
-                    **self.scores("retrained", gold, gold_key, dm, k),
-                },
-            ]
-            del gold
-            request_key = {"k": k, "data": data}
-            for name, hparams in self.cfg.methods.items():
-                hparams = dict(hparams or {})
-                start, start_key = current[name]
-                settings = self.method_settings(hparams)
-                key = self.method_key(name, hparams, settings, start_key, request_key)
-                model, meta = self.unlearn(
-                    name, hparams, start=start, dm=dm, path=self.ckpt_path(name, f"r{k}"), key=key
-                )
-                t_u = meta["seconds"]
-                current[name] = (model, key)
-                block.append(
-                    {
-                        **base,
-                        "model": name,
-                        "role": "method",
-                        "time_s": t_u,
-                        "hparams": hparams,
-                        **self.scores(name, model, key, dm, k),
-                    }
-                )
-            rows.extend(block)
-        return rows
 
     def _verdicts(self, rows: list[dict[str, Any]]) -> None:
         """Verdict fields of one request's rows, against its original and retrained rows."""

@@ -43,6 +43,7 @@ from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
 from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config
+from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import METHOD_FACTS, Runner
 from .run.splits import SplitConfig, make_split
 
@@ -119,6 +120,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ft": {}, "ng": {}})
     eval: EvalConfig = field(default_factory=EvalConfig)
+    requests: list[Any] | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
@@ -169,33 +171,49 @@ class Experiment(Runner):
 
     # -- data -------------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
-        cfg = self.cfg
-        return make_split(cfg.split, self.utterances, self.official, label_key=cfg.label_key)
+        cfg, override = self.cfg, request_override(self.requests)
+        return make_split(
+            cfg.split, self.utterances, self.official, label_key=cfg.label_key, **override
+        )
 
     def prepare(self) -> None:
         cfg = self.cfg
         self.write_config()
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
+        self.requests = check_requests(getattr(cfg, "requests", None))
+        if self.requests is not None and cfg.split.kind != "speaker":
+            raise ValueError("requests forget speakers: they need split.kind speaker")
+        params = {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key}
+        if self.requests is not None:
+            params["requests"] = self.requests
         split = self.load_or_make_split(
-            {**dataclasses.asdict(cfg.split), "label_key": cfg.label_key},
-            self._make_split,
-            utterances=self.utterances,
-            manifest=self.manifest_path,
+            params, self._make_split, utterances=self.utterances, manifest=self.manifest_path
         )
         self.split = split
         extra = {"forget_test": split.params["forget_test"]} if split.kind == "class" else {}
-        self.dm = UnlearningDataModule(
+        self.dm = self.request_datamodule(split, extra)
+        self.dm.setup()
+        self.data_key = self.data_key_of(split)
+        if self.requests is not None:
+            prepare_requests(self)
+
+    def request_datamodule(self, split: ForgetSplit, extra_sets: dict[str, Any]):
+        cfg = self.cfg
+        return UnlearningDataModule(
             self.utterances,
             split,
-            extra_sets=extra,
+            extra_sets=extra_sets,
             progress=self.progress,
             label_key=cfg.label_key,
             batch_size=cfg.train.batch_size,
             max_seconds=cfg.max_seconds,
             seed=cfg.seed,
+            cache=getattr(getattr(self, "dm", None), "cache", None),  # audio loaded once
         )
-        self.dm.setup()
-        self.data_key = {
+
+    def data_key_of(self, split: ForgetSplit) -> dict[str, Any]:
+        cfg = self.cfg
+        return {
             "manifest": str(self.manifest_path),
             "split": self.split_digest(split),
             "label_key": cfg.label_key,
@@ -222,18 +240,35 @@ class Experiment(Runner):
         )
 
     # -- evaluation -------------------------------------------------------------------------
-    def scores(self, name: str, model: torch.nn.Module, key: str | None) -> dict[str, Any]:
-        """:meth:`evaluate` of model ``name`` through the run's evaluation store."""
-        return self.cached_evaluation(name, key, lambda: self.evaluate(model))
+    def scores(
+        self,
+        name: str,
+        model: torch.nn.Module,
+        key: str | None,
+        dm: UnlearningDataModule | None = None,
+        request: int | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`evaluate` of model ``name`` (on request ``request``'s data module ``dm``)
+        through the run's evaluation store."""
+        if request is None:
+            return self.cached_evaluation(name, key, lambda: self.evaluate(model))
+        compute = lambda: self.evaluate(model, dm, earlier=request - 1)  # noqa: E731
+        data = self.request_gold_data[request - 1]
+        return self.cached_evaluation(f"r{request}/{name}", key, compute, request=data)
 
-    def evaluate(self, model: torch.nn.Module) -> dict[str, Any]:
+    def evaluate(
+        self, model: torch.nn.Module, dm: UnlearningDataModule | None = None, *, earlier: int = 0
+    ) -> dict[str, Any]:
+        """Accuracy, macro-F1 and loss per set, calibration and the loss attack; with
+        ``earlier = k - 1`` (request ``k``) also each earlier request's forget set."""
+        dm = self.dm if dm is None else dm
         row: dict[str, Any] = {}
         losses = {}
         names = ["forget", "retain", "test"] + (
-            ["forget_test"] if self.dm.sets.get("forget_test") else []
+            ["forget_test"] if dm.sets.get("forget_test") else []
         )
         for name in names:
-            logits, targets = predict_logits(model, self.dm.eval_dataloader(name))
+            logits, targets = predict_logits(model, dm.eval_dataloader(name))
             scores = classification_scores(logits, targets)
             row[f"{name}_acc"] = scores.accuracy
             row[f"{name}_f1"] = scores.macro_f1
@@ -243,6 +278,20 @@ class Experiment(Runner):
                 row["_forget_probs"] = logits.softmax(-1)
             if name == "test":
                 row["test_ece"] = expected_calibration_error(logits.softmax(-1), targets)
+        if earlier:
+            row["earlier"] = []
+            for j in range(1, earlier + 1):
+                logits, targets = predict_logits(model, dm.eval_dataloader(f"forget_r{j}"))
+                scores = classification_scores(logits, targets)
+                per = per_sample_cross_entropy(logits, targets).numpy()
+                row["earlier"].append(
+                    {
+                        "request": j,
+                        "forget_acc": scores.accuracy,
+                        "forget_loss": scores.loss,
+                        "mia_auc": mia_auc(per, losses["test"]),
+                    }
+                )
         mia = loss_mia(losses["forget"], losses["test"], seed=self.cfg.seed)
         row["mia"] = mia.accuracy
         row["mia_std"] = mia.std
@@ -253,6 +302,9 @@ class Experiment(Runner):
     def run(self) -> dict[str, Any]:
         self.prepare()
         self.original, meta_o = self.train_reference("original")
+        if self.requests is not None:
+            rows = run_requests(self, meta_o)
+            return self.report(rows) if self.is_global_zero else {}
         gold, meta_g = self.train_reference("gold")
         if not self.is_global_zero:
             for name, hparams in self.cfg.methods.items():
@@ -277,7 +329,8 @@ class Experiment(Runner):
                 rows.append({**attack_row(name, info), **scores})
         return self.report(rows)
 
-    def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def _score_block(self, rows: list[dict[str, Any]]) -> None:
+        """Distances to gold, speed-up, GUM and CGUM of one request's rows (in place)."""
         orig = next(r for r in rows if r["role"] == "original")
         gold = next(r for r in rows if r["role"] == "gold")
         gold_probs = torch.as_tensor(gold["_forget_probs"], dtype=torch.float32)
@@ -295,6 +348,19 @@ class Experiment(Runner):
             r["gum"], r["cgum"] = g.score, c.score
             r["gum_terms"] = dataclasses.asdict(g)
             r["cgum_terms"] = dataclasses.asdict(c)
+
+    def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        blocks: dict[Any, list[dict[str, Any]]] = {}
+        for r in rows:
+            blocks.setdefault(r.get("request"), []).append(r)
+        for block in blocks.values():
+            self._score_block(block)
+        at = {(r["model"], r.get("request")): r for r in rows if r["role"] == "method"}
+        for r in rows:
+            for e in r.get("earlier", ()) if r["role"] == "method" else ():
+                then = at[(r["model"], e["request"])]
+                e["forget_acc_at_request"] = then["forget_acc"]
+                e["forget_acc_change"] = e["forget_acc"] - then["forget_acc"]
         report = {
             "tool": f"audio-unlearn {__version__}",
             "task": f"speaker forgetting, {self.cfg.label_key} classification",
@@ -306,10 +372,19 @@ class Experiment(Runner):
             "logistic regression, 10 stratified shuffle-splits (10% test); 0.5 = no signal",
             "models": rows,
         }
+        if self.requests is not None:
+            report["requests"] = [
+                {"request": k, "speakers": list(spk)}
+                for k, spk in enumerate(self.request_speakers, start=1)
+            ]
         atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=1) + "\n")
-        table = markdown_table(rows)
+        table = "\n\n".join(
+            (f"Request {k}: forget {', '.join(b[0]['request_speakers'])}\n\n" if k else "")
+            + markdown_table(b)
+            for k, b in blocks.items()
+        )
         atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
-        plot_tradeoff(rows, self.run_dir / "tradeoff.png")
+        plot_tradeoff(list(blocks.values())[-1], self.run_dir / "tradeoff.png")  # the last state
         self._say(table)
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report

@@ -60,6 +60,8 @@ class Runner:
     load_errors: ClassVar[tuple[type[BaseException], ...]] = ()
     #: the forget-set kinds (``split.kind``) this runner's evaluation supports
     split_kinds: ClassVar[tuple[str, ...]] = ("speaker", "class", "item")
+    #: the gold reference's name in reports
+    gold_name: ClassVar[str] = "gold"
     #: what the reference models are called in messages
     model_noun: ClassVar[str] = "model"
 
@@ -111,6 +113,14 @@ class Runner:
 
     def model_key(self) -> Any:
         """The model settings that enter every reference key (JSON-able)."""
+        raise NotImplementedError
+
+    def data_key_of(self, split: ForgetSplit) -> dict[str, Any]:
+        """The data settings of a model trained or unlearned on ``split`` (JSON-able)."""
+        raise NotImplementedError
+
+    def request_datamodule(self, split: ForgetSplit, extra_sets: dict[str, Any]):
+        """The data module of one forget request (``extra_sets``: earlier forget sets)."""
         raise NotImplementedError
 
     def reference_trainer(self) -> dict[str, Any]:
