@@ -269,8 +269,8 @@ def test_bad_teacher_step_uses_bad_teacher_for_forget_rows_only(dm, trained):
 def test_bad_teacher_logits_are_gaussian_noise(dm, trained):
     method = build_method("btl", _fresh(trained), noise_std=2.0)
     assert method.incompetent_teacher is None
-    wav = torch.zeros(4000, 8)
-    logits = method.incompetent_logits(wav, 6)
+    forget = (torch.zeros(4000, 8), torch.zeros(4000, dtype=torch.long))
+    logits = method.incompetent_rows(forget, torch.zeros(4000 + 7, 6))
     assert logits.shape == (4000, 6)
     assert float(logits.mean()) == pytest.approx(0.0, abs=0.05)
     assert float(logits.std()) == pytest.approx(2.0, rel=0.03)

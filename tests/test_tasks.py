@@ -118,7 +118,10 @@ def test_tts_task_is_the_flow_loss(tiny_tts):
 
 @pytest.mark.parametrize(
     "name",
-    ["ft", "ng", "ngplus", "cfk", "scrub", "l1sparse", "omp", "prune_regrow", "retrain", "ssd"],
+    [
+        *("ft", "ng", "ngplus", "cfk", "scrub", "l1sparse", "omp", "prune_regrow", "retrain"),
+        *("ssd", "bt", "btl"),
+    ],
 )
 def test_one_implementation_serves_classification_and_asr(name):
     cls = METHODS[name]
@@ -158,3 +161,36 @@ def test_presets_resolve_and_their_defaults_apply_on_their_task():
     with pytest.raises(ValueError, match="no hyper-parameter"):
         register_preset("asr_ng_for_test", "ng", task="asr", defaults={"nope": 1})
     assert "asr_unsir_for_test" not in PRESETS and "asr_ng_for_test" not in PRESETS
+
+
+@pytest.mark.parametrize("name", ["bt", "btl"])
+def test_bad_teacher_on_asr_teaches_forget_items_badly_and_retain_items_well(name):
+    """One forward pass over forget + retain (padded to the longer of each); the teacher of
+    forget items is the bad one, of retain items the original."""
+    task = get_task("asr")
+    forget = _asr_batch()
+    g = torch.Generator().manual_seed(3)
+    retain = (
+        torch.randn(2, 20000, generator=g) * 0.1,
+        torch.tensor([20000, 15000]),
+        torch.tensor([[2, 1, 2, 1], [1, 1, 0, 0]]),
+        torch.tensor([4, 2]),
+    )
+    method = build_method(name, _recogniser(), task="asr")
+    joined = task.concat(forget, retain)
+    assert joined[0].shape == (5, 20000) and joined[2].shape == (5, 4)
+    assert torch.equal(joined[0][:3, :16000], forget[0]) and not joined[0][:3, 16000:].any()
+    reseed = getattr(method, "_noise", torch.Generator()).manual_seed  # BT-L: the same noise
+    reseed(7)
+    with torch.no_grad():
+        good = task.outputs(method.competent_teacher, joined)
+        teacher = task.with_rows(good, method.incompetent_rows(forget, task.output_rows(good)))
+    assert torch.equal(teacher[0][3:], good[0][3:])
+    assert not torch.equal(teacher[0][:3], good[0][:3])
+    reseed(7)
+    loss = method.unlearning_loss({"forget": forget, "retain": retain})
+    with torch.no_grad():
+        expected = task.divergence(task.outputs(method.model, joined), teacher, joined, 1.0)
+    assert float(loss) == pytest.approx(float(expected), abs=1e-6)
+    if name == "btl":  # noise logits are far from the original's: a real signal
+        assert float(loss) > 0.01

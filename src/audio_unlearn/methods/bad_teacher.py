@@ -76,6 +76,7 @@ class BadTeacher(UnlearningModule):
     """
 
     uses = ("forget", "retain")
+    tasks = ("classification", "asr")
 
     def __init__(self, model, *, temperature: float = 1.0, teacher_seed: int = 0, **shared):
         if temperature <= 0:
@@ -90,21 +91,22 @@ class BadTeacher(UnlearningModule):
         return frozen_copy(reinitialise_(copy.deepcopy(model), seed=self.teacher_seed))
 
     @torch.no_grad()
-    def incompetent_logits(self, wav: torch.Tensor, num_classes: int) -> torch.Tensor:
-        """The bad teacher's logits ``(batch, num_classes)`` for ``wav`` ``(batch, samples)``."""
-        return self.incompetent_teacher(wav)
+    def incompetent_rows(self, forget, like: torch.Tensor) -> torch.Tensor:
+        """The bad teacher's output rows for the ``forget`` batch (``like``: the competent
+        teacher's output tensor over the joined batch)."""
+        task = self.task
+        return task.output_rows(task.outputs(self.incompetent_teacher, forget))
 
     def unlearning_loss(self, batch) -> torch.Tensor:
-        wav_f, _ = batch["forget"]
-        wav_r, _ = batch["retain"]
-        wav = torch.cat([wav_f, wav_r])
-        is_forget = torch.zeros(wav.shape[0], dtype=torch.bool, device=wav.device)
-        is_forget[: wav_f.shape[0]] = True
+        # one forward pass over forget + retain items, as in the paper; each item's teacher
+        # is the incompetent one for forget items and the competent one for retain items
+        task, forget = self.task, batch["forget"]
+        joined = task.concat(forget, batch["retain"])
         with torch.no_grad():
-            good = self.competent_teacher(wav)
-        bad = torch.zeros_like(good)
-        bad[is_forget] = self.incompetent_logits(wav_f, good.shape[-1])
-        return bad_teacher_loss(self.model(wav), good, bad, is_forget, self.temperature)
+            good = task.outputs(self.competent_teacher, joined)
+            teacher = task.with_rows(good, self.incompetent_rows(forget, task.output_rows(good)))
+        student = task.outputs(self.model, joined)
+        return task.divergence(student, teacher, joined, self.temperature)
 
 
 @register_method("btl")
@@ -134,6 +136,7 @@ class BadTeacherLogits(BadTeacher):
         return None
 
     @torch.no_grad()
-    def incompetent_logits(self, wav: torch.Tensor, num_classes: int) -> torch.Tensor:
-        noise = torch.randn(wav.shape[0], num_classes, generator=self._noise)
-        return (self.noise_std * noise).to(wav.device)
+    def incompetent_rows(self, forget, like: torch.Tensor) -> torch.Tensor:
+        n = self.task.batch_size(forget)
+        noise = torch.randn(n, *like.shape[1:], generator=self._noise)
+        return (self.noise_std * noise).to(like.device)

@@ -137,3 +137,26 @@ class ASRTask(Task):
 
     def batch_size(self, batch) -> int:
         return int(batch[1].numel())
+
+    def concat(self, a, b) -> tuple[torch.Tensor, ...]:
+        """Waveforms and transcripts of both batches, zero-padded to the longer of each."""
+        wavs = _pad_cat(a[0], b[0])
+        targets = _pad_cat(a[2], b[2])
+        return wavs, torch.cat([a[1], b[1]]), targets, torch.cat([a[3], b[3]])
+
+    def output_rows(self, outputs) -> torch.Tensor:
+        return outputs[0]
+
+    def with_rows(self, outputs, rows: torch.Tensor):
+        log_probs = outputs[0].clone()
+        n, positions = rows.shape[0], min(rows.shape[1], log_probs.shape[1])
+        log_probs[:n, :positions] = rows[:, :positions]
+        return log_probs, outputs[1]
+
+
+def _pad_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a`` and ``b`` ``(batch, length)`` stacked, the shorter zero-padded on the right."""
+    length = max(a.shape[1], b.shape[1])
+    a = F.pad(a, (0, length - a.shape[1]))
+    b = F.pad(b, (0, length - b.shape[1]))
+    return torch.cat([a, b])

@@ -68,6 +68,19 @@ class Task:
         softmax temperature, scaled by ``T^2`` (Hinton et al. 2015's distillation form)."""
         raise NotImplementedError(f"task {self.name!r} has no distillation divergence")
 
+    def concat(self, a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> tuple:
+        """One batch of ``a``'s items followed by ``b``'s (one forward pass over both)."""
+        raise NotImplementedError(f"task {self.name!r} cannot join batches")
+
+    def output_rows(self, outputs: Any) -> torch.Tensor:
+        """The per-item tensor of :meth:`outputs` (first dimension: the batch's items)."""
+        raise NotImplementedError(f"task {self.name!r} has no output distribution")
+
+    def with_rows(self, outputs: Any, rows: torch.Tensor) -> Any:
+        """``outputs`` with its first ``len(rows)`` items' tensor replaced by ``rows`` (which
+        may cover fewer positions: the rest, padding for those items, is kept)."""
+        raise NotImplementedError(f"task {self.name!r} has no output distribution")
+
     def batch_size(self, batch: tuple[torch.Tensor, ...]) -> int:
         """Items in ``batch``."""
         raise NotImplementedError

@@ -57,3 +57,14 @@ class ClassificationTask(Task):
 
     def batch_size(self, batch) -> int:
         return int(batch[1].numel())
+
+    def concat(self, a, b) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cat([a[0], b[0]]), torch.cat([a[1], b[1]])
+
+    def output_rows(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs
+
+    def with_rows(self, outputs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        joined = outputs.clone()
+        joined[: rows.shape[0]] = rows
+        return joined
