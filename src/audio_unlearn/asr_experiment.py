@@ -466,22 +466,6 @@ class ASRExperiment(Runner):
             "informed_advantage": informed.member_advantage,
         }
 
-    def scores(
-        self,
-        name: str,
-        model: torch.nn.Module,
-        key: str | None,
-        dm: ASRDataModule | None = None,
-        request: int | None = None,
-    ) -> dict[str, Any]:
-        """:meth:`evaluate` of model ``name`` (on request ``request``'s data module ``dm``)
-        through the run's evaluation store."""
-        if request is None:
-            return self.cached_evaluation(name, key, lambda: self.evaluate(model))
-        compute = lambda: self.evaluate(model, dm, earlier=request - 1)  # noqa: E731
-        data = self.request_gold_data[request - 1]
-        return self.cached_evaluation(f"r{request}/{name}", key, compute, request=data)
-
     def evaluate(
         self, model: torch.nn.Module, dm: ASRDataModule | None = None, *, earlier: int = 0
     ) -> dict[str, Any]:

@@ -267,6 +267,27 @@ class Runner:
             self.save_evaluation(name, {"model": name, "key": key, "row": row})
         return row
 
+    def evaluate(self, model: torch.nn.Module, dm=None, *, earlier: int = 0) -> dict[str, Any]:
+        """The task's evaluation row of ``model`` on ``dm`` (default: the run's data module);
+        with ``earlier = k - 1`` (request ``k``) also the earlier requests' forget sets."""
+        raise NotImplementedError
+
+    def scores(
+        self,
+        name: str,
+        model: torch.nn.Module,
+        key: str | None,
+        dm=None,
+        request: int | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`evaluate` of model ``name`` (on request ``request``'s data module ``dm``)
+        through the run's evaluation store."""
+        if request is None:
+            return self.cached_evaluation(name, key, lambda: self.evaluate(model))
+        compute = lambda: self.evaluate(model, dm, earlier=request - 1)  # noqa: E731
+        data = self.request_gold_data[request - 1]
+        return self.cached_evaluation(f"r{request}/{name}", key, compute, request=data)
+
     # -- reference models and methods --------------------------------------------------------
     def reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict[str, Any]] | None:
         """``(model, meta)`` of the checkpoint at ``path`` when made with ``key``."""
