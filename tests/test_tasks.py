@@ -194,3 +194,28 @@ def test_bad_teacher_on_asr_teaches_forget_items_badly_and_retain_items_well(nam
     assert float(loss) == pytest.approx(float(expected), abs=1e-6)
     if name == "btl":  # noise logits are far from the original's: a real signal
         assert float(loss) > 0.01
+
+
+def test_retrain_trains_as_each_tasks_reference_was_trained():
+    """Exact unlearning uses the task's reference-training recipe (methods/training.py)."""
+    clf = build_method("retrain", _classifier(), task="classification")
+    assert (clf.recipe["optimizer"], clf.recipe["schedule"], clf.gradient_clip_val) == (
+        "adam",
+        "one_cycle",
+        None,
+    )
+    asr = build_method("retrain", _recogniser(), task="asr")
+    assert (asr.recipe["optimizer"], asr.gradient_clip_val) == ("adamw", 5.0)
+    from audio_unlearn.models.tts import FlowMatchingTTS, FlowMatchingTTSConfig
+
+    small = FlowMatchingTTSConfig(n_phones=8, d_model=16, n_layers=2, n_heads=2, d_phone=4)
+    tts = build_method("tts_retrain", FlowMatchingTTS(small))
+    assert isinstance(tts.task, TTSTask)
+    r = tts.recipe
+    assert (r["schedule"], r["warmup_steps"], r["weight_decay"], r["lr"]) == (
+        "warmup_cosine",
+        200,
+        0.01,
+        1e-3,
+    )
+    assert tts.gradient_clip_val == 1.0

@@ -26,11 +26,14 @@ from torch import nn
 from ..tasks import Task, get_task
 
 __all__ = [
+    "RECIPES",
     "CTCTraining",
     "FlowMatchingTraining",
     "ReferenceTraining",
     "SupervisedTraining",
     "UnSLUTraining",
+    "optimizer_and_schedule",
+    "reference_recipe",
     "warmup_cosine",
     "warmup_linear",
 ]
@@ -105,9 +108,9 @@ class ReferenceTraining(L.LightningModule):
             raise ValueError(f"{name}: warmup_ratio must be in [0, 1), got {s['warmup_ratio']}")
         self.model = model
         self.task: Task = get_task(s.pop("task"))
+        s["lr"], s["weight_decay"] = float(s["lr"]), float(s["weight_decay"])
         self.settings = s
-        self.lr = float(s["lr"])
-        self.weight_decay = float(s["weight_decay"])
+        self.lr, self.weight_decay = s["lr"], s["weight_decay"]
         self.save_hyperparameters({"task": self.task.name, **s})
 
     def forward(self, *args, **kwargs):
@@ -130,20 +133,31 @@ class ReferenceTraining(L.LightningModule):
             )
 
     def configure_optimizers(self):
-        s = self.settings
         params = [p for p in self.model.parameters() if p.requires_grad]
-        make = torch.optim.Adam if s["optimizer"] == "adam" else torch.optim.AdamW
-        opt = make(params, lr=self.lr, weight_decay=self.weight_decay)
         total = int(self.trainer.estimated_stepping_batches)
-        if s["schedule"] == "one_cycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=total)
-        else:
-            warmup = s["warmup_steps"] or math.ceil(s["warmup_ratio"] * total)
-            factor = warmup_cosine if s["schedule"] == "warmup_cosine" else warmup_linear
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda step: factor(step, warmup=warmup, total=total)
-            )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return optimizer_and_schedule(params, self.settings, total)
+
+
+def optimizer_and_schedule(params, settings: dict[str, Any], total: int) -> dict[str, Any]:
+    """Lightning's ``configure_optimizers`` answer for ``settings`` (a recipe's optimiser,
+    learning rate, weight decay, schedule and warm-up) over ``total`` optimiser steps."""
+    s = settings
+    make = torch.optim.Adam if s["optimizer"] == "adam" else torch.optim.AdamW
+    opt = make(params, lr=s["lr"], weight_decay=s["weight_decay"])
+    if s["schedule"] == "one_cycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s["lr"], total_steps=total)
+    else:
+        warmup = s["warmup_steps"] or math.ceil(s["warmup_ratio"] * total)
+        factor = warmup_cosine if s["schedule"] == "warmup_cosine" else warmup_linear
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: factor(step, warmup=warmup, total=total)
+        )
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def reference_recipe(task: str) -> dict[str, Any]:
+    """The settings of ``task``'s reference training (:data:`RECIPES`), defaults filled."""
+    return {**ReferenceTraining._DEFAULTS, **RECIPES[task].recipe}
 
 
 class SupervisedTraining(ReferenceTraining):
@@ -194,3 +208,11 @@ class UnSLUTraining(ReferenceTraining):
         "schedule": "warmup_linear",
         "warmup_ratio": 0.1,
     }
+
+
+#: the reference-training recipe of each task (what trains its original and gold models)
+RECIPES: dict[str, type[ReferenceTraining]] = {
+    "classification": SupervisedTraining,
+    "asr": CTCTraining,
+    "tts": FlowMatchingTraining,
+}

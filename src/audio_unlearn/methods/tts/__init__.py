@@ -1,9 +1,10 @@
-"""Speaker-identity forgetting for zero-shot TTS: TGU and its baselines (registered as
-``tts_tgu``, ``tts_sgu``, ``tts_ng``, ``tts_kl``, ``tts_ft``, ``tts_retrain``)."""
+"""Speaker-identity forgetting for zero-shot TTS: TGU and its baselines (``tts_tgu``,
+``tts_sgu``, ``tts_kl`` registered here; ``tts_ft``, ``tts_ng`` and ``tts_retrain`` are presets
+of the task-generic FT, NG and retrain)."""
 
 from ..training import FlowMatchingTraining, warmup_cosine
 from .base import TTSUnlearningModule, concat_rows
-from .baselines import TTSKL, SampleGuidedUnlearning, TTSRetrain
+from .baselines import TTSKL, SampleGuidedUnlearning
 from .tgu import TeacherGuidedUnlearning
 
 #: Names of the TTS methods of the TGU paper (``tts_ft`` and ``tts_ng`` are presets of the
@@ -15,7 +16,6 @@ __all__ = [
     "TTS_METHODS",
     "FlowMatchingTraining",
     "SampleGuidedUnlearning",
-    "TTSRetrain",
     "TTSUnlearningModule",
     "TeacherGuidedUnlearning",
     "concat_rows",

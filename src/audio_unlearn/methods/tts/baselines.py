@@ -5,15 +5,13 @@ task (presets ``tts_ft``, ``tts_ng``)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
-from ..base import frozen_copy, reinitialise_
+from ..base import frozen_copy
 from ..registry import register_method
 from .base import TTSUnlearningModule, concat_rows
 
-__all__ = ["TTSKL", "SampleGuidedUnlearning", "TTSRetrain"]
+__all__ = ["TTSKL", "SampleGuidedUnlearning"]
 
 
 @register_method("tts_kl")
@@ -90,29 +88,3 @@ class SampleGuidedUnlearning(TTSUnlearningModule):
         ls = self.sgu_loss(batch["forget"], batch["retain"])
         lr = self.cfm(batch["retain"])
         return self.remain_weight * lr + (1 - self.remain_weight) * ls
-
-
-@register_method("tts_retrain")
-class TTSRetrain(TTSUnlearningModule):
-    """Exact unlearning: re-initialise every parameter and train on remain data only.
-
-    The TGU paper's point: this does *not* stop zero-shot cloning of the forget voices
-    (a zero-shot model clones voices it never saw).
-
-    Args:
-        seed: seed of the re-initialisation.
-        (others as :class:`~audio_unlearn.methods.tts.base.TTSUnlearningModule`.)
-    """
-
-    uses = ("retain",)
-    shared_defaults: ClassVar[dict[str, object]] = {"lr": 1e-3, "epochs": 20, "weight_decay": 0.01}
-
-    def __init__(self, model, *, warmup_steps: int = 200, seed: int = 0, **shared):
-        super().__init__(model, warmup_steps=warmup_steps, **shared)
-        self.seed = seed
-
-    def on_train_start(self) -> None:
-        reinitialise_(self.model, seed=self.seed)
-
-    def unlearning_loss(self, batch) -> torch.Tensor:
-        return self.cfm(batch["retain"])
