@@ -76,6 +76,18 @@ def test_a_rerun_reuses_stored_evaluations_made_with_the_same_settings(
     assert _rows(out) == first
 
 
+def test_relearning_a_method_the_run_does_not_run_is_refused_before_any_work(
+    dummy_manifest, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ft: {}}"]
+    sets += ["eval.relearn_steps=2", "eval.relearn_methods=[ng]"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 2
+    assert "eval.relearn_methods names ['ng']" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.synth
 def test_relearning_attack_on_the_asr_runner(tmp_path, bound, seed):
@@ -169,3 +181,22 @@ def test_sequential_requests_on_a_classifier(dummy_manifest, tmp_path, capsys):
     said = capsys.readouterr().out
     assert "training the" not in said and "unlearning with" not in said
     assert json.loads((out / "report.json").read_text())["models"] == rows
+
+
+def test_relearning_attack_on_every_forget_request(dummy_manifest, tmp_path):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ng: {}}"]
+    sets += ["requests=[1, 1]", "eval.relearn_methods=[ng]", "eval.relearn_steps=4"]
+    sets += ["eval.relearn_utterances=3"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = report["models"]
+    assert [(r["request"], r["model"]) for r in rows] == [
+        (k, m) for k in (1, 2) for m in ("original", "gold", "ng", "ng+relearn")
+    ]
+    # the attacker of request k holds request k's speaker
+    for k, request in enumerate(report["requests"], start=1):
+        attack = next(r for r in rows if r["request"] == k and r["role"] == "attack")
+        assert attack["request_speakers"] == request["speakers"]
+        assert attack["steps"] == 4

@@ -70,17 +70,18 @@ class Relearning(UnlearningModule):
 
 
 def relearn(
-    runner: Runner, name: str, model: torch.nn.Module, meta: dict[str, Any]
+    runner: Runner, name: str, model: torch.nn.Module, meta: dict[str, Any], *, dm=None
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Attack ``model`` (method ``name``'s, with checkpoint ``meta``) as the runner's
     ``eval.relearn_*`` settings say; returns the attacked copy and the attack's facts
     (seconds, steps, the attacker's utterance ids, and ``key``: a settings digest of the
-    attacked model for evaluation caching)."""
+    attacked model for evaluation caching). ``dm``: a forget request's data module (the
+    attacker holds utterances of that request's forget set); default the run's."""
     e = runner.cfg.eval
     if e.relearn_utterances < 1:
         raise ValueError(f"eval.relearn_utterances must be >= 1, got {e.relearn_utterances}")
-    dm = runner.dm
-    ids = list(runner.split.forget[: e.relearn_utterances])
+    dm = runner.dm if dm is None else dm
+    ids = [u.id for u in dm.sets["forget"][: e.relearn_utterances]]
     by_id = {u.id: u for u in dm.sets["forget"]}
     dm.add_set("relearn", [by_id[i] for i in ids])
     task = get_task(runner.task)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.manifest import atomic_write_text
 from ..data.splits import ForgetSplit
+from .attacks import attack_row, relearn, relearn_wanted
 from .store import settings_key
 
 if TYPE_CHECKING:
@@ -167,5 +168,9 @@ def run_requests(runner: Runner, meta_o: dict[str, Any]) -> list[dict[str, Any]]
             row = {**base, "model": name, "role": "method", "time_s": meta["seconds"]}
             row["hparams"] = hparams
             block.append({**row, **runner.scores(name, model, key, dm, k)})
+            if relearn_wanted(runner, name):  # the attacker holds this request's speakers
+                attacked, info = relearn(runner, name, model, {"key": key}, dm=dm)
+                scores = runner.scores(f"{name}+relearn", attacked, info["key"], dm, k)
+                block.append({**base, **attack_row(name, info), **scores})
         rows.extend(block)
     return rows
