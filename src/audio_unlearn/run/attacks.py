@@ -81,9 +81,9 @@ def relearn(
     if e.relearn_utterances < 1:
         raise ValueError(f"eval.relearn_utterances must be >= 1, got {e.relearn_utterances}")
     dm = runner.dm if dm is None else dm
-    ids = [u.id for u in dm.sets["forget"][: e.relearn_utterances]]
-    by_id = {u.id: u for u in dm.sets["forget"]}
-    dm.add_set("relearn", [by_id[i] for i in ids])
+    attacker = dm.sets["forget"][: e.relearn_utterances]
+    ids = [u.id for u in attacker]
+    dm.add_set("relearn", attacker)
     task = get_task(runner.task)
     before = attacker_loss(task, model, dm, runner.cfg.seed)
     L.seed_everything(runner.cfg.seed, verbose=False)
