@@ -31,7 +31,7 @@ def test_check_methods_names_every_problem():
     [
         (lambda m: ASRExperiment(load_asr_config(None, [m]), "unused"), "{unsir: {}}", "serves"),
         (lambda m: ASRExperiment(load_asr_config(None, [m]), "unused"), "{ng: {k: 2}}", "no hyper"),
-        (lambda m: TTSExperiment(load_tts_config(None, [m]), "unused"), "{scrub: {}}", "serves"),
+        (lambda m: TTSExperiment(load_tts_config(None, [m]), "unused"), "{rl: {}}", "serves"),
         (lambda m: Experiment(load_config(None, [m]), "unused"), "{asr_ft: {}}", "preset for task"),
         (lambda m: load_unslu_config(None, [m]), "{tts_tgu: {}}", "serves"),
     ],

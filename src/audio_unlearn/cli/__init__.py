@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="model families: logmel_cnn, ecapa, hf:wav2vec2, hf:hubert, hf:wavlm, "
         "hf:whisper_encoder (classification); asr (a tiny CTC recogniser, runs the methods "
-        "that serve ASR); tts (the tiny flow-matching TTS, runs the tts_* methods) "
+        "that serve ASR); tts (the tiny flow-matching TTS, runs the methods that serve TTS) "
         "(default: logmel_cnn ecapa hf:wav2vec2 asr tts)",
     )
     smoke.set_defaults(func=_cmd_smoke)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import UnlearningModule, frozen_copy, reinitialise_
-from .registry import register_method
+from .registry import register_method, register_preset
 
 __all__ = ["BadTeacher", "BadTeacherLogits", "bad_teacher_loss"]
 
@@ -63,6 +63,12 @@ class BadTeacher(UnlearningModule):
     The paper distils over all forget samples and a 30% subset of retain; here the epoch
     goes over the retain set, cycling the forget set (Lightning "max_size_cycle").
 
+    On ASR the divergence is the position-level one of the recogniser's outputs; on the
+    flow-matching TTS the squared velocity difference on shared draws (noise, time, infill
+    span; :mod:`audio_unlearn.tasks.tts`), so the forget speakers' items are pulled towards
+    a random network's velocities (BT-L: towards noise velocities) and the remain items
+    towards the original's (presets ``tts_bt`` / ``tts_btl``: the TTS learning rate 1e-4).
+
     Args:
         model: the trained model (modified in place).
         lr: AdamW learning rate.
@@ -76,7 +82,7 @@ class BadTeacher(UnlearningModule):
     """
 
     uses = ("forget", "retain")
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
 
     def __init__(self, model, *, temperature: float = 1.0, teacher_seed: int = 0, **shared):
         if temperature <= 0:
@@ -91,11 +97,11 @@ class BadTeacher(UnlearningModule):
         return frozen_copy(reinitialise_(copy.deepcopy(model), seed=self.teacher_seed))
 
     @torch.no_grad()
-    def incompetent_rows(self, forget, like: torch.Tensor) -> torch.Tensor:
+    def incompetent_rows(self, forget, like) -> torch.Tensor:
         """The bad teacher's output rows for the ``forget`` batch (``like``: the competent
-        teacher's output tensor over the joined batch)."""
+        teacher's outputs over the joined batch, whose first items are ``forget``'s)."""
         task = self.task
-        return task.output_rows(task.outputs(self.incompetent_teacher, forget))
+        return task.output_rows(task.outputs(self.incompetent_teacher, forget, like=like))
 
     def unlearning_loss(self, batch) -> torch.Tensor:
         # one forward pass over forget + retain items, as in the paper; each item's teacher
@@ -104,8 +110,8 @@ class BadTeacher(UnlearningModule):
         joined = task.concat(forget, batch["retain"])
         with torch.no_grad():
             good = task.outputs(self.competent_teacher, joined)
-            teacher = task.with_rows(good, self.incompetent_rows(forget, task.output_rows(good)))
-        student = task.outputs(self.model, joined)
+            teacher = task.with_rows(good, self.incompetent_rows(forget, good))
+        student = task.outputs(self.model, joined, like=good)
         return task.divergence(student, teacher, joined, self.temperature)
 
 
@@ -136,7 +142,12 @@ class BadTeacherLogits(BadTeacher):
         return None
 
     @torch.no_grad()
-    def incompetent_rows(self, forget, like: torch.Tensor) -> torch.Tensor:
+    def incompetent_rows(self, forget, like) -> torch.Tensor:
+        like = self.task.output_rows(like)
         n = self.task.batch_size(forget)
         noise = torch.randn(n, *like.shape[1:], generator=self._noise)
         return (self.noise_std * noise).to(like.device)
+
+
+register_preset("tts_bt", "bt", task="tts", defaults={"lr": 1e-4})
+register_preset("tts_btl", "btl", task="tts", defaults={"lr": 1e-4})

@@ -28,7 +28,10 @@ class SCRUB(UnlearningModule):
     On ASR, ``d`` is the position-level :func:`~audio_unlearn.tasks.asr.sequence_kl`
     (CTC frames, or Whisper's teacher-forced decoder positions, padding masked) and the
     retain loss the recogniser's per-sample loss; the ``asr_scrub`` preset's defaults are
-    ``T = 1``, ``alpha = 0.5``, ``gamma = 1``, ``msteps = 1``.
+    ``T = 1``, ``alpha = 0.5``, ``gamma = 1``, ``msteps = 1``. On the flow-matching TTS,
+    ``d`` is the squared velocity difference on the same draws (the Gaussian steps' KL,
+    :meth:`~audio_unlearn.tasks.tts.TTSTask.divergence`) and the retain loss the CFM loss;
+    the ``tts_scrub`` preset takes the ASR weights with the TTS learning rate ``1e-4``.
 
     Defaults follow the authors' released configuration (``T = 4``, ``alpha = 0.001``,
     ``gamma = 0.99``, ``msteps = 2``); one epoch and AdamW as in UnSLU-BENCH. The two
@@ -50,7 +53,7 @@ class SCRUB(UnlearningModule):
     """
 
     uses = ("retain",)
-    tasks = ("classification", "asr")
+    tasks = ("classification", "asr", "tts")
 
     def __init__(
         self,
@@ -75,14 +78,15 @@ class SCRUB(UnlearningModule):
         self.teacher = frozen_copy(model)
         self.automatic_optimization = False
 
-    def _teacher_outputs(self, batch):
+    def _teacher_outputs(self, batch, student):
         with torch.no_grad():
-            return self.task.outputs(self.teacher, batch)
+            return self.task.outputs(self.teacher, batch, like=student)
 
     def divergence(self, batch) -> torch.Tensor:
         """``d(x)`` on one batch of the task: ``KL(teacher || student)`` at ``T``."""
         student = self.task.outputs(self.model, batch)
-        return self.task.divergence(student, self._teacher_outputs(batch), batch, self.temperature)
+        teacher = self._teacher_outputs(batch, student)
+        return self.task.divergence(student, teacher, batch, self.temperature)
 
     def max_step(self, batch) -> torch.Tensor:
         """One optimiser step maximising ``d`` on a forget batch; returns ``d`` (detached)."""
@@ -95,7 +99,7 @@ class SCRUB(UnlearningModule):
         student = self.task.outputs(self.model, batch)
         loss = self.gamma * self.task.loss_from_outputs(self.model, student, batch)
         if self.alpha > 0:
-            teacher = self._teacher_outputs(batch)
+            teacher = self._teacher_outputs(batch, student)
             loss = loss + self.alpha * self.task.divergence(
                 student, teacher, batch, self.temperature
             )
@@ -127,4 +131,10 @@ register_preset(
     "scrub",
     task="asr",
     defaults={"temperature": 1.0, "alpha": 0.5, "gamma": 1.0, "msteps": 1},
+)
+register_preset(
+    "tts_scrub",
+    "scrub",
+    task="tts",
+    defaults={"temperature": 1.0, "alpha": 0.5, "gamma": 1.0, "msteps": 1, "lr": 1e-4},
 )

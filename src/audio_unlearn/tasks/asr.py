@@ -119,7 +119,7 @@ class ASRTask(Task):
 
     name: ClassVar[str] = "asr"
 
-    def outputs(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def outputs(self, model: nn.Module, batch, like=None) -> tuple[torch.Tensor, torch.Tensor]:
         return sequence_outputs(model, batch)
 
     def loss_from_outputs(self, model: nn.Module, outputs, batch) -> torch.Tensor:

@@ -38,9 +38,14 @@ class Task:
     #: training: flow-matching TTS clips at 1)
     gradient_clip_val: ClassVar[float | None] = None
 
-    def outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Any:
+    def outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...], like: Any = None) -> Any:
         """The model's outputs on ``batch`` (what :meth:`loss_from_outputs` and
-        :meth:`divergence` read)."""
+        :meth:`divergence` read).
+
+        ``like``: another model's outputs on the same batch (or on a batch that starts with
+        this one's items); a task whose outputs depend on random draws (the flow-matching
+        TTS: noise, time, infill span) reuses ``like``'s draws, so a teacher and its student
+        are compared on the same input. Deterministic tasks ignore it."""
         raise NotImplementedError
 
     def loss_from_outputs(

@@ -43,7 +43,7 @@ class ClassificationTask(Task):
 
     name: ClassVar[str] = "classification"
 
-    def outputs(self, model: nn.Module, batch) -> torch.Tensor:
+    def outputs(self, model: nn.Module, batch, like=None) -> torch.Tensor:
         return model(batch[0])
 
     def loss_from_outputs(self, model: nn.Module, outputs: torch.Tensor, batch) -> torch.Tensor:

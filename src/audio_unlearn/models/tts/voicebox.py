@@ -27,12 +27,31 @@ from torch import nn
 
 from .flow import cfm_path, cfm_target, guided, masked_mse, ode_solve
 
-__all__ = ["FlowMatchingTTS", "FlowMatchingTTSConfig", "lengths_mask"]
+__all__ = ["FlowDraws", "FlowMatchingTTS", "FlowMatchingTTSConfig", "lengths_mask"]
 
 
 def lengths_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """``(batch, max_len)`` bool, true on the valid frames."""
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+@dataclass(frozen=True)
+class FlowDraws:
+    """One conditional-flow-matching step's network inputs and target
+    (:meth:`FlowMatchingTTS.flow_draws`), batch first."""
+
+    x_t: torch.Tensor
+    t: torch.Tensor
+    context: torch.Tensor
+    infill: torch.Tensor
+    phones: torch.Tensor
+    lengths: torch.Tensor
+    #: the conditional velocity ``u_t(x | x1)`` the field regresses on
+    target: torch.Tensor
+
+    def head(self, n: int) -> FlowDraws:
+        """The draws of the first ``n`` items."""
+        return FlowDraws(**{f.name: getattr(self, f.name)[:n] for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -228,6 +247,53 @@ class FlowMatchingTTS(nn.Module):
         mask = (idx >= start[:, None]) & (idx < (start + span)[:, None])
         return mask.to(lengths.device)
 
+    def flow_draws(
+        self,
+        mel: torch.Tensor,
+        phones: torch.Tensor,
+        lengths: torch.Tensor,
+        *,
+        infill: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
+        drop_conditions: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> FlowDraws:
+        """The random draws of one CFM training step (infill span, condition dropout, noise,
+        time) and the network inputs and regression target they give (arguments as
+        :meth:`flow_loss`). Two models scored on the same draws (a student and its
+        teacher) see the same noisy input, time and mask."""
+        c = self.config
+        valid = lengths_mask(lengths, mel.shape[1])
+        if infill is None:
+            infill = self.random_infill_mask(lengths, generator)
+        infill = infill & valid
+        x_ctx = self.normalise(mel)
+        x1 = x_ctx if target is None else self.normalise(target)
+        if drop_conditions is None:
+            drop_conditions = self.training
+        if drop_conditions and (c.p_drop_context + c.p_drop_all) > 0:
+            u = torch.rand(mel.shape[0], generator=generator).to(mel.device)
+            no_ctx = u < c.p_drop_context + c.p_drop_all
+            no_text = u < c.p_drop_all
+            infill = torch.where(no_ctx[:, None], valid, infill)
+            phones = phones.masked_fill(no_text[:, None], 0)
+        x0 = torch.randn(x1.shape, generator=generator).to(x1)
+        t = torch.rand(mel.shape[0], generator=generator).to(x1)
+        return FlowDraws(
+            x_t=cfm_path(x0, x1, t, c.sigma_min),
+            t=t,
+            context=x_ctx,
+            infill=infill,
+            phones=phones,
+            lengths=lengths,
+            target=cfm_target(x0, x1, c.sigma_min),
+        )
+
+    def draws_field(self, draws: FlowDraws) -> torch.Tensor:
+        """The velocity this model predicts at ``draws`` (:meth:`flow_draws`)."""
+        d = draws
+        return self.vector_field(d.x_t, d.t, d.context, d.infill, d.phones, d.lengths)
+
     def flow_loss(
         self,
         mel: torch.Tensor,
@@ -252,26 +318,17 @@ class FlowMatchingTTS(nn.Module):
             per_sample: ``(batch,)`` losses instead of their mean.
             generator: seeds noise, times and masks (reproducible evaluation losses).
         """
-        c = self.config
-        valid = lengths_mask(lengths, mel.shape[1])
-        if infill is None:
-            infill = self.random_infill_mask(lengths, generator)
-        infill = infill & valid
-        x_ctx = self.normalise(mel)
-        x1 = x_ctx if target is None else self.normalise(target)
-        if drop_conditions is None:
-            drop_conditions = self.training
-        if drop_conditions and (c.p_drop_context + c.p_drop_all) > 0:
-            u = torch.rand(mel.shape[0], generator=generator).to(mel.device)
-            no_ctx = u < c.p_drop_context + c.p_drop_all
-            no_text = u < c.p_drop_all
-            infill = torch.where(no_ctx[:, None], valid, infill)
-            phones = phones.masked_fill(no_text[:, None], 0)
-        x0 = torch.randn(x1.shape, generator=generator).to(x1)
-        t = torch.rand(mel.shape[0], generator=generator).to(x1)
-        x_t = cfm_path(x0, x1, t, c.sigma_min)
-        v = self.vector_field(x_t, t, x_ctx, infill, phones, lengths)
-        return masked_mse(v, cfm_target(x0, x1, c.sigma_min), infill, per_sample=per_sample)
+        draws = self.flow_draws(
+            mel,
+            phones,
+            lengths,
+            infill=infill,
+            target=target,
+            drop_conditions=drop_conditions,
+            generator=generator,
+        )
+        v = self.draws_field(draws)
+        return masked_mse(v, draws.target, draws.infill, per_sample=per_sample)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
