@@ -330,3 +330,79 @@ def test_retrain_trains_as_each_tasks_reference_was_trained():
         1e-3,
     )
     assert tts.gradient_clip_val == 1.0
+
+
+class _CapturingASRTask(ASRTask):
+    """Records the targets each loss call trains towards."""
+
+    def __init__(self):
+        self.seen = []
+
+    def loss(self, model, batch):
+        self.seen.append((batch[2].clone(), batch[3].clone()))
+        return super().loss(model, batch)
+
+
+def _transcripts(targets, lengths):
+    return [tuple(row[: int(n)].tolist()) for row, n in zip(targets, lengths, strict=True)]
+
+
+def test_asr_random_labels_are_other_utterances_transcripts():
+    forget = _asr_batch()
+    own = _transcripts(forget[2], forget[3])
+    g = torch.Generator().manual_seed(3)
+    pool = (
+        torch.randn(3, 20000, generator=g) * 0.1,
+        torch.tensor([20000, 15000, 9000]),
+        torch.tensor([[1, 2, 1, 0], [2, 1, 2, 1], [1, 0, 0, 0]]),  # two of forget's texts
+        torch.tensor([3, 4, 1]),
+    )
+    task, model = _CapturingASRTask(), _recogniser()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        loss = task.random_label_loss(model, forget, pool, generator)
+        assert torch.isfinite(loss)
+    drawn = [_transcripts(*seen) for seen in task.seen]
+    pool_texts = set(_transcripts(pool[2], pool[3]))
+    for row, text in enumerate(own):
+        mine = {d[row] for d in drawn}
+        assert text not in mine and mine <= pool_texts  # always wrong, always a real text
+    assert len({d[0] for d in drawn}) == 2  # item 0 ([1, 2, 1]) draws both other texts
+    # a pool of the item's own text only: nothing wrong exists, the pool's text is used
+    same = (pool[0][:1], pool[1][:1], torch.tensor([[1, 0, 0]]), torch.tensor([1]))
+    task.seen.clear()
+    task.random_label_loss(model, forget, same, generator)
+    assert _transcripts(*task.seen[0]) == [(1,), (1,), (1,)]
+
+
+def test_tts_random_labels_are_sgu_rows_with_a_random_pool_speaker(tiny_tts):
+    from audio_unlearn.methods.tts import concat_rows
+
+    model, forget, retain = _tts_batches(tiny_tts)
+    task = TTSTask()
+    torch.manual_seed(5)
+    loss = task.random_label_loss(model, forget, retain, torch.Generator().manual_seed(1))
+    pick = torch.randint(4, (4,), generator=torch.Generator().manual_seed(1))
+    mels, phones, lengths, span = concat_rows(forget, tuple(t[pick] for t in retain[:3]))
+    torch.manual_seed(5)
+    expected = model.flow_loss(mels, phones, lengths, infill=span, drop_conditions=False)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_salun_serves_tts_moving_only_the_salient_weights(tiny_tts):
+    from audio_unlearn.methods import fit_unlearning
+    from audio_unlearn.models.tts import load_tts
+
+    dm, path = tiny_tts
+    model = load_tts(path).model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    method = build_method("salun", model, task="tts", lr=1e-2, epochs=1, gamma=0.3)
+    fit_unlearning(method, dm)
+    n_total = sum(p.numel() for p in model.parameters())
+    assert sum(int(m.sum()) for m in method.masks.values()) == int(0.3 * n_total)
+    changed = 0
+    for n, p in model.named_parameters():
+        moved = p.detach() != before[n]
+        assert not moved[~method.masks[n]].any(), n  # masked-out weights never move
+        changed += int(moved.sum())
+    assert changed > 0.5 * int(0.3 * n_total)

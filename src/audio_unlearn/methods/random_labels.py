@@ -98,6 +98,7 @@ class RandomLabels(UnlearningModule):
         self.seed = seed
         self.forget_labels: torch.Tensor | None = None
         self._forget_batches: Iterator | None = None
+        self._relabel_generator: torch.Generator | None = None
 
     def on_train_start(self) -> None:
         dm = self.trainer.datamodule
@@ -105,6 +106,10 @@ class RandomLabels(UnlearningModule):
         if len(forget) == 0:
             raise ValueError(f"{self.method_name}: the forget set is empty; nothing to relabel")
         generator = torch.Generator().manual_seed(self.seed)
+        if not self.task.class_labels:  # wrong targets drawn per step from the retain batch
+            self._relabel_generator = generator
+            self._forget_batches = _cycle(dm.loader("forget", shuffle=True))
+            return
         self.forget_labels = random_wrong_labels(
             forget.targets, dm.num_classes, generator=generator
         )
@@ -124,10 +129,26 @@ class RandomLabels(UnlearningModule):
         return wav.to(self.device), y.to(self.device)
 
     def unlearning_loss(self, batch) -> torch.Tensor:
+        if not self.task.class_labels:
+            return self.random_target_loss(batch["retain"])
         wav_f, y_f = self.next_relabelled_forget_batch()
         wav_r, y_r = batch["retain"]
         logits = self.model(torch.cat([wav_f, wav_r]))
         return F.cross_entropy(logits, torch.cat([y_f, y_r]))
+
+    def random_target_loss(self, retain) -> torch.Tensor:
+        """On a task without class labels: the next forget batch under random wrong targets
+        from this retain batch (:meth:`~audio_unlearn.tasks.Task.random_label_loss`) and
+        the retain batch's own loss, weighted by their item counts (the mean over the
+        union, as the cross-entropy over the joined batch on classifiers)."""
+        if self._forget_batches is None:
+            raise RuntimeError(f"{self.method_name}: the forget batches are made at train start")
+        task = self.task
+        forget = task.to_device(next(self._forget_batches), self.device)
+        n_f, n_r = task.batch_size(forget), task.batch_size(retain)
+        wrong = task.random_label_loss(self.model, forget, retain, self._relabel_generator)
+        own = task.loss(self.model, retain)
+        return (n_f * wrong + n_r * own) / (n_f + n_r)
 
 
 class RandomLabelSteps(UnlearningModule):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +19,14 @@ EXCLUDED_PARAMETERS: tuple[str, ...] = ("masked_spec_embed",)
 
 
 def forget_saliency(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device=None
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, ...]],
+    device=None,
+    *,
+    loss: Callable[[nn.Module, tuple], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Weight saliency ``|g|`` with ``g = sum over forget batches of grad of -CE``.
+    """Weight saliency ``|g|`` with ``g = sum over forget batches of grad of -loss`` (the
+    mean cross-entropy by default; a task's loss, e.g. :meth:`Task.loss`, otherwise).
 
     Fan et al. (ICLR 2024), eq. 5: the gradient of the forgetting loss (here the negated
     mean cross-entropy of each batch, summed over batches) at the trained weights. The
@@ -30,8 +35,10 @@ def forget_saliency(
 
     Args:
         model: the trained model.
-        batches: ``(waveforms (B, T), targets (B,))`` of the forget set.
+        batches: the forget set's batches (``(waveforms (B, T), targets (B,))`` for the
+            default cross-entropy).
         device: where to run; the model's own device if ``None``.
+        loss: ``loss(model, batch)``, the batch's scalar training loss.
 
     Returns:
         ``{parameter name: |g|}`` for every parameter that requires grad (zeros for one
@@ -43,9 +50,13 @@ def forget_saliency(
     model.eval()
     model.zero_grad(set_to_none=True)
     try:
-        for wav, y in batches:
-            loss = -F.cross_entropy(model(wav.to(device)), y.to(device))
-            loss.backward()  # accumulates: the sum over batches
+        for batch in batches:
+            batch = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in batch)
+            if loss is None:
+                value = F.cross_entropy(model(batch[0]), batch[1])
+            else:
+                value = loss(model, batch)
+            (-value).backward()  # accumulates: the sum over batches
         return {
             n: (p.grad.detach().abs() if p.grad is not None else torch.zeros_like(p))
             for n, p in params.items()
@@ -123,6 +134,13 @@ class SalUn(RandomLabels):
     salient weights move (AdamW's decoupled weight decay, off by default, still applies
     to all).
 
+    On tasks without class labels the gradient is that of the task's loss and the random
+    labels are the task's random wrong targets (:meth:`Task.random_label_loss`, drawn at
+    each step from the retain batch): on ASR another utterance's transcript, on the
+    flow-matching TTS another speaker's speech infilled after the forget utterance (the
+    SGU objective), which is SalUn's generative form (a wrong output for the forget
+    condition) read for speaker forgetting.
+
     Args:
         model: the trained model (modified in place).
         lr: AdamW learning rate.
@@ -136,6 +154,8 @@ class SalUn(RandomLabels):
         ValueError: ``gamma`` outside ``(0, 1]``.
     """
 
+    tasks = ("classification", "asr", "tts")
+
     def __init__(self, model, *, gamma: float = 0.5, **shared):
         if not 0.0 < gamma <= 1.0:
             raise ValueError(
@@ -148,7 +168,10 @@ class SalUn(RandomLabels):
     def on_train_start(self) -> None:
         super().on_train_start()
         saliency = forget_saliency(
-            self.model, self.trainer.datamodule.eval_dataloader("forget"), self.device
+            self.model,
+            self.trainer.datamodule.eval_dataloader("forget"),
+            self.device,
+            loss=self.task.loss,
         )
         self.masks = top_fraction_masks(saliency, self.gamma)
 

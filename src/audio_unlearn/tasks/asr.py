@@ -132,6 +132,25 @@ class ASRTask(Task):
         wavs, wav_lengths, targets, target_lengths = batch[:4]
         return model.loss(wavs, wav_lengths, targets, target_lengths)
 
+    def random_label_loss(self, model: nn.Module, forget, pool, generator) -> torch.Tensor:
+        """Each forget utterance trained towards the transcript of a random ``pool``
+        utterance whose transcript differs from its own (any pool transcript when none
+        differs): random wrong labels for a recogniser."""
+        wavs, wav_lengths, targets, target_lengths = forget[:4]
+        p_targets, p_lengths = pool[2].to(targets.device), pool[3].to(targets.device)
+        width = max(targets.shape[1], p_targets.shape[1])
+        mine = nn.functional.pad(targets, (0, width - targets.shape[1]))
+        theirs = nn.functional.pad(p_targets, (0, width - p_targets.shape[1]))
+        differs = (mine[:, None] != theirs[None]).any(-1) | (
+            target_lengths[:, None] != p_lengths[None]
+        )
+        weights = torch.where(differs.any(1, keepdim=True), differs, torch.ones_like(differs))
+        pick = torch.multinomial(weights.float().cpu(), 1, generator=generator)[:, 0]
+        pick = pick.to(targets.device)
+        new_lengths = p_lengths[pick]
+        new_targets = theirs[pick][:, : int(new_lengths.max())]
+        return self.loss(model, (wavs, wav_lengths, new_targets, new_lengths))
+
     def divergence(self, student, teacher, batch, temperature: float = 1.0) -> torch.Tensor:
         return sequence_kl(student[0], teacher[0], student[1], temperature)
 

@@ -34,6 +34,8 @@ class Task:
     """
 
     name: ClassVar[str] = ""
+    #: items carry class ids (``batch[1]``) that random-label methods can redraw
+    class_labels: ClassVar[bool] = False
     #: gradient-norm clip of methods that set none themselves (a convention of the task's
     #: training: flow-matching TTS clips at 1)
     gradient_clip_val: ClassVar[float | None] = None
@@ -72,6 +74,18 @@ class Task:
         """``KL(teacher || student)`` of two models' :meth:`outputs` on the same batch, at a
         softmax temperature, scaled by ``T^2`` (Hinton et al. 2015's distillation form)."""
         raise NotImplementedError(f"task {self.name!r} has no distillation divergence")
+
+    def random_label_loss(
+        self,
+        model: nn.Module,
+        forget: tuple[torch.Tensor, ...],
+        pool: tuple[torch.Tensor, ...],
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The training loss of the ``forget`` items under random *wrong* targets taken from
+        the ``pool`` items (another utterance's transcript, another speaker's speech): the
+        task's reading of random labels, for SalUn on tasks without class labels."""
+        raise NotImplementedError(f"task {self.name!r} has no random wrong targets")
 
     def concat(self, a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> tuple:
         """One batch of ``a``'s items followed by ``b``'s (one forward pass over both)."""

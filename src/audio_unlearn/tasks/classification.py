@@ -42,6 +42,7 @@ class ClassificationTask(Task):
     """Utterance classification (intent, speaker, keyword): cross-entropy on logits."""
 
     name: ClassVar[str] = "classification"
+    class_labels: ClassVar[bool] = True
 
     def outputs(self, model: nn.Module, batch, like=None) -> torch.Tensor:
         return model(batch[0])

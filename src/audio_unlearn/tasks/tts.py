@@ -23,7 +23,36 @@ from ..models.tts.flow import masked_mse
 from ..models.tts.voicebox import FlowDraws
 from .base import Task
 
-__all__ = ["FlowOutputs", "TTSTask"]
+__all__ = ["FlowOutputs", "TTSTask", "concat_rows"]
+
+
+def concat_rows(
+    first: tuple[torch.Tensor, ...], second: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row-wise concatenation of two TTS batches: row ``i`` is ``first[i]`` followed by
+    ``second[i % len(second)]`` (valid frames only).
+
+    Returns:
+        ``(mels, phones, lengths, second_span)``: ``second_span`` ``(batch, frames)`` bool
+        marks the frames that came from ``second``.
+    """
+    m1, p1, l1 = first[:3]
+    m2, p2, l2 = second[:3]
+    n = m1.shape[0]
+    pick = torch.arange(n) % m2.shape[0]
+    lengths = l1 + l2[pick]
+    frames = int(lengths.max())
+    mels = m1.new_zeros(n, frames, m1.shape[2])
+    phones = p1.new_zeros(n, frames)
+    span = torch.zeros(n, frames, dtype=torch.bool, device=m1.device)
+    for row in range(n):
+        a, b = int(l1[row]), int(l2[pick[row]])
+        mels[row, :a] = m1[row, :a]
+        phones[row, :a] = p1[row, :a]
+        mels[row, a : a + b] = m2[pick[row], :b]
+        phones[row, a : a + b] = p2[pick[row], :b]
+        span[row, a : a + b] = True
+    return mels, phones, lengths, span
 
 
 @dataclass(frozen=True)
@@ -90,6 +119,17 @@ class TTSTask(Task):
         velocity = outputs.velocity.clone()
         velocity[: rows.shape[0], : rows.shape[1]] = rows
         return FlowOutputs(velocity, outputs.draws)
+
+    def random_label_loss(self, model: nn.Module, forget, pool, generator) -> torch.Tensor:
+        """Forget items answered with another speaker's speech: each forget utterance is the
+        audio context of a row whose infilled span is a random ``pool`` utterance (its text
+        and its speaker's real frames), the CFM loss on that span. The TTS reading of
+        SalUn's random labels (a wrong output for the forget input), the objective of the
+        TGU paper's SGU baseline (:class:`~audio_unlearn.methods.tts.SampleGuidedUnlearning`)."""
+        pick = torch.randint(int(pool[2].numel()), (self.batch_size(forget),), generator=generator)
+        other = tuple(t[pick.to(t.device)] for t in pool[:3])
+        mels, phones, lengths, span = concat_rows(forget, other)
+        return model.flow_loss(mels, phones, lengths, infill=span, drop_conditions=False)
 
     def batch_size(self, batch) -> int:
         return int(batch[2].numel())

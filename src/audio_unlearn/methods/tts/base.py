@@ -4,39 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from ...tasks.tts import concat_rows
 from ..base import UnlearningModule
 from ..training import warmup_cosine
 
 __all__ = ["TTSUnlearningModule", "concat_rows"]
-
-
-def concat_rows(
-    first: tuple[torch.Tensor, ...], second: tuple[torch.Tensor, ...]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Row-wise concatenation of two TTS batches: row ``i`` is ``first[i]`` followed by
-    ``second[i % len(second)]`` (valid frames only).
-
-    Returns:
-        ``(mels, phones, lengths, second_span)``: ``second_span`` ``(batch, frames)`` bool
-        marks the frames that came from ``second``.
-    """
-    m1, p1, l1 = first[:3]
-    m2, p2, l2 = second[:3]
-    n = m1.shape[0]
-    pick = torch.arange(n) % m2.shape[0]
-    lengths = l1 + l2[pick]
-    frames = int(lengths.max())
-    mels = m1.new_zeros(n, frames, m1.shape[2])
-    phones = p1.new_zeros(n, frames)
-    span = torch.zeros(n, frames, dtype=torch.bool, device=m1.device)
-    for row in range(n):
-        a, b = int(l1[row]), int(l2[pick[row]])
-        mels[row, :a] = m1[row, :a]
-        phones[row, :a] = p1[row, :a]
-        mels[row, a : a + b] = m2[pick[row], :b]
-        phones[row, a : a + b] = p2[pick[row], :b]
-        span[row, a : a + b] = True
-    return mels, phones, lengths, span
 
 
 class TTSUnlearningModule(UnlearningModule):
