@@ -3,9 +3,11 @@
 runners alike."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from audio_unlearn.cli import main
 
@@ -200,3 +202,168 @@ def test_relearning_attack_on_every_forget_request(dummy_manifest, tmp_path):
         attack = next(r for r in rows if r["request"] == k and r["role"] == "attack")
         assert attack["request_speakers"] == request["speakers"]
         assert attack["steps"] == 4
+
+
+# -- the learning-rate x seed sweep (run/sweep.py) -----------------------------------------
+def test_sweep_selection_takes_the_best_mean_over_seeds_ties_to_the_larger_rate():
+    from audio_unlearn.run.sweep import gold_gap, select_rates
+
+    gold = {"forget_loss": 2.0, "valid_loss": 1.0}
+    assert gold_gap({"forget_loss": 1.5, "valid_loss": 1.25}, gold) == pytest.approx(-0.75)
+    cells = [
+        {"method": "ng", "lr": 1e-4, "seed": 0, "score": -0.2},
+        {"method": "ng", "lr": 1e-4, "seed": 1, "score": -0.6},  # mean -0.4
+        {"method": "ng", "lr": 1e-3, "seed": 0, "score": -0.1},
+        {"method": "ng", "lr": 1e-3, "seed": 1, "score": -0.5},  # mean -0.3: best
+        {"method": "ft", "lr": 1e-4, "seed": 0, "score": -0.3},
+        {"method": "ft", "lr": 1e-2, "seed": 0, "score": -0.3},  # a tie: the larger rate
+    ]
+    chosen = select_rates(cells)
+    assert chosen["ng"]["lr"] == 1e-3 and chosen["ng"]["score"] == pytest.approx(-0.3)
+    assert chosen["ng"]["n_seeds"] == 2 and chosen["ng"]["score_std"] == pytest.approx(0.2828, 1e-3)
+    assert chosen["ft"]["lr"] == 1e-2
+
+
+def test_sweep_scores_read_only_the_forget_and_validation_sets(dummy_manifest):
+    """The criterion's loader calls: forget and valid, never test or retain."""
+    from audio_unlearn.run.sweep import validation_losses
+    from audio_unlearn.tasks import get_task
+
+    class Recorder:
+        def __init__(self):
+            self.read = []
+
+        def eval_dataloader(self, name):
+            self.read.append(name)
+            g = torch.Generator().manual_seed(len(self.read))
+            return [(torch.randn(3, 16000, generator=g) * 0.1, torch.tensor([0, 1, 2]))]
+
+    from audio_unlearn.models import build_classifier
+
+    torch.manual_seed(0)
+    model = build_classifier(name="logmel_cnn", num_classes=3, channels=8, n_layers=2)
+    dm = Recorder()
+    losses = validation_losses("classification", model, dm)
+    assert dm.read == ["forget", "valid"]
+    assert set(losses) == {"forget_loss", "valid_loss"}
+    assert losses["forget_loss"] == pytest.approx(
+        float(get_task("classification").per_sample_loss(model.eval(), dm_batch(1)).mean())
+    )
+
+
+def dm_batch(k):
+    g = torch.Generator().manual_seed(k)
+    return torch.randn(3, 16000, generator=g) * 0.1, torch.tensor([0, 1, 2])
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["split.n_valid_speakers=0"], r"split\.n_valid_speakers > 0"),
+        (["sweep.methods=[ft, rl]"], "'rl', which the run does not run"),
+        (["methods={ft: {lr: 1.0e-3}, ng: {}}", "sweep.methods=[ft]"], "methods.ft.lr is fixed"),
+        (["methods={ssd: {}}", "sweep.methods=[ssd]"], "'ssd' has no learning rate"),
+        (["requests=[1, 1]"], "sweep and forget requests"),
+        (["sweep.lrs=[-1.0]"], "positive learning rates"),
+    ],
+)
+def test_a_sweep_that_cannot_run_is_refused_before_any_work(
+    dummy_manifest, tmp_path, capsys, sets, message
+):
+    out = tmp_path / "run"
+    base = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "split.n_valid_speakers=2"]
+    base += ["methods={ft: {}, ng: {}}", "sweep.lrs=[1.0e-4, 1.0e-2]"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in base + sets for a in ("--set", s)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def _check_sweep_record(out, methods, lrs, seeds):
+    from audio_unlearn.run.sweep import gold_gap, select_rates
+
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["reads"] == ["forget", "valid"]
+    cells = record["cells"]
+    assert sorted((c["method"], c["lr"], c["seed"]) for c in cells) == sorted(
+        (m, lr, s) for m in methods for lr in lrs for s in seeds
+    )
+    for c in cells:
+        assert c["score"] == pytest.approx(gold_gap(c, record["gold"]))
+    assert record["chosen"] == select_rates(cells)
+    for m in methods:  # the report's model of each method ran at the chosen rate
+        assert (out / "checkpoints" / "sweep" / m).is_dir()
+    assert "`*` = chosen" in (out / "sweep.md").read_text()
+    return record
+
+
+def test_sweep_on_a_classifier_runs_the_report_at_the_rates_chosen_on_validation(
+    dummy_manifest, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "split.n_valid_speakers=2"]
+    sets += ["methods={ft: {}, ng: {}, ssd: {}}", "sweep={lrs: [1.0e-4, 1.0e-2], seeds: [0, 1]}"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    argv += [a for s in sets for a in ("--set", s)]
+    assert main(argv) == 0
+    record = _check_sweep_record(out, ["ft", "ng"], [1e-4, 1e-2], [0, 1])
+    rows = _rows(out)
+    for m in ("ft", "ng"):
+        assert rows[m]["hparams"]["lr"] == record["chosen"][m]["lr"]
+    assert rows["ssd"]["hparams"] == {}  # training-free: not swept
+    capsys.readouterr()
+    assert main(argv) == 0  # a rerun reuses every cell
+    assert "unlearning with" not in capsys.readouterr().out
+    assert json.loads((out / "sweep.json").read_text()) == record
+
+
+@pytest.mark.synth
+def test_sweep_on_the_asr_runner(tmp_path):
+    out = tmp_path / "run"
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 9, n_intents: 4, repeats_per_intent: 2}",
+        "split.n_test_speakers=2",
+        "split.n_valid_speakers=1",
+        "split.min_utterances=1",
+        "train.epochs=2",
+        "eval.mia_bin_s=5.0",
+        "eval.judge_full_audio=false",
+        "methods={asr_ng: {}}",
+        "sweep={lrs: [1.0e-5, 1.0e-3], seeds: [0, 1]}",
+    ]
+    config = str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    record = _check_sweep_record(out, ["asr_ng"], [1e-5, 1e-3], [0, 1])
+    assert _rows(out)["asr_ng"]["hparams"]["lr"] == record["chosen"]["asr_ng"]["lr"]
+
+
+@pytest.mark.synth
+def test_sweep_on_the_tts_runner(tmp_path):
+    out = tmp_path / "run"
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 7, n_intents: 3, repeats_per_intent: 1, noise: clean}",
+        "split.n_test_speakers=2",
+        "split.n_valid_speakers=1",
+        "split.n_speakers=1",
+        "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
+        "train.steps=4",
+        "train.batch_size=4",
+        "train.precision=32-true",
+        "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+        "methods={tts_ng: {steps: 3}, scrub: {}}",
+        "eval.per_speaker=1",
+        "eval.nfe=2",
+        "eval.judge=null",
+        "eval.relearn_steps=0",
+        "sweep={lrs: [1.0e-5, 1.0e-3], seeds: [0, 1]}",
+    ]
+    config = str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    record = _check_sweep_record(out, ["tts_ng", "scrub"], [1e-5, 1e-3], [0, 1])
+    report = json.loads((out / "report.json").read_text())
+    assert record["chosen"]["tts_ng"]["lr"] in (1e-5, 1e-3)
+    assert [r["model"] for r in report["rows"]][-2:] == ["tts_ng", "scrub"]

@@ -77,6 +77,7 @@ from .run.config import load_task_config
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
 from .run.splits import SplitConfig, make_split
+from .run.sweep import SweepConfig
 
 __all__ = [
     "ASREvalConfig",
@@ -182,6 +183,7 @@ class ASRExperimentConfig:
     )
     eval: ASREvalConfig = field(default_factory=ASREvalConfig)
     requests: list[Any] | None = None
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
@@ -572,7 +574,7 @@ class ASRExperiment(Runner):
         ]
         rows[0].update(self.scores("original", self.original, meta_o["key"]))
         rows[1].update(self.scores("retrained", gold, meta_g["key"]))
-        for name, hparams in self.cfg.methods.items():
+        for name, hparams in self.tuned_methods(gold).items():
             model, meta = self.unlearn(name, hparams)
             row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
             rows.append({**row, **self.scores(name, model, meta["key"])})

@@ -46,6 +46,7 @@ from .run.config import load_task_config
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import METHOD_FACTS, Runner
 from .run.splits import SplitConfig, make_split
+from .run.sweep import SweepConfig
 
 __all__ = [
     "CorpusConfig",
@@ -121,6 +122,7 @@ class ExperimentConfig:
     methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ft": {}, "ng": {}})
     eval: EvalConfig = field(default_factory=EvalConfig)
     requests: list[Any] | None = None
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
@@ -290,8 +292,9 @@ class Experiment(Runner):
             rows = run_requests(self, meta_o)
             return self.report(rows) if self.is_global_zero else {}
         gold, meta_g = self.train_reference("gold")
+        methods = self.tuned_methods(gold)
         if not self.is_global_zero:
-            for name, hparams in self.cfg.methods.items():
+            for name, hparams in methods.items():
                 model, meta = self.unlearn(name, hparams)
                 if relearn_wanted(self, name):
                     relearn(self, name, model, meta)
@@ -302,7 +305,7 @@ class Experiment(Runner):
         ]
         rows[0].update(self.scores("original", self.original, meta_o["key"]))
         rows[1].update(self.scores("gold", gold, meta_g["key"]))
-        for name, hparams in self.cfg.methods.items():
+        for name, hparams in methods.items():
             model, meta = self.unlearn(name, hparams)
             facts = {k: meta[k] for k in METHOD_FACTS if k in meta}
             row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}

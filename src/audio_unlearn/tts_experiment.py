@@ -61,6 +61,7 @@ from .run.config import load_task_config
 from .run.runner import Runner
 from .run.splits import SplitConfig, make_split
 from .run.store import settings_key
+from .run.sweep import SweepConfig
 
 __all__ = [
     "TTSEvalConfig",
@@ -223,6 +224,7 @@ class TTSExperimentConfig:
         }
     )
     eval: TTSEvalConfig = field(default_factory=TTSEvalConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     trainer: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     margin_s: float = 0.15
@@ -666,7 +668,7 @@ class TTSExperiment(Runner):
         )
         rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
         rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
-        for name, hparams in cfg.methods.items():
+        for name, hparams in self.tuned_methods(retrained).items():
             model, meta = self.unlearn(name, hparams or {})
             row = self.evaluate(name, model, meta.get("key"))
             row.update(

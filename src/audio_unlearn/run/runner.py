@@ -29,6 +29,7 @@ from ..methods.fit import fit_unlearning, make_trainer
 from ..methods.registry import build_method, check_methods
 from .ddp import is_global_zero, record_rank
 from .store import reuse_checkpoint, settings_key
+from .sweep import check_sweep, run_sweep
 
 __all__ = ["METHOD_FACTS", "Runner"]
 
@@ -67,6 +68,7 @@ class Runner:
 
     def __init__(self, cfg: Any, run_dir: str | Path, *, progress: bool = True):
         check_methods(cfg.methods, self.task, runner_keys=self.runner_keys)  # before any work
+        check_sweep(cfg, self.task)
         kind = getattr(getattr(cfg, "split", None), "kind", "speaker")
         if kind not in self.split_kinds:
             raise ValueError(
@@ -199,12 +201,27 @@ class Runner:
                     f"{path} was made with other split settings "
                     f"({split.params.get('config')}); use a new run directory or delete it"
                 )
+            self._check_sweep_split(split)
             return split
         split = make()
         split = dataclasses.replace(split, params={**split.params, "config": params})
+        self._check_sweep_split(split)
         if self.is_global_zero:
             split.save(path)
         return split
+
+    def _check_sweep_split(self, split: ForgetSplit) -> None:
+        sweep = getattr(self.cfg, "sweep", None)
+        if sweep is not None and sweep.on and not split.valid:
+            raise ValueError(
+                "the sweep chooses on validation data but the split has none: set "
+                "split.n_valid_speakers > 0, or use a corpus with an official validation list"
+            )
+
+    def tuned_methods(self, gold: torch.nn.Module) -> dict[str, dict[str, Any]]:
+        """The run's ``{method: hyper-parameters}``, with the learning rates the sweep
+        chose on validation (``sweep:``; :mod:`audio_unlearn.run.sweep`) when it is on."""
+        return run_sweep(self, gold)
 
     @staticmethod
     def split_digest(split: ForgetSplit) -> dict[str, str]:
@@ -318,13 +335,15 @@ class Runner:
         settings: dict[str, Any],
         start_key: str | None = None,
         request: Any = None,
+        seed: int | None = None,
     ) -> str:
-        """Settings digest of method ``name`` run from ``start_key`` (default: the original)."""
+        """Settings digest of method ``name`` run from ``start_key`` (default: the original)
+        with ``seed`` (default: the run's)."""
         record = {
             "method": name,
             "hparams": hparams,
             "original": start_key or self.reference_key("original"),
-            "seed": self.cfg.seed,
+            "seed": self.cfg.seed if seed is None else seed,
             **settings,
         }
         if request is not None:
@@ -380,33 +399,44 @@ class Runner:
         dm=None,
         path: Path | None = None,
         key: str | None = None,
+        seed: int | None = None,
     ) -> tuple[torch.nn.Module, dict[str, Any]]:
         """Run (or reuse) method ``name`` from a copy of ``start`` (default: the original).
 
         ``dm`` / ``path`` / ``key`` default to the run's data module, ``checkpoints/<name>``
-        and the method's settings key. The returned meta holds the method's facts
+        and the method's settings key. ``seed`` (default: the run's) seeds the method and,
+        when given, the data order. The returned meta holds the method's facts
         (:data:`METHOD_FACTS`) besides key, seconds and steps.
         """
         hparams = dict(hparams or {})
         settings = self.method_settings(hparams)
         dm = self.dm if dm is None else dm
-        key = key or self.method_key(name, hparams, settings)
+        key = key or self.method_key(name, hparams, settings, seed=seed)
         path = path or self.ckpt_path(name)
         reused = self.reuse(path, key)
         if reused is not None and self.reusable(name, reused[1]):
             return reused
-        L.seed_everything(self.cfg.seed, verbose=False)
+        L.seed_everything(self.cfg.seed if seed is None else seed, verbose=False)
         model = copy.deepcopy(self.original if start is None else start).train()
         module = build_method(name, model, task=self.task, **hparams)
         callbacks = self.before_unlearning(name, module, dm)
-        self._say(f"unlearning with {name} {hparams or '(defaults)'}")
-        seconds = fit_unlearning(
-            module,
-            dm,
-            progress=self.progress,
-            callbacks=callbacks or None,
-            **self.unlearning_trainer(settings),
+        self._say(
+            f"unlearning with {name} {hparams or '(defaults)'}"
+            + ("" if seed is None else f" seed {seed}")
         )
+        data_seed = dm.seed
+        if seed is not None:
+            dm.seed = seed
+        try:
+            seconds = fit_unlearning(
+                module,
+                dm,
+                progress=self.progress,
+                callbacks=callbacks or None,
+                **self.unlearning_trainer(settings),
+            )
+        finally:
+            dm.seed = data_seed
         model = self.trained(model)
         trainer = getattr(module, "_trainer", None)
         meta = {
