@@ -367,3 +367,68 @@ def test_sweep_on_the_tts_runner(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert record["chosen"]["tts_ng"]["lr"] in (1e-5, 1e-3)
     assert [r["model"] for r in report["rows"]][-2:] == ["tts_ng", "scrub"]
+
+
+@pytest.mark.synth
+def test_sequential_requests_on_the_tts_runner_measure_earlier_voices_again(tmp_path, capsys):
+    """Request 2 starts from each method's request-1 model; its trials clone request 1's
+    forget speakers again with the same prompts, targets and noise, so the original (the
+    same model at both requests) shows no revival and a method's revival is paired."""
+    out = tmp_path / "run"
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 7, n_intents: 3, repeats_per_intent: 1, noise: clean}",
+        "split.n_test_speakers=2",
+        "requests=[1, 1]",
+        "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
+        "train.steps=4",
+        "train.batch_size=4",
+        "train.precision=32-true",
+        "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+        "methods={tts_ng: {steps: 3}, tts_tgu: {lr: 1.0e-4, cache_size: 1, teacher_nfe: 2}}",
+        "eval.per_speaker=1",
+        "eval.nfe=2",
+        "eval.judge=null",
+        "eval.relearn_steps=2",
+        "eval.probe_every=0",
+    ]
+    config = str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--no-progress"]
+    argv += [a for s in sets for a in ("--set", s)]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = report["rows"]
+    models = ("original", "retrain", "tts_ng", "tts_tgu", "tts_tgu+relearn")
+    assert [(r["request"], r["model"]) for r in rows] == [(k, m) for k in (1, 2) for m in models]
+    first, second = (r["speakers"] for r in report["requests"])
+    assert len(first) == len(second) == 1 and first != second
+    at = {(r["request"], r["model"]): r for r in rows}
+    assert at[(2, "original")]["sim_forget_r1"] == pytest.approx(
+        at[(1, "original")]["sim_f"], abs=1e-3
+    )
+    for m in ("tts_ng", "tts_tgu"):
+        r2 = at[(2, m)]
+        assert r2["revival_r1"] == pytest.approx(r2["sim_forget_r1"] - at[(1, m)]["sim_f"])
+        assert (out / "checkpoints" / "r2" / f"{m}.pt").is_file()
+    assert "revival" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(argv) == 0  # a rerun reuses every checkpoint and evaluation
+    said = capsys.readouterr().out
+    assert "unlearning with" not in said and "evaluating" not in said
+
+    def timeless(rs):  # the (seeded) attack runs again: its wall time differs
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in rs]
+
+    assert timeless(json.loads((out / "report.json").read_text())["rows"]) == timeless(rows)
+
+
+def test_tts_requests_refuse_the_forgetting_curve_before_any_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--set", "requests=[1, 1]"]
+    argv += ["--set", "eval.probe_every=5"]
+    assert main(argv) == 2
+    assert "eval.probe_every (the forgetting curve) runs on single-request runs" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()

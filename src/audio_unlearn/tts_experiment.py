@@ -21,6 +21,13 @@ Run directory::
     checkpoints/judge.pt     the offline WER judge (``eval.judge: train``)
     eval/<model>.json        per-trial SIM-o / SIM-r / WER rows
     report.json, report.md, sim_distributions.png, tradeoff.png
+
+Sequential requests (``requests: [[spk1], [spk2]]`` or ``[1, 1]``,
+:mod:`audio_unlearn.run.requests`): request ``k`` forgets its speakers from each method's
+model after request ``k - 1``, with its own retrained reference
+(``checkpoints/r<k>/gold.pt``); its cloning trials also prompt with every earlier
+request's forget speakers (groups ``forget_r<j>``), so a voice that comes back after a
+later request shows (``revival`` in the report).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from .models.tts import (
 from .reporting import markdown_table
 from .run.attacks import RelearnOptions, relearn, relearn_wanted
 from .run.config import load_task_config
+from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
 from .run.splits import SplitConfig, make_split
 from .run.store import settings_key
@@ -203,6 +211,10 @@ class TTSExperimentConfig:
         methods: method name -> hyper-parameter overrides (plus an optional ``steps``).
         eval: evaluation settings.
         trainer: extra Lightning ``Trainer`` arguments (e.g. a GPU preset).
+        sweep: the learning-rate x seed sweep, chosen on validation (off by default).
+        requests: ``None`` (one request: the split's forget speakers) or forget requests
+            handled one after the other: lists of speaker ids, or numbers of speakers to
+            draw (see the module docstring).
         seed: global seed.
         margin_s: seconds kept after the last phone of each utterance.
         task: ``tts`` (``audio-unlearn run`` hands the config to this runner).
@@ -225,6 +237,7 @@ class TTSExperimentConfig:
     )
     eval: TTSEvalConfig = field(default_factory=TTSEvalConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    requests: list[Any] | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     margin_s: float = 0.15
@@ -262,14 +275,22 @@ class TTSExperiment(Runner):
     """One TTS speaker-forgetting run in ``run_dir`` (see :func:`run_tts_experiment`)."""
 
     task = "tts"
+    gold_name = "retrain"
     runner_keys = ("steps",)  # per-method unlearning steps
     split_kinds = ("speaker",)
     load_errors = (TTSCheckpointError,)
     model_noun = "TTS model"
 
     def __init__(self, cfg: TTSExperimentConfig, run_dir: str | Path, *, progress: bool = True):
+        self.requests = check_requests(cfg.requests)  # before any work
+        if self.requests is not None and cfg.eval.probe_every > 0:
+            raise ValueError(
+                "eval.probe_every (the forgetting curve) runs on single-request runs; "
+                "set it to 0 with requests"
+            )
         super().__init__(cfg, run_dir, progress=progress)
         self.mel = MelConfig()
+        self._references: dict[tuple, Any] = {}
 
     # -- data ----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -291,8 +312,11 @@ class TTSExperiment(Runner):
             )
         self.utterances = aligned
         self.official = None if official is None else official.keep(u.id for u in aligned)
+        split_params = dataclasses.asdict(cfg.split)
+        if self.requests is not None:
+            split_params = {**split_params, "requests": self.requests}
         self.split = split = self.load_or_make_split(
-            dataclasses.asdict(cfg.split),
+            split_params,
             self._make_split,
             utterances=self.utterances,
             manifest=self.manifest_path,
@@ -302,7 +326,36 @@ class TTSExperiment(Runner):
         train = [by_id[i] for i in (*split.forget, *split.retain)]
         self.durations = DurationTable.from_utterances(train)
         self.model_config = FlowMatchingTTSConfig(n_phones=len(self.vocab), **cfg.model)
-        self.dm = TTSDataModule(
+        self.dm = self.request_datamodule(split, {})
+        self.data_key = self.data_key_of(split)
+        if self.requests is not None:
+            prepare_requests(self)
+            self.request_trials = []
+            for split_k in self.request_splits:  # earlier forget trials: the same draws
+                earlier = [
+                    dataclasses.replace(t, group=f"forget_r{j}", origin=t.group)
+                    for j, trials in enumerate(self.request_trials, start=1)
+                    for t in trials
+                    if t.group == "forget"
+                ]
+                self.request_trials.append(self._trials(split_k) + earlier)
+
+    def _make_split(self) -> ForgetSplit:
+        override = request_override(self.requests)  # every request's speakers at once
+        return make_split(self.cfg.split, self.utterances, self.official, **override)
+
+    def data_key_of(self, split: ForgetSplit) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest_path),
+            "split": self.split_digest(split),
+            "margin_s": self.cfg.margin_s,
+        }
+
+    def request_datamodule(self, split: ForgetSplit, extra_sets: dict[str, Any]):
+        """A data module of ``split`` (earlier requests' forget sets are measured by cloning
+        trials, not loaded: ``extra_sets`` is unused)."""
+        cfg = self.cfg
+        return TTSDataModule(
             self.utterances,
             split,
             self.vocab,
@@ -312,14 +365,6 @@ class TTSExperiment(Runner):
             margin_s=cfg.margin_s,
             progress=self.progress,
         )
-        self.data_key = {
-            "manifest": str(self.manifest_path),
-            "split": self.split_digest(split),
-            "margin_s": cfg.margin_s,
-        }
-
-    def _make_split(self) -> ForgetSplit:
-        return make_split(self.cfg.split, self.utterances, self.official)
 
     # -- models --------------------------------------------------------------------------
     def new_model(self) -> FlowMatchingTTS:
@@ -368,7 +413,7 @@ class TTSExperiment(Runner):
         return False
 
     def before_unlearning(self, name: str, module, dm) -> list:
-        self.size_batches(module)
+        self.size_batches(module, dm)
         probe = self._probe(name)
         return [probe] if probe is not None else []
 
@@ -378,16 +423,17 @@ class TTSExperiment(Runner):
             facts["curve"] = callbacks[0].history
         return facts
 
-    def size_batches(self, module) -> None:
+    def size_batches(self, module, dm=None) -> None:
         """Set the data module's batch sizes for ``module``: ``unlearn.batch_size`` rows a
         step, split by the method's ``forget_ratio`` when it reads forget and remain."""
+        dm = self.dm if dm is None else dm
         batch = self.cfg.unlearn.batch_size
         if set(module.uses) == {"forget", "retain"}:
             ratio = float(getattr(module, "forget_ratio", 0.5))
             n_forget = min(batch - 1, max(1, round(batch * ratio)))
-            self.dm.forget_batch_size, self.dm.batch_size = n_forget, batch - n_forget
+            dm.forget_batch_size, dm.batch_size = n_forget, batch - n_forget
         else:
-            self.dm.forget_batch_size = self.dm.batch_size = batch
+            dm.forget_batch_size = dm.batch_size = batch
 
     def probe(self, every_n_steps: int, *, stop_at_gap: float | None = None):
         """A :class:`~audio_unlearn.evaluation.tts.CloningProbe` over this run's trials
@@ -509,15 +555,18 @@ class TTSExperiment(Runner):
         return spec, info
 
     # -- evaluation ----------------------------------------------------------------------
-    def _trials(self):
+    def _trials(self, split: ForgetSplit | None = None) -> list:
+        """Cloning trials of ``split`` (default: the run's): forget, remain and unseen
+        speakers."""
         from .evaluation.tts import build_cloning_trials
 
         cfg = self.cfg.eval
+        split = self.split if split is None else split
         by_id = {u.id: u for u in self.utterances}
         groups = {
-            "forget": [by_id[i] for i in self.split.forget],
-            "remain": [by_id[i] for i in self.split.retain],
-            "unseen": [by_id[i] for i in self.split.test],
+            "forget": [by_id[i] for i in split.forget],
+            "remain": [by_id[i] for i in split.retain],
+            "unseen": [by_id[i] for i in split.test],
         }
         if cfg.max_speakers is not None:
             for name, utts in groups.items():
@@ -600,7 +649,7 @@ class TTSExperiment(Runner):
         extra = {"reference": True} if text_only else {}
         record = self.load_evaluation(name, key) if model_key is not None else None
         if record is not None:
-            self.scores[name] = record["rows"]
+            self.trial_scores[name] = record["rows"]
             level, zrf = record["cross_speaker_level"], record.get("spk_zrf", {})
             return {**_row(name, record["summary"], level, zrf), **extra}
         self._say(f"evaluating {name}: {len(self.trials)} cloning trials")
@@ -622,16 +671,26 @@ class TTSExperiment(Runner):
             )
             record["spk_zrf"] = zrf
         self.save_evaluation(name, record)
-        self.scores[name] = scores
+        self.trial_scores[name] = scores
         return {**_row(name, scores.summary, scores.cross_speaker_level, zrf), **extra}
 
     def reference_text_only(self):
         """The original's text-only generations of the trials (spk-ZRF's reference), made
-        once on first use."""
-        if self._reference is None:
+        once per set of trials on first use."""
+        trials = tuple(t.key for t in self.trials)
+        if trials not in self._references:
             self._say("text-only reference generations of the original (spk-ZRF)")
-            self._reference = self._generate(self.original, prompted=False)
-        return self._reference
+            self._references[trials] = self._generate(self.original, prompted=False)
+        return self._references[trials]
+
+    def scores(self, name, model, key, dm=None, request=None) -> dict[str, Any]:
+        """The evaluation row of ``name`` on request ``request``'s trials (its forget,
+        remain and unseen speakers and every earlier request's forget speakers)."""
+        if request is None:
+            return self.evaluate(name, model, key)
+        self.trials = self.request_trials[request - 1]
+        row = self.evaluate(f"{name}@r{request}", model, key)
+        return {**row, "model": name} if row else row
 
     def before_relearning(self, dm, n_utterances: int) -> None:
         dm.batch_size = dm.forget_batch_size = min(n_utterances, self.cfg.unlearn.batch_size)
@@ -656,11 +715,12 @@ class TTSExperiment(Runner):
             judge.setdefault("spec", spec)
         self.judge_info = judge
         self.original, orig_meta = self.train_reference("original")
+        self.trial_scores: dict[str, Any] = {}
+        self.original_key = orig_meta.get("key")
+        if self.requests is not None:
+            return self.report_requests(run_requests(self, orig_meta), judge)
         retrained, retrain_meta = self.train_reference("retrain")
         self.trials = self._trials()
-        self.scores: dict[str, Any] = {}
-        self._reference = None
-        self.original_key = orig_meta.get("key")
         rows = [self.evaluate("original", self.original, orig_meta.get("key"))]
         rows[0].update(seconds=orig_meta["seconds"], steps=orig_meta.get("steps"))
         rows.append(
@@ -750,12 +810,69 @@ class TTSExperiment(Runner):
         atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=2, default=str))
         table = markdown_table(rows, REPORT_COLUMNS)
         atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
-        plot_sim_distributions(self.scores, self.run_dir / "sim_distributions.png")
+        plot_sim_distributions(self.trial_scores, self.run_dir / "sim_distributions.png")
         plot_tts_tradeoff(rows, self.run_dir / "tradeoff.png")
         if any(row.get("curve") for row in rows):
             plot_forgetting_curves(rows, self.run_dir / "forgetting_curve.png", cfg.eval.sim_margin)
         self._say(table)
         return report
+
+    def report_requests(self, rows: list[dict[str, Any]], judge: dict[str, Any]) -> dict:
+        """``report.json`` / ``report.md`` of sequential requests: per request, the original,
+        that request's retrained model and each method, with the earlier requests' forget
+        speakers cloned again and their ``revival`` (SIM now minus SIM at their own
+        request, same model: above 0, the voice is coming back)."""
+        if not self.is_global_zero:
+            return {}
+        at = {(r["request"], r["model"]): r for r in rows}
+        for r in rows:
+            for j in range(1, r["request"]):
+                now = r.get(f"sim_forget_r{j}")
+                then = at.get((j, r["model"]), {}).get("sim_f")
+                r[f"revival_r{j}"] = None if now is None or then is None else now - then
+            earlier = [r[f"revival_r{j}"] for j in range(1, r["request"])]
+            earlier = [v for v in earlier if v is not None]
+            r["revival_max"] = max(earlier) if earlier else None
+        report = {
+            "version": __version__,
+            "task": "tts speaker-identity forgetting, sequential requests",
+            "manifest": str(self.manifest_path),
+            "requests": [
+                {
+                    "request": k,
+                    "speakers": list(s.forget_speakers),
+                    "sizes": {"forget": len(s.forget), "retain": len(s.retain)},
+                    "n_trials": len(self.request_trials[k - 1]),
+                }
+                for k, s in enumerate(self.request_splits, start=1)
+            ],
+            "revival": "revival_r<j> of a request-k row: SIM of request j's forget prompts "
+            "at request k minus at request j, same model (> 0: the voice comes back)",
+            "judge": judge,
+            "rows": rows,
+        }
+        atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=2, default=str))
+        table = markdown_table(rows, REQUEST_COLUMNS)
+        lines = ["# TTS speaker forgetting: sequential requests", ""]
+        for r in report["requests"]:
+            lines.append(f"Request {r['request']}: forget {', '.join(r['speakers'])}")
+        lines += ["", table, "", report["revival"], ""]
+        atomic_write_text(self.run_dir / "report.md", "\n".join(lines))
+        self._say(table)
+        return report
+
+
+REQUEST_COLUMNS = [
+    ("request", "request", "{}"),
+    ("model", "model", "{}"),
+    ("sim_f", "SIM-F", "{:.3f}"),
+    ("revival_max", "revival (max earlier)", "{:+.3f}"),
+    ("sim_r", "SIM-R", "{:.3f}"),
+    ("sim_u", "SIM-U", "{:.3f}"),
+    ("cross_sim", "cross-spk SIM", "{:.3f}"),
+    ("wer_r", "WER-R", "{:.3f}"),
+    ("time_s", "time (s)", "{:.0f}"),
+]
 
 
 REPORT_COLUMNS = [
@@ -799,6 +916,8 @@ def _row(
         # of how much of the forget voice is left (0 = as close to others as to it)
         "paired_gap_f": None if sim_f is None or cross_f is None else sim_f - cross_f,
         "spk_zrf_f": zrf.get("groups", {}).get("forget", {}).get("value"),
+        # earlier requests' forget speakers, cloned again (sequential requests)
+        **{f"sim_{g}": _mean(s, g, "sim_o") for g in s if g.startswith("forget_r")},
     }
 
 

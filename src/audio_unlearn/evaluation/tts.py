@@ -97,12 +97,16 @@ class CloningTrial:
         speaker: the speaker of both utterances.
         prompt: the utterance whose audio is the prompt (audio context).
         target: the utterance whose text (and aligner durations) is generated.
+        origin: see below.
     """
 
     group: str
     speaker: str
     prompt: Utterance
     target: Utterance
+    #: the group the trial was drawn in, when it is reused under another name (an earlier
+    #: forget request's trials measured again): its noise stays that of the draw
+    origin: str | None = None
 
     @property
     def key(self) -> str:
@@ -252,7 +256,8 @@ def prompt_segment(
 
 
 def _trial_generator(seed: int, trial: CloningTrial) -> torch.Generator:
-    key = f"{seed}|{trial.group}|{trial.prompt.id}|{trial.target.id}".encode()
+    group = trial.group if trial.origin is None else trial.origin
+    key = f"{seed}|{group}|{trial.prompt.id}|{trial.target.id}".encode()
     return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(key).digest()[:7], "big"))
 
 

@@ -85,12 +85,12 @@ def relearn(
     ids = [u.id for u in attacker]
     dm.add_set("relearn", attacker)
     task = get_task(runner.task)
+    runner.before_relearning(dm, len(ids))  # batch sizes first: the loss draws per batch
     before = attacker_loss(task, model, dm, runner.cfg.seed)
     L.seed_everything(runner.cfg.seed, verbose=False)
     attacked = copy.deepcopy(model).train()
     module = Relearning(attacked, lr=e.relearn_lr, with_retain=e.relearn_with_retain)
     module.use_task(runner.task)
-    runner.before_relearning(dm, len(ids))
     runner._say(
         f"relearning attack on {name}: {len(ids)} forget utterances, {e.relearn_steps} steps"
     )

@@ -115,7 +115,7 @@ def prepare_requests(runner: Runner) -> None:
         )
         earlier = {f"forget_r{j}": runner.request_splits[j - 1].forget for j in range(1, k)}
         dm = runner.request_datamodule(split_k, earlier)
-        dm.setup()
+        dm.setup("fit")
         runner.request_splits.append(split_k)
         runner.request_dms.append(dm)
         record.append(
