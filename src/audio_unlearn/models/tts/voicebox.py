@@ -259,9 +259,18 @@ class FlowMatchingTTS(nn.Module):
         generator: torch.Generator | None = None,
     ) -> FlowDraws:
         """The random draws of one CFM training step (infill span, condition dropout, noise,
-        time) and the network inputs and regression target they give (arguments as
-        :meth:`flow_loss`). Two models scored on the same draws (a student and its
-        teacher) see the same noisy input, time and mask."""
+        time) and the network inputs and regression target they give. Two models scored on
+        the same draws (a student and its teacher) see the same noisy input, time and mask.
+
+        Args:
+            mel: the real log-mels (their unmasked frames are the audio context).
+            phones, lengths: as in the class docstring.
+            infill: frames to infill and score (default: a random span per row).
+            target: log-mel the path runs to (default ``mel``); TGU passes the teacher's
+                generation ``x_bar`` here while the context stays the forget speaker's.
+            drop_conditions: apply training-time condition dropout (default: in train mode).
+            generator: seeds noise, times and masks (reproducible evaluation losses).
+        """
         c = self.config
         valid = lengths_mask(lengths, mel.shape[1])
         if infill is None:
@@ -300,33 +309,14 @@ class FlowMatchingTTS(nn.Module):
         phones: torch.Tensor,
         lengths: torch.Tensor,
         *,
-        infill: torch.Tensor | None = None,
-        target: torch.Tensor | None = None,
-        drop_conditions: bool | None = None,
         per_sample: bool = False,
-        generator: torch.Generator | None = None,
+        **draw_options,
     ) -> torch.Tensor:
-        """The masked CFM loss ``|| m * (u_t(x | x1) - v_t(x_t, ctx, phones)) ||^2``.
-
-        Args:
-            mel: the real log-mels (their unmasked frames are the audio context).
-            phones, lengths: as in the class docstring.
-            infill: frames to infill and score (default: a random span per row).
-            target: log-mel the path runs to (default ``mel``); TGU passes the teacher's
-                generation ``x_bar`` here while the context stays the forget speaker's.
-            drop_conditions: apply training-time condition dropout (default: in train mode).
-            per_sample: ``(batch,)`` losses instead of their mean.
-            generator: seeds noise, times and masks (reproducible evaluation losses).
-        """
-        draws = self.flow_draws(
-            mel,
-            phones,
-            lengths,
-            infill=infill,
-            target=target,
-            drop_conditions=drop_conditions,
-            generator=generator,
-        )
+        """The masked CFM loss ``|| m * (u_t(x | x1) - v_t(x_t, ctx, phones)) ||^2`` at fresh
+        draws (:meth:`flow_draws`, whose keyword options ``infill``, ``target``,
+        ``drop_conditions`` and ``generator`` it takes); ``per_sample``: ``(batch,)``
+        losses instead of their mean."""
+        draws = self.flow_draws(mel, phones, lengths, **draw_options)
         v = self.draws_field(draws)
         return masked_mse(v, draws.target, draws.infill, per_sample=per_sample)
 
