@@ -46,7 +46,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
-from .experiment import CorpusConfig, TrainConfig, _prepare_corpus
+from .experiment import _prepare_corpus
 from .methods.asr import CTCTraining
 from .models.asr import (
     ASRCheckpointError,
@@ -71,13 +71,25 @@ from .models.asr import (
     per_sample_ctc_loss,
 )
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
-from .reporting import markdown_table, save_figure
-from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
-from .run.config import load_task_config
+from .reporting import markdown_table
+from .run.attacks import attack_row, relearn, relearn_wanted
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
-from .run.splits import SplitConfig, make_split
-from .run.sweep import SweepConfig
+from .run.splits import make_split
+from .runners.asr_config import (
+    ASREvalConfig,
+    ASRExperimentConfig,
+    ASRSplitConfig,
+    ASRTrainConfig,
+    load_asr_config,
+)
+from .runners.asr_report import (
+    ASR_COLUMNS,
+    LOSS_UNITS,
+    REQUEST_COLUMNS,
+    _report_markdown,
+    plot_asr_tradeoff,
+)
 
 __all__ = [
     "ASREvalConfig",
@@ -90,115 +102,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ASRSplitConfig(SplitConfig):
-    """Held-out and forget speakers (:class:`~audio_unlearn.run.splits.SplitConfig`) with
-    the ASR recipes' defaults; ``kind`` "speaker" or "item" (no class labels)."""
-
-    n_test_speakers: int = 6
-    n_speakers: int | None = 1
-    min_utterances: int = 20
-
-
-@dataclass
-class ASRTrainConfig(TrainConfig):
-    """Training of the original and retrained recognisers (:class:`CTCTraining`)."""
-
-    lr: float = 3e-3
-
-
-@dataclass
-class ASREvalConfig(RelearnOptions):
-    """Evaluation settings.
-
-    Attributes:
-        mia_bin_s: duration bin width of the duration-matched attack (seconds).
-        informed_groups: content groups of the informed attack: "text" (normalised
-            transcript; corpora that repeat sentences) or "duration" (bins of
-            ``mia_bin_s``; corpora with unique sentences, e.g. LibriSpeech).
-        max_retain_eval: score at most this many retain utterances (seeded sample;
-            None = all).
-        retain_wer_bound: a method "keeps utility" when its retain WER exceeds the
-            original's by at most this much (absolute).
-        loss_tolerance: a method "reaches the retrained level" when its forget loss is at
-            least ``(1 - loss_tolerance)`` times the retrained model's and its
-            duration-matched MIA AUC is within ``auc_tolerance`` of the retrained one's
-            (far below it = over-forgetting, which an attacker can also see).
-        auc_tolerance: see ``loss_tolerance``.
-        judge_full_audio: also score the original on the uncropped test files through
-            the ``library:`` transcriber (the judge's real use).
-        device: torch device of the evaluation passes ("cuda" on a GPU machine).
-    """
-
-    mia_bin_s: float = 0.25
-    informed_groups: str = "text"
-    max_retain_eval: int | None = 400
-    retain_wer_bound: float = 0.05
-    loss_tolerance: float = 0.1
-    auc_tolerance: float = 0.05
-    judge_full_audio: bool = True
-    device: str = "cpu"
-
-
-@dataclass
-class ASRExperimentConfig:
-    """The whole ASR speaker-forgetting experiment; YAML files hold overrides only.
-
-    Attributes:
-        crop: "speech" cuts each waveform ``margin_s`` after its phone alignment (the
-            synthetic corpus's fixed 3.6 s windows are mostly silence) or "none".
-        random_tail: training batches put back a random part of the cut-off tail, so the
-            recogniser also handles the full files (the judge's use).
-        max_duration_s: drop utterances longer than this many seconds before the split
-            (``None``: keep all); Whisper's encoder takes at most 30 s.
-        model: the recogniser. ``kind``: ``library`` (default; every other key overrides
-            :class:`~audio_unlearn.models.asr.CTCRecognizerConfig`), ``hf_ctc`` or
-            ``hf_whisper`` (``source``: hub name or ``save_pretrained`` directory, plus the
-            keyword options of :meth:`~audio_unlearn.models.asr_hf.HFCTCRecognizer.
-            from_pretrained` / :meth:`~audio_unlearn.models.asr_hf.HFWhisperRecognizer.
-            from_pretrained`).
-        methods: method name -> hyper-parameter overrides (``asr_*`` methods).
-        requests: ``None`` (one request: the split's forget speakers) or a sequence of
-            forget requests applied one after the other: lists of speaker ids, or
-            numbers of speakers to draw (``split.min_utterances``, ``split.seed``); the
-            split's ``n_speakers``/``speakers`` are then unused. See the module docstring.
-        trainer: Lightning Trainer keyword arguments (e.g. ``accelerator: gpu``).
-        task: ``asr`` (``audio-unlearn run`` hands the config to this runner).
-    """
-
-    task: str = "asr"
-    seed: int = 0
-    crop: str = "speech"
-    margin_s: float = 0.3
-    random_tail: bool = True
-    max_duration_s: float | None = None
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    split: ASRSplitConfig = field(default_factory=ASRSplitConfig)
-    model: dict[str, Any] = field(default_factory=dict)
-    train: ASRTrainConfig = field(default_factory=ASRTrainConfig)
-    methods: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"asr_ft": {}, "asr_ngplus": {}}
-    )
-    eval: ASREvalConfig = field(default_factory=ASREvalConfig)
-    requests: list[Any] | None = None
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    trainer: dict[str, Any] = field(default_factory=dict)
-
-
-def load_asr_config(
-    path: str | Path | None = None, overrides=(), *, trainer_preset: str | Path | None = None
-) -> ASRExperimentConfig:
-    """An :class:`ASRExperimentConfig` (:func:`~audio_unlearn.run.config.load_task_config`)."""
-    return load_task_config(
-        ASRExperimentConfig,
-        path,
-        overrides,
-        task="asr",
-        recipes="recipes/asr_speaker/",
-        trainer_preset=trainer_preset,
-    )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -271,18 +174,6 @@ class _SetScores:
             [r for p in parts for r in p.refs],
             [h for p in parts for h in p.hyps],
         )
-
-
-#: What the per-sample loss is, by model kind (report text and plot label).
-LOSS_UNITS: dict[str, tuple[str, str]] = {
-    "library": ("CTC nats per character", "CTC nats/char"),
-    "hf_ctc": ("CTC nats per token (the checkpoint's characters)", "CTC nats/token"),
-    "hf_whisper": (
-        "teacher-forced token cross-entropy, nats per token (transcript tokens + end of "
-        "text, after the decoder prompt)",
-        "CE nats/token",
-    ),
-}
 
 
 class ASRExperiment(Runner):
@@ -716,114 +607,6 @@ class ASRExperiment(Runner):
         self._say(table)
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report
-
-
-#: Columns of the ASR report table: (key, title, format).
-ASR_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("model", "model", "{}"),
-    ("forget_wer", "forget WER", "{:.3f}"),
-    ("forget_loss", "forget loss", "{:.3f}"),
-    ("retain_wer", "retain WER", "{:.3f}"),
-    ("retain_loss", "retain loss", "{:.3f}"),
-    ("test_wer", "test WER", "{:.3f}"),
-    ("test_cer", "test CER", "{:.3f}"),
-    ("test_loss", "test loss", "{:.3f}"),
-    ("mia_acc", "MIA acc", "{:.3f}"),
-    ("mia_auc", "MIA AUC", "{:.3f}"),
-    ("informed_auc", "informed AUC", "{:.3f}"),
-    ("time_s", "time s", "{:.1f}"),
-    ("verdict", "verdict", "{}"),
-)
-
-#: Columns of the table of sequential requests: the request, then :data:`ASR_COLUMNS`
-#: with the earlier requests' forget sets re-measured (pooled) before time and verdict.
-REQUEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("request", "request", "{}"),
-    *ASR_COLUMNS[:-2],
-    ("earlier_forget_wer", "earlier forget WER", "{:.3f}"),
-    ("earlier_forget_loss", "earlier forget loss", "{:.3f}"),
-    ("earlier_mia_auc", "earlier MIA AUC", "{:.3f}"),
-    ("earlier_still_forgotten", "earlier still forgotten", "{}"),
-    *ASR_COLUMNS[-2:],
-)
-
-
-def _report_markdown(
-    report: dict[str, Any], table: str, unit: str = "CTC nats per character"
-) -> str:
-    judge = report["judge"]
-    full = judge.get("full_audio")
-    judge_line = (
-        f"Judge (`{judge['spec']}`): unseen-speaker test WER {judge['cropped']['wer']:.2%} / "
-        f"CER {judge['cropped']['cer']:.2%} on speech-cropped audio"
-        + (f", WER {full['wer']:.2%} / CER {full['cer']:.2%} on the full files" if full else "")
-        + f" ({judge['n']} utterances)."
-    )
-    crit = report["criteria"]
-    requests = ""
-    if "requests" in report:
-        listed = "; ".join(
-            f"{r['request']}: {', '.join(r['speakers'])} ({r['sizes']['forget']} utterances)"
-            for r in report["requests"]
-        )
-        requests = (
-            f"Requests, applied in sequence: {listed}. The `earlier` columns re-measure the "
-            "forget sets of the previous requests (pooled) on each model; earlier still "
-            f"forgotten = {crit['earlier_still_forgotten']}.\n\n"
-        )
-    return (
-        f"# ASR speaker forgetting report\n\n{report['task']}; {report['tool']}\n\n"
-        f"Forget speakers: {', '.join(report['forget_speakers'])}; sizes {report['sizes']}.\n\n"
-        f"{judge_line}\n\nMIA: {report['mia_protocol']}.\n\n"
-        f"Verdict: reaches the retrained level = {crit['reaches_retrained']}; keeps utility = "
-        f"{crit['keeps_utility']}.\n\n{requests}Losses are {unit}.\n\n{table}\n\n"
-        "![forget/retain trade-off](tradeoff.png)\n"
-    )
-
-
-def plot_asr_tradeoff(
-    rows: list[dict[str, Any]],
-    path: str | Path,
-    *,
-    loss_label: str = "forget loss (CTC nats/char)",
-) -> Path:
-    """Two panels: forget loss vs retain WER, and MIA AUC (plain, informed) per model."""
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    gold = next((r for r in rows if r.get("role") == "gold"), None)
-    for r in rows:
-        marker = {"original": "s", "gold": "*"}.get(r.get("role"), "o")
-        ax1.scatter(
-            r["retain_wer"], r["forget_loss"], marker=marker, s=140 if marker == "*" else 60
-        )
-        ax1.annotate(
-            r["model"],
-            (r["retain_wer"], r["forget_loss"]),
-            textcoords="offset points",
-            xytext=(5, 5),
-            fontsize=8,
-        )
-    if gold is not None:
-        ax1.axhline(gold["forget_loss"], color="grey", ls="--", lw=1, label="retrained forget loss")
-        ax1.legend(fontsize=7)
-    ax1.set_xlabel("retain WER")
-    ax1.set_ylabel(loss_label)
-    ax1.set_title("forgetting vs utility")
-    x = np.arange(len(rows))
-    ax2.bar(x - 0.2, [r["mia_auc"] for r in rows], width=0.4, label="duration-matched AUC")
-    ax2.bar(x + 0.2, [r["informed_auc"] for r in rows], width=0.4, label="informed LOO AUC")
-    ax2.axhline(0.5, color="lightgrey", ls=":", lw=1)
-    ax2.set_xticks(x, [r["model"] for r in rows], rotation=30, fontsize=8)
-    ax2.set_ylabel("membership AUC (forget vs test)")
-    ax2.set_title("membership inference")
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, path)
 
 
 def run_asr_experiment(

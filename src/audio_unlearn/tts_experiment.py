@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +46,8 @@ from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit
 from .data.tts_data import TTSDataModule
 from .experiment import (
-    CorpusConfig,
     _prepare_corpus,
 )
-from .methods.fit import make_trainer
 from .methods.tts import FlowMatchingTraining
 from .models.tts import (
     DurationTable,
@@ -63,13 +60,28 @@ from .models.tts import (
     save_tts,
 )
 from .reporting import markdown_table
-from .run.attacks import RelearnOptions, relearn, relearn_wanted
-from .run.config import load_task_config
+from .run.attacks import relearn, relearn_wanted
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
-from .run.splits import SplitConfig, make_split
+from .run.splits import make_split
 from .run.store import settings_key
-from .run.sweep import SweepConfig
+from .runners.tts_config import (
+    TTSEvalConfig,
+    TTSExperimentConfig,
+    TTSSplitConfig,
+    TTSTrainConfig,
+    load_tts_config,
+)
+from .runners.tts_judge import train_judge
+from .runners.tts_report import (
+    REPORT_COLUMNS,
+    REQUEST_COLUMNS,
+    _report_markdown,
+    _row,
+    _targets,
+    plot_forgetting_curves,
+    plot_tts_tradeoff,
+)
 
 __all__ = [
     "TTSEvalConfig",
@@ -82,182 +94,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: the built-in CPU model: ~3M parameters, two mel frames per Transformer token.
-DEFAULT_MODEL: dict[str, Any] = {"d_model": 192, "n_layers": 6, "frames_per_token": 2}
-
-
-@dataclass
-class TTSCorpusConfig(CorpusConfig):
-    """:class:`~audio_unlearn.experiment.CorpusConfig` with the TTS default: the clean
-    synthetic corpus, one utterance per command and speaker."""
-
-    dir: str = "data/synth-tts"
-    synth: dict[str, Any] = field(
-        default_factory=lambda: {"noise": "clean", "repeats_per_intent": 1}
-    )
-
-
-@dataclass
-class TTSSplitConfig(SplitConfig):
-    """Unseen (test) speakers and forget speakers
-    (:class:`~audio_unlearn.run.splits.SplitConfig`) with the TTS recipes' defaults; the
-    forget unit is a speaker (``kind: speaker``)."""
-
-    n_test_speakers: int = 8
-    n_speakers: int | None = 4
-    min_utterances: int = 1
-    seed: int = 0
-
-
-@dataclass
-class TTSTrainConfig:
-    """Pre-training of the original (F + R) and retrained (R only) models.
-
-    Attributes:
-        steps: optimiser steps.
-        batch_size: utterances per step.
-        lr: peak learning rate (warm-up then cosine).
-        warmup_steps: linear warm-up.
-        weight_decay: AdamW weight decay.
-        precision: Lightning precision ("bf16-mixed" uses AMX/AVX512-bf16 CPUs and GPUs).
-    """
-
-    steps: int = 3000
-    batch_size: int = 16
-    lr: float = 2e-3
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    precision: str = "bf16-mixed"
-
-
-@dataclass
-class TTSUnlearnConfig:
-    """Settings shared by the unlearning methods (a method's own YAML keys win).
-
-    Attributes:
-        steps: optimiser steps of each method (a method entry may set its own ``steps``).
-        batch_size: utterances per step (forget + retain together for two-set methods;
-            the forget share is the method's ``forget_ratio`` when it has one, else half).
-        precision: Lightning precision of the unlearning runs.
-    """
-
-    steps: int = 300
-    batch_size: int = 16
-    precision: str = "bf16-mixed"
-
-
-@dataclass
-class TTSEvalConfig(RelearnOptions):
-    """Evaluation of cloning (SIM-o, SIM-r), intelligibility (WER) and spk-ZRF.
-
-    Attributes:
-        per_speaker: cloning trials (prompt, target) per speaker.
-        max_speakers: speakers evaluated per group (forget, remain, unseen); None = all.
-        nfe, solver, guidance: the sampler (paper: 32, midpoint, 0.7).
-        seed: seeds trial choice and sampling noise (the same for every model).
-        encoder: speaker encoder spec ("resemblyzer", "ecapa:<path>", "wavlm_sv:<path>").
-        vocoder: vocoder spec ("griffin_lim", "vocos:<path>", "hifigan:<path>").
-        judge: the ASR judge: "train" (train the library CTC recogniser on this corpus's
-            training speakers, real + vocoder-resynthesised audio), a transcriber spec
-            ("library:<ckpt>", "ctc:<name or path>", "whisper:<name or path>"), or
-            None for no WER.
-        judge_epochs: epochs of the ``train`` judge.
-        normaliser: text normaliser of WER.
-        sim_margin: the TGU target: SIM-F within this of the cross-speaker level.
-        wer_bound: the stated bound on WER-R's rise over the original's (absolute).
-        batch_size: generations per batch.
-        relearn_steps: the relearning attack (0 = off): fine-tune each model of
-            ``relearn_methods`` on ``relearn_utterances`` forget utterances for this many
-            steps at ``relearn_lr`` and re-measure (the paper: 15 minutes of a forget
-            speaker's audio restores SIM-F); rows ``<method>+relearn``.
-        probe_every: the forgetting curve (0 = off): every this many unlearning steps of
-            the ``probe_methods``, generate every trial and record SIM per group, the
-            cross-speaker level and SIM-F's gap above it (the row's ``curve`` in
-            ``report.json``, ``forgetting_curve.png``, and in the targets the first
-            probed step at which the gap is within ``sim_margin``).
-    """
-
-    per_speaker: int = 3
-    max_speakers: int | None = 8
-    nfe: int = 16
-    solver: str = "midpoint"
-    guidance: float = 0.7
-    seed: int = 0
-    encoder: str = "resemblyzer"
-    vocoder: str = "griffin_lim"
-    judge: str | None = "train"
-    judge_epochs: int = 15
-    normaliser: str = "strip_punct"
-    sim_margin: float = 0.05
-    wer_bound: float = 0.05
-    batch_size: int = 8
-    relearn_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
-    relearn_with_retain: bool = False  # the TGU paper's attack: forget audio alone
-    probe_every: int = 0
-    probe_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
-
-
-@dataclass
-class TTSExperimentConfig:
-    """A whole TTS speaker-forgetting run (see ``recipes/tts_speaker/``).
-
-    Attributes:
-        corpus: where the corpus comes from (default: the clean synthetic espeak-ng corpus).
-        split: unseen and forget speakers.
-        model: overrides of :class:`~audio_unlearn.models.tts.FlowMatchingTTSConfig`.
-        train: pre-training settings.
-        unlearn: settings shared by the methods.
-        methods: method name -> hyper-parameter overrides (plus an optional ``steps``).
-        eval: evaluation settings.
-        trainer: extra Lightning ``Trainer`` arguments (e.g. a GPU preset).
-        sweep: the learning-rate x seed sweep, chosen on validation (off by default).
-        requests: ``None`` (one request: the split's forget speakers) or forget requests
-            handled one after the other: lists of speaker ids, or numbers of speakers to
-            draw (see the module docstring).
-        seed: global seed.
-        margin_s: seconds kept after the last phone of each utterance.
-        task: ``tts`` (``audio-unlearn run`` hands the config to this runner).
-    """
-
-    task: str = "tts"
-    corpus: TTSCorpusConfig = field(default_factory=TTSCorpusConfig)
-    split: TTSSplitConfig = field(default_factory=TTSSplitConfig)
-    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
-    train: TTSTrainConfig = field(default_factory=TTSTrainConfig)
-    unlearn: TTSUnlearnConfig = field(default_factory=TTSUnlearnConfig)
-    methods: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {
-            "tts_ft": {},
-            "tts_ng": {"lr": 1e-5},
-            "tts_kl": {"lr": 1e-5},
-            "tts_sgu": {},
-            "tts_tgu": {},
-        }
-    )
-    eval: TTSEvalConfig = field(default_factory=TTSEvalConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    requests: list[Any] | None = None
-    trainer: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    margin_s: float = 0.15
-
-
-def load_tts_config(
-    path: str | Path | None = None, overrides=(), *, trainer_preset: str | Path | None = None
-) -> TTSExperimentConfig:
-    """A :class:`TTSExperimentConfig` (:func:`~audio_unlearn.run.config.load_task_config`);
-    ``model`` keys override the built-in model rather than replace it."""
-    return load_task_config(
-        TTSExperimentConfig,
-        path,
-        overrides,
-        task="tts",
-        recipes="recipes/tts_speaker/",
-        trainer_preset=trainer_preset,
-        # model keys override the built-in default, not replace it
-        merge_defaults={"model": DEFAULT_MODEL},
-    )
 
 
 def _steps_trainer_kwargs(steps: int, precision: str, trainer: dict[str, Any]) -> dict[str, Any]:
@@ -461,98 +297,10 @@ class TTSExperiment(Runner):
         return self.probe(e.probe_every)
 
     # -- judge ---------------------------------------------------------------------------
-    def _resynthesised(self, utts, vocoder) -> list:
-        """Copies of ``utts`` whose audio is their own mel through ``vocoder`` (cached)."""
-        from .data.audio import save_audio
-        from .data.tts_data import utterance_features
-
-        out_dir = self.run_dir / "judge_audio"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        front_end = self.dm.front_end
-        copies = []
-        for u in utts:
-            path = out_dir / f"{u.id}.wav"
-            if not path.is_file():
-                mel, _ = utterance_features(u, self.vocab, front_end, margin_s=self.cfg.margin_s)
-                wav = vocoder(mel[None])[0]
-                save_audio(path, wav, self.mel.sample_rate)
-            copies.append(
-                dataclasses.replace(
-                    u, id=f"{u.id}~voc", audio=str(path.resolve()), sample_rate=self.mel.sample_rate
-                )
-            )
-        return copies
-
     def train_judge(self, vocoder) -> tuple[str, dict[str, Any]]:
-        """Train (or reuse) the library CTC recogniser as the offline WER judge.
-
-        Trained on the training speakers' real audio plus the same utterances resynthesised
-        by the evaluation vocoder (so vocoder artefacts alone do not count as errors); its
-        WER on the unseen speakers' real and resynthesised audio goes into ``judge.json``.
-        """
-        from torch.utils.data import DataLoader
-
-        from .data.asr_data import ASRDataset, WaveformStore, collate_asr
-        from .evaluation.asr import get_transcriber
-        from .evaluation.wer import wer_scores
-        from .methods.asr import CTCTraining
-        from .models.asr import ASRCheckpointError, CTCRecognizer, load_asr, save_asr
-
-        cfg = self.cfg
-        path = self.ckpt_dir / "judge.pt"
-        key = settings_key(
-            {
-                "data": self.data_key,
-                "epochs": cfg.eval.judge_epochs,
-                "vocoder": vocoder.describe(),
-                "seed": cfg.seed,
-            }
-        )
-        info_path = self.run_dir / "judge.json"
-        spec = f"library:{path}"
-        if path.is_file() and info_path.is_file():
-            try:
-                if load_asr(path).meta.get("key") == key:
-                    self._say(f"reusing {path} (same settings)")
-                    return spec, json.loads(info_path.read_text())
-            except ASRCheckpointError as err:
-                logger.warning("%s cannot be reused (%s); retraining", path, err)
-        by_id = {u.id: u for u in self.utterances}
-        train = [by_id[i] for i in (*self.split.forget, *self.split.retain)]
-        test = [by_id[i] for i in self.split.test]
-        self._say(f"vocoding {len(train) + len(test)} utterances for the judge")
-        train_all = train + self._resynthesised(train, vocoder)
-        test_voc = self._resynthesised(test, vocoder)
-        L.seed_everything(cfg.seed, verbose=False)
-        model = CTCRecognizer()
-        store = WaveformStore(crop="speech", margin_s=cfg.margin_s)
-        loader = DataLoader(
-            ASRDataset(train_all, model.vocab.encode, store),
-            batch_size=32,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(cfg.seed),
-            collate_fn=collate_asr,
-        )
-        self._say(f"training the WER judge (library CTC) for {cfg.eval.judge_epochs} epochs")
-        trainer = make_trainer(cfg.eval.judge_epochs, progress=self.progress)
-        trainer.fit(CTCTraining(model), train_dataloaders=loader)
-        model = model.cpu().eval()
-        save_asr(path, model, meta={"key": key, "role": "tts_judge"})
-        transcriber = get_transcriber(spec)
-        info: dict[str, Any] = {"spec": spec, "model": transcriber.describe()}
-        for name, utts in (("unseen_real", test), ("unseen_vocoded", test_voc)):
-            wavs = [store[u] for u in utts]
-            hyps = transcriber.transcribe(wavs, sample_rate=self.mel.sample_rate)
-            scores = wer_scores([u.text for u in utts], hyps, normaliser=cfg.eval.normaliser)
-            info[name] = {
-                "wer": scores.corpus_wer,
-                "mean_utterance_wer": scores.mean_utterance_wer,
-                "n": scores.n,
-                "normaliser": scores.normaliser,
-            }
-        atomic_write_text(info_path, json.dumps(info, indent=2, default=str))
-        self._say(f"judge WER: {json.dumps({k: info[k] for k in info if 'unseen' in k})}")
-        return spec, info
+        """Train (or reuse) the offline WER judge (:func:`~audio_unlearn.runners.tts_judge.
+        train_judge`); returns its transcriber spec and ``judge.json``'s record."""
+        return train_judge(self, vocoder)
 
     # -- evaluation ----------------------------------------------------------------------
     def _trials(self, split: ForgetSplit | None = None) -> list:
@@ -860,205 +608,6 @@ class TTSExperiment(Runner):
         atomic_write_text(self.run_dir / "report.md", "\n".join(lines))
         self._say(table)
         return report
-
-
-REPORT_COLUMNS = [
-    ("model", "model", "{}"),
-    ("wer_r", "WER-R", "{:.3f}"),
-    ("sim_r", "SIM-R", "{:.3f}"),
-    ("wer_f", "WER-F", "{:.3f}"),
-    ("sim_f", "SIM-F", "{:.3f}"),
-    ("spk_zrf_f", "spk-ZRF-F", "{:.3f}"),
-    ("sim_u", "SIM-U", "{:.3f}"),
-    ("wer_u", "WER-U", "{:.3f}"),
-    ("cross_sim", "cross-spk SIM", "{:.3f}"),
-    ("paired_gap_f", "F own-other", "{:+.3f}"),
-    ("sim_r_f", "SIM-r F", "{:.3f}"),
-    ("seconds", "time (s)", "{:.0f}"),
-    ("steps", "steps", "{}"),
-]
-
-#: the table of sequential requests: each request's rows with their earlier voices' revival
-REQUEST_COLUMNS = [
-    ("request", "request", "{}"),
-    *(c for c in REPORT_COLUMNS if c[0] in ("model", "sim_f", "sim_r", "sim_u", "cross_sim")),
-    ("revival_max", "revival (max earlier)", "{:+.3f}"),
-    ("time_s", "time (s)", "{:.0f}"),
-]
-
-
-def _mean(summary: dict[str, Any], group: str, key: str) -> float | None:
-    entry = summary.get(group, {}).get(key)
-    return None if entry is None else entry.get("mean")
-
-
-def _row(
-    name: str, s: dict[str, Any], cross: dict[str, Any], zrf: dict[str, Any]
-) -> dict[str, Any]:
-    sim_f, cross_f = _mean(s, "forget", "sim_o"), _mean(s, "forget", "cross_sim_o")
-    return {
-        "model": name,
-        "sim_f": _mean(s, "forget", "sim_o"),
-        "sim_r": _mean(s, "remain", "sim_o"),
-        "sim_u": _mean(s, "unseen", "sim_o"),
-        "sim_r_f": _mean(s, "forget", "sim_r"),
-        "sim_r_r": _mean(s, "remain", "sim_r"),
-        "wer_f": _mean(s, "forget", "wer"),
-        "wer_r": _mean(s, "remain", "wer"),
-        "wer_u": _mean(s, "unseen", "wer"),
-        "cross_sim": cross.get("sim_o"),
-        # the same forget generations against other speakers' prompts: a paired measure
-        # of how much of the forget voice is left (0 = as close to others as to it)
-        "paired_gap_f": None if sim_f is None or cross_f is None else sim_f - cross_f,
-        "spk_zrf_f": zrf.get("groups", {}).get("forget", {}).get("value"),
-        # earlier requests' forget speakers, cloned again (sequential requests)
-        **{f"sim_{g}": _mean(s, g, "sim_o") for g in s if g.startswith("forget_r")},
-    }
-
-
-def _targets(
-    rows: list[dict[str, Any]], original: dict[str, Any], margin: float, wer_bound: float
-) -> dict:
-    """The issue's checks for every method row: SIM-F within ``margin`` of the
-    cross-speaker level, SIM-R >= 0.9x the original's, WER-R rise within ``wer_bound``."""
-    out: dict[str, Any] = {
-        "original_sim_f_above_cross": (
-            None
-            if original["sim_f"] is None or original["cross_sim"] is None
-            else original["sim_f"] - original["cross_sim"]
-        )
-    }
-    for row in rows[1:]:
-        entry: dict[str, Any] = {}
-        if row["sim_f"] is not None and row["cross_sim"] is not None:
-            entry["sim_f_minus_cross"] = row["sim_f"] - row["cross_sim"]
-            entry["sim_f_at_cross_level"] = row["sim_f"] - row["cross_sim"] <= margin
-        if row.get("reference"):  # not a method: only where its voices lie
-            out[row["model"]] = entry
-            continue
-        if row["sim_r"] is not None and original["sim_r"]:
-            entry["sim_r_ratio"] = row["sim_r"] / original["sim_r"]
-            entry["sim_r_kept"] = entry["sim_r_ratio"] >= 0.9
-        if row["wer_r"] is not None and original["wer_r"] is not None:
-            entry["wer_r_rise"] = row["wer_r"] - original["wer_r"]
-            entry["wer_r_within_bound"] = entry["wer_r_rise"] <= wer_bound
-        out[row["model"]] = entry
-    return out
-
-
-def _report_markdown(report: dict[str, Any], table: str) -> str:
-    ev = report["evaluation"]
-    judge = report.get("judge") or {}
-    lines = [
-        "# Zero-shot TTS speaker-identity forgetting",
-        "",
-        f"Forget speakers: {', '.join(report['split']['forget_speakers'])} "
-        f"({report['split']['n_forget']} utterances); remain utterances "
-        f"{report['split']['n_retain']}; unseen speakers' utterances "
-        f"{report['split']['n_unseen']}.",
-        f"Model: {report['model']['parameters'] / 1e6:.2f}M parameters. Sampler: "
-        f"{ev['solver']}, {ev['nfe']} function evaluations, guidance {ev['guidance']}. "
-        f"Vocoder: {ev['vocoder']['vocoder']}. Speaker encoder: {ev['encoder']}. "
-        f"{ev['n_trials']} cloning trials (cross-sentence, 3 s prompts, aligner durations).",
-        f"WER judge: {judge.get('spec', 'none')}, normaliser {ev['normaliser']}"
-        + (
-            f"; judge WER on unseen speakers: real {judge['unseen_real']['wer']:.3f}, "
-            f"vocoded {judge['unseen_vocoded']['wer']:.3f}"
-            if "unseen_real" in judge
-            else ""
-        )
-        + ".",
-        "",
-        "SIM = SIM-o (cosine to the real prompt audio); SIM-r F = against the vocoded prompt. "
-        "cross-spk SIM = mean SIM of generations to other speakers' prompts (the level a "
-        "random voice reaches with this encoder and vocoder); the target compares SIM-F "
-        "with it. F own-other = SIM-F minus the same forget generations' mean SIM to other "
-        "speakers' prompts (a paired view of the voice left; not the target). "
-        "spk-ZRF in natural log.",
-        "",
-        table,
-        "",
-        "Targets (SIM-F within "
-        f"{ev['sim_margin']} of the cross-speaker level; SIM-R >= 0.9x original; WER-R "
-        f"rise <= {ev['wer_bound']}):",
-        "",
-        "```json",
-        json.dumps(report["targets"], indent=2, default=str),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def plot_tts_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """SIM-F (forgetting, lower is better) against SIM-R (cloning kept), one point per
-    model, with the first row's (the original's) cross-speaker level as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .reporting import save_figure
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for row in rows:
-        if row.get("sim_f") is None or row.get("sim_r") is None:
-            continue
-        ax.scatter(row["sim_f"], row["sim_r"], s=40)
-        ax.annotate(
-            row["model"],
-            (row["sim_f"], row["sim_r"]),
-            fontsize=8,
-            xytext=(4, 3),
-            textcoords="offset points",
-        )
-    level = rows[0].get("cross_sim") if rows else None
-    if level is not None:  # each model has its own level (report.md); the original's is drawn
-        ax.axvline(
-            level, ls="--", c="grey", label=f"{rows[0]['model']}'s cross-speaker level {level:.3f}"
-        )
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel("SIM-F (forget speakers' prompts; lower = forgotten)")
-    ax.set_ylabel("SIM-R (remain speakers; higher = still cloned)")
-    ax.set_title("Zero-shot TTS speaker forgetting")
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def plot_forgetting_curves(rows: list[dict[str, Any]], path: str | Path, margin: float) -> Path:
-    """SIM-F minus the cross-speaker level against unlearning steps, one line per probed
-    method, with the target margin drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .reporting import save_figure
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for row in rows:
-        curve = [c for c in row.get("curve") or () if c["gap"] is not None]
-        if not curve:
-            continue
-        steps = [c["step"] for c in curve]
-        left.plot(steps, [c["gap"] for c in curve], "o-", label=row["model"])
-        for group, style in (("forget", "o-"), ("remain", "s--"), ("unseen", "^:")):
-            values = [c["sim"].get(group) for c in curve]
-            if all(v is not None for v in values):
-                right.plot(steps, values, style, label=f"{row['model']} SIM {group}")
-        right.plot(steps, [c["level"] for c in curve], "k-", lw=0.8, label="cross-speaker level")
-    left.axhline(margin, ls="--", c="grey", label=f"target: gap <= {margin}")
-    left.axhline(0.0, ls=":", c="lightgrey")
-    left.set_xlabel("unlearning steps")
-    left.set_ylabel("SIM-F - cross-speaker level")
-    left.set_title("Forgetting curve")
-    left.legend(fontsize=8)
-    right.set_xlabel("unlearning steps")
-    right.set_ylabel("mean SIM-o")
-    right.set_title("Cloning per group")
-    right.legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, path)
 
 
 def run_tts_experiment(
