@@ -172,32 +172,39 @@ def check_methods(
     task: str,
     *,
     runner_keys: Collection[str] = (),
-) -> None:
+) -> dict[str, dict[str, Any]]:
     """Check a run's ``{method: hyper-parameters}`` before any work is done.
 
     Every name must be a method or preset that serves ``task``, and every hyper-parameter
     one it takes (``runner_keys``, e.g. the TTS runner's per-method ``steps``, are the
     runner's) with a value of the right kind.
 
+    Returns:
+        The same mapping with numbers given as text (``lr: 3e-4`` in YAML 1.1) as numbers.
+
     Raises:
         ValueError: naming every problem found.
     """
     problems = []
+    checked: dict[str, dict[str, Any]] = {}
     for name, hparams in methods.items():
         try:
             known = method_hparams(name, task)
-            values = {k: v for k, v in dict(hparams or {}).items() if k not in runner_keys}
+            given = dict(hparams or {})
+            values = {k: v for k, v in given.items() if k not in runner_keys}
             unknown = sorted(set(values) - set(known))
             if unknown:
                 raise ValueError(
                     f"method {name!r} has no hyper-parameter(s) {unknown}; it takes {sorted(known)}"
                 )
-            for key, value in values.items():
-                _coerce(name, key, value, known[key])
+            checked[name] = {
+                k: (_coerce(name, k, v, known[k]) if k in values else v) for k, v in given.items()
+            }
         except ValueError as err:
             problems.append(str(err))
     if problems:
         raise ValueError("; ".join(problems))
+    return checked
 
 
 def _coerce(method: str, key: str, value, default):

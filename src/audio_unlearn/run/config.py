@@ -6,28 +6,62 @@ naming the allowed ones), and a config of another task is refused before anythin
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 __all__ = [
+    "POSITIVE",
     "apply_overrides",
     "check_task",
+    "coerce",
     "load_task_config",
     "merge_config",
     "read_config_values",
 ]
 
 
+#: settings that count something or scale a step: a value <= 0 is a mistake wherever they
+#: appear (``relearn_steps``, ``probe_every`` and the like use 0 for "off" and are not here)
+POSITIVE = frozenset(
+    {
+        "epochs",
+        "batch_size",
+        "eval_batch_size",
+        "steps",
+        "max_steps",
+        "lr",
+        "nfe",
+        "per_speaker",
+        "judge_epochs",
+        "relearn_utterances",
+        "relearn_lr",
+    }
+)
+
+
 def merge_config(dc_type, values: dict[str, Any], where: str):
+    """``dc_type`` built from its defaults and ``values`` (a nested mapping), every value
+    checked against its field's type: numbers in any notation (YAML 1.1 reads ``1e-3`` as
+    text), integers, flags, text, lists of those, ``None`` where the type allows it; and
+    the counts and rates of :data:`POSITIVE` must be > 0.
+
+    Raises:
+        ValueError: an unknown key, or a value of the wrong type or range, naming the key
+            (``train.epochs``) and what it takes.
+    """
     if not isinstance(values, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(dc_type)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    hints = typing.get_type_hints(dc_type)
     kwargs = {}
     for name, value in values.items():
         sub = (
@@ -35,11 +69,78 @@ def merge_config(dc_type, values: dict[str, Any], where: str):
             if fields[name].default_factory is not dataclasses.MISSING
             else None
         )
+        key = f"{where}.{name}" if where != "config" else name
         if dataclasses.is_dataclass(sub):
-            kwargs[name] = merge_config(sub, value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = value
+            kwargs[name] = merge_config(sub, value or {}, key)
+            continue
+        value = coerce(value, hints.get(name, Any), key)
+        if name in POSITIVE and _is_number(value) and not value > 0:
+            raise ValueError(f"{key} must be > 0, got {value}")
+        kwargs[name] = value
     return dc_type(**kwargs)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def coerce(value, hint, key: str):
+    """``value`` as the type ``hint`` says (see :func:`merge_config`)."""
+    origin = typing.get_origin(hint)
+    if hint is Any or hint is object:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce(value, option, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(errors[0] if len(errors) == 1 else f"{key}: {value!r} fits none of {hint}")
+    if origin in (list, tuple, collections.abc.Sequence):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key} must be a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must be a mapping (key: value), got {value!r}")
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    if hint is float:
+        if _is_number(value):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    if hint is int:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if _is_number(number) and float(number).is_integer():
+            return int(number)
+        raise ValueError(f"{key} must be a whole number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if _is_number(value):  # a speaker id or label YAML read as a number
+            return str(value)
+        raise ValueError(f"{key} must be text, got {value!r}")
+    return value
 
 
 def read_config_values(
@@ -58,7 +159,10 @@ def read_config_values(
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found (see {recipes})")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path} is not valid YAML: {err}") from None
     if trainer_preset is not None:
         preset = Path(trainer_preset)
         if not preset.is_file():
@@ -85,7 +189,11 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like key.sub=value")
     key, value = text.split("=", 1)
-    return key.split("."), yaml.safe_load(value)
+    try:
+        return key.split("."), yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise ValueError(f"override {text!r}: the value is not valid YAML ({problem})") from None
 
 
 def check_task(

@@ -67,7 +67,10 @@ class Runner:
     model_noun: ClassVar[str] = "model"
 
     def __init__(self, cfg: Any, run_dir: str | Path, *, progress: bool = True):
-        check_methods(cfg.methods, self.task, runner_keys=self.runner_keys)  # before any work
+        # before any work; numbers given as text (YAML 1.1's ``3e-4``) become numbers
+        checked = check_methods(cfg.methods, self.task, runner_keys=self.runner_keys)
+        if checked:
+            cfg.methods = checked
         check_sweep(cfg, self.task)
         kind = getattr(getattr(cfg, "split", None), "kind", "speaker")
         if kind not in self.split_kinds:

@@ -218,7 +218,7 @@ class UnSLUConfig:
                     f"methods.{name}.lr: the learning rate comes from `lrs` (the sweep); "
                     "remove it or set lrs"
                 )
-        check_methods(self.methods, "classification")
+        self.methods = check_methods(self.methods, "classification")
 
 
 def load_unslu_config(
