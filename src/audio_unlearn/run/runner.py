@@ -28,7 +28,7 @@ from ..data.splits import ForgetSplit
 from ..methods.fit import fit_unlearning, make_trainer
 from ..methods.registry import build_method, check_methods
 from .ddp import is_global_zero, record_rank
-from .store import reuse_checkpoint, settings_key
+from .store import audio_identity, reuse_checkpoint, settings_key
 from .sweep import check_sweep, run_sweep
 
 __all__ = ["METHOD_FACTS", "Runner"]
@@ -226,10 +226,19 @@ class Runner:
         chose on validation (``sweep:``; :mod:`audio_unlearn.run.sweep`) when it is on."""
         return run_sweep(self, gold)
 
-    @staticmethod
-    def split_digest(split: ForgetSplit) -> dict[str, str]:
-        """Digests of a split's forget, retain and test ids (for data keys)."""
-        return {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")}
+    def split_digest(self, split: ForgetSplit) -> dict[str, str]:
+        """Digests of a split's forget, retain and test ids and of the audio files of its
+        utterances (:func:`~audio_unlearn.run.store.audio_identity`), for data keys: other
+        audio behind the same ids is other data."""
+        digest = {k: settings_key(getattr(split, k)) for k in ("forget", "retain", "test")}
+        ids = sorted({*split.forget, *split.retain, *split.valid, *split.test})
+        cache = self.__dict__.setdefault("_audio_digests", {})
+        ids_key = settings_key(ids)
+        if ids_key not in cache:
+            by_id = {u.id: u for u in self.utterances}
+            cache[ids_key] = audio_identity(by_id[i].audio for i in ids if i in by_id)
+        digest["audio"] = cache[ids_key]
+        return digest
 
     # -- the evaluation store ------------------------------------------------------------------
     def evaluation_settings(self) -> dict[str, Any]:
