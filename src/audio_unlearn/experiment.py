@@ -166,6 +166,23 @@ def _prepare_corpus(cfg: ExperimentConfig, progress: bool):
     return str(corpus.manifest), read_manifest(corpus.manifest), None
 
 
+def check_label_key(utterances, key: str, where) -> None:
+    """Refuse a corpus whose utterances lack the label a classification run uses, before
+    any audio is loaded.
+
+    Raises:
+        ValueError: naming how many lack it, the first one and the labels it has.
+    """
+    missing = [u for u in utterances if key != "speaker" and key not in u.labels]
+    if missing:
+        first = missing[0]
+        raise ValueError(
+            f"{len(missing)} of {len(utterances)} utterances of {where} have no label {key!r} "
+            f"(first: {first.id!r}, which has {[*sorted(first.labels), 'speaker']}); set "
+            "label_key to one of its labels"
+        )
+
+
 class Experiment(Runner):
     """One speaker-forgetting run in ``run_dir`` (see :func:`run_experiment`)."""
 
@@ -180,8 +197,9 @@ class Experiment(Runner):
 
     def prepare(self) -> None:
         cfg = self.cfg
-        self.write_config()
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
+        check_label_key(self.utterances, cfg.label_key, self.manifest_path)
+        self.write_config()  # inputs checked: the run directory starts here
         self.requests = check_requests(getattr(cfg, "requests", None))
         if self.requests is not None and cfg.split.kind != "speaker":
             raise ValueError("requests forget speakers: they need split.kind speaker")

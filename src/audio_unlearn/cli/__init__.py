@@ -13,6 +13,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 from pathlib import Path
@@ -153,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"audio-unlearn {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error (user mistakes print one error: line)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -289,6 +295,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, ImportError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"error: {describe_error(err)}", file=sys.stderr)
         return 2
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for a user mistake: file-system errors say which file and what to do."""
+    if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+        where = err.filename or "a file"
+        if err.errno == errno.ENOSPC:
+            return f"no space left on the device writing {where}; free space or use another --out"
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"no permission to write {where}; choose a writable --out (or fix its rights)"
+        if isinstance(err, (NotADirectoryError, FileExistsError)):
+            return f"{where} is a file where a directory is needed; choose another --out"
+        return f"{err.strerror or err} ({where})"
+    return str(err)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,7 +32,7 @@ from .ddp import is_global_zero, record_rank
 from .store import audio_identity, reuse_checkpoint, settings_key
 from .sweep import check_sweep, run_sweep
 
-__all__ = ["METHOD_FACTS", "Runner"]
+__all__ = ["METHOD_FACTS", "Runner", "check_output_dir"]
 
 #: numeric method attributes recorded in a method checkpoint's meta and its report row
 #: (prune-and-regrow's impair time, chosen sparsity and pruned count; TGU's teacher calls)
@@ -86,6 +87,7 @@ class Runner:
                     f"eval.relearn_methods names {missing}, which the run does not run "
                     f"(methods: {list(cfg.methods)})"
                 )
+        check_output_dir(run_dir)
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -463,6 +465,27 @@ class Runner:
         if self.is_global_zero:
             self.save_model(path, model, meta)
         return model, meta
+
+
+def check_output_dir(path: str | Path) -> None:
+    """Refuse a run directory that cannot be made or written, before any work (nothing is
+    created here).
+
+    Raises:
+        ValueError: ``path`` or one of its parents is a file, or the first existing
+            ancestor is not writable.
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is" if probe == path else f"is inside {probe}, which is"
+        raise ValueError(f"--out {path} {where} a file, not a directory; choose another --out")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {path}: {probe} is not writable; choose a writable --out")
 
 
 def _jsonable(value: Any) -> Any:
