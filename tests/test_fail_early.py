@@ -51,3 +51,44 @@ def test_debug_shows_the_traceback(dummy_manifest, tmp_path):
 def test_file_system_errors_say_which_file_and_what_to_do(err, says):
     line = describe_error(err)
     assert says in line and err.filename in line
+
+
+class _Payload:
+    """A pickle that would create ``marker`` when loaded unsafely."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("kind", ["classifier", "asr", "tts"])
+def test_a_checkpoint_holding_code_is_refused_without_advice_to_load_it_unsafely(tmp_path, kind):
+    import torch
+
+    from audio_unlearn.models.asr import load_asr
+    from audio_unlearn.models.checkpoint import load_classifier
+    from audio_unlearn.models.tts import load_tts
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "x", "payload": _Payload(marker)}, path)
+    load = {"classifier": load_classifier, "asr": load_asr, "tts": load_tts}[kind]
+    with pytest.raises(ValueError) as err:
+        load(path)
+    text = str(err.value)
+    assert "safe load refuses" in text and str(path) in text
+    assert "weights_only=False" not in text and "likely succeed" not in text
+    assert not marker.exists()
+
+
+def test_a_classifier_checkpoint_without_its_model_class_names_what_it_lacks(tmp_path):
+    import torch
+
+    from audio_unlearn.models.checkpoint import FORMAT, CheckpointError, load_classifier
+
+    path = tmp_path / "hand.pt"
+    torch.save({"format": FORMAT, "config": {}, "state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match=r"lacks \['model_class', 'classes', 'label_key'\]"):
+        load_classifier(path)

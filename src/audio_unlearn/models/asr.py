@@ -45,7 +45,7 @@ import torchaudio
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .checkpoint import atomic_torch_save
+from .checkpoint import atomic_torch_save, safe_torch_load
 
 __all__ = [
     "ASRCheckpoint",
@@ -592,12 +592,7 @@ def load_asr(
             f"ASR checkpoint {path} not found; train one with `audio-unlearn asr-speaker` "
             "(recipes/asr_speaker) or pass the path of an existing checkpoint"
         )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ASRCheckpointError(
-            f"ASR checkpoint {path} is unreadable ({err}); re-create it"
-        ) from None
+    payload = safe_torch_load(path, ASRCheckpointError, "ASR checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ASRCheckpointError(

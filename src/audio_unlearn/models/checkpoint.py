@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +59,23 @@ class ClassifierCheckpoint:
     classes: tuple[str, ...]
     label_key: str
     meta: dict = field(default_factory=dict)
+
+
+def safe_torch_load(path: str | os.PathLike, error: type[Exception], what: str) -> object:
+    """``torch.load(path, weights_only=True)``; a file a safe load refuses (it holds Python
+    objects whose loading may run code) or cannot read raises ``error`` saying so, without
+    advice to load it unsafely (PyTorch's own message suggests ``weights_only=False``)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(
+            f"{what} {path} holds Python objects that a safe load refuses (loading them could "
+            "run code); audio-unlearn never loads such files: re-create the checkpoint with "
+            "this library"
+        ) from None
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise error(f"{what} {path} is unreadable ({first}); re-create it") from None
 
 
 def atomic_torch_save(payload: object, path: str | os.PathLike) -> Path:
@@ -119,14 +137,21 @@ def load_classifier(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({err}); re-create it") from None
+    payload = safe_torch_load(path, CheckpointError, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not an audio-unlearn classifier checkpoint (format "
             f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__})"
+        )
+    lacking = [
+        k
+        for k in ("model_class", "config", "state_dict", "classes", "label_key")
+        if k not in payload
+    ]
+    if lacking:
+        raise CheckpointError(
+            f"{path} lacks {lacking}: a damaged or hand-made checkpoint; re-create it with "
+            "this library"
         )
     model_cls, config_cls = MODEL_CLASSES.get(payload["model_class"], (None, None))
     if model_cls is None:

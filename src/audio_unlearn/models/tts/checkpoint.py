@@ -6,9 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from ..checkpoint import atomic_torch_save
+from ..checkpoint import atomic_torch_save, safe_torch_load
 from .mel import MelConfig
 from .phones import DurationTable, PhoneVocabulary
 from .voicebox import FlowMatchingTTS, FlowMatchingTTSConfig
@@ -84,12 +82,7 @@ def load_tts(
             f"TTS checkpoint {path} not found; train one with `audio-unlearn tts-speaker` "
             "(recipes/tts_speaker) or pass the path of an existing checkpoint"
         )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise TTSCheckpointError(
-            f"TTS checkpoint {path} is unreadable ({err}); re-create it"
-        ) from None
+    payload = safe_torch_load(path, TTSCheckpointError, "TTS checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise TTSCheckpointError(
