@@ -67,14 +67,16 @@ def safe_torch_load(path: str | os.PathLike, error: type[Exception], what: str) 
     advice to load it unsafely (PyTorch's own message suggests ``weights_only=False``)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise error(
-            f"{what} {path} holds Python objects that a safe load refuses (loading them could "
-            "run code); audio-unlearn never loads such files: re-create the checkpoint with "
-            "this library"
-        ) from None
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip()
+        if isinstance(err, pickle.UnpicklingError) and "Unsupported global" in text:
+            raise error(
+                f"{what} {path} holds Python objects that a safe load refuses (loading them "
+                "could run code); audio-unlearn never loads such files: re-create the "
+                "checkpoint with this library"
+            ) from None
+        found = [line for line in text.splitlines() if "Unsupported" in line]
+        first = (found or text.splitlines() or [type(err).__name__])[0].strip()
         raise error(f"{what} {path} is unreadable ({first}); re-create it") from None
 
 
