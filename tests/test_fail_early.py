@@ -92,3 +92,33 @@ def test_a_classifier_checkpoint_without_its_model_class_names_what_it_lacks(tmp
     torch.save({"format": FORMAT, "config": {}, "state_dict": {}}, path)
     with pytest.raises(CheckpointError, match=r"lacks \['model_class', 'classes', 'label_key'\]"):
         load_classifier(path)
+
+
+def test_data_validate_finds_every_problem_in_one_pass(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from audio_unlearn.testing import make_dummy_corpus
+
+    manifest = make_dummy_corpus(tmp_path / "c", n_speakers=3, n_classes=2, per_class=2)
+    recs = [json.loads(line) for line in manifest.read_text().splitlines()]
+    cut = tmp_path / "c" / recs[0]["audio"]
+    wav, sr = sf.read(cut)
+    sf.write(cut, wav[: len(wav) // 2], sr)  # a wav cut in half
+    recs[1]["sample_rate"] = 8000  # a line that lies about the rate
+    del recs[2]["labels"]["intent"]
+    lines = [json.dumps(r) for r in recs]
+    lines[3], lines[4] = "{not json", json.dumps({"id": "x"})
+    manifest.write_text("\n".join(lines) + "\n")
+    code = main(["data", "validate", str(manifest), "--label-key", "intent", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1 and "5 problem(s)" in out
+    for says in (
+        ":4: not valid JSON",
+        ":5: missing field(s)",
+        "lasts 0.50 s, its line says 1.00 s",
+        "is 16000 Hz, its line says 8000",
+        "no label 'intent'",
+    ):
+        assert says in out, says

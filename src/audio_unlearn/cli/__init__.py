@@ -55,28 +55,51 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    import soundfile as sf
     from tqdm.auto import tqdm
 
     from ..data.audio import load_audio
     from ..data.manifest import read_manifest
 
-    utterances = read_manifest(args.manifest)
-    problems = []
+    problems: list[str] = []
+    utterances = read_manifest(args.manifest, problems=problems)
     for u in tqdm(utterances, desc="checking audio", unit="utt", disable=args.no_progress):
-        try:
-            load_audio(u.audio)
-        except (OSError, ValueError) as err:
-            problems.append(f"{u.id}: {err}")
+        problems += _audio_problems(u, args.label_key, sf, load_audio)
     speakers = {u.speaker for u in utterances}
     print(
         f"{args.manifest}: {len(utterances)} utterances, {len(speakers)} speakers, "
         f"{sum(u.duration for u in utterances) / 3600:.2f} h"
     )
     if problems:
-        print(f"{len(problems)} problem(s):", *problems[:50], sep="\n  ")
+        print(f"{len(problems)} problem(s):", *problems, sep="\n  ")
         return 1
-    print("all audio files load and pass validation")
+    print("every line reads; every audio file loads, passes validation and matches its line")
     return 0
+
+
+#: a file's real duration may differ from its manifest line by this much (s, or fraction)
+DURATION_TOLERANCE = (0.05, 0.02)
+
+
+def _audio_problems(u, label_key: str | None, sf, load_audio) -> list[str]:
+    """What is wrong with one utterance's audio and labels (empty: nothing)."""
+    out = []
+    if label_key and label_key != "speaker" and label_key not in u.labels:
+        out.append(f"{u.id}: no label {label_key!r} (it has {sorted(u.labels)})")
+    try:
+        info = sf.info(u.audio)
+    except Exception as err:  # soundfile raises its own error types for unreadable files
+        return [*out, f"{u.id}: cannot read {u.audio} ({str(err).strip().splitlines()[0]})"]
+    if info.samplerate != u.sample_rate:
+        out.append(f"{u.id}: {u.audio} is {info.samplerate} Hz, its line says {u.sample_rate}")
+    real = info.frames / info.samplerate
+    if abs(real - u.duration) > max(DURATION_TOLERANCE[0], DURATION_TOLERANCE[1] * u.duration):
+        out.append(f"{u.id}: {u.audio} lasts {real:.2f} s, its line says {u.duration:.2f} s")
+    try:
+        load_audio(u.audio)
+    except (OSError, ValueError) as err:
+        out.append(f"{u.id}: {err}")
+    return out
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
@@ -219,10 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate = dsub.add_parser(
         "validate",
         help="check a manifest and load every audio file",
-        description="Read a JSONL manifest, load and validate every audio file (missing, "
-        "corrupt, empty, silent, NaN), and list the problems. Exit status 1 if any.",
+        description="Read every line of a JSONL manifest, load and validate every audio file "
+        "(missing, corrupt, empty, silent, NaN), compare each file's real duration and sample "
+        "rate with its line (and, with --label-key, check the label), and list every problem "
+        "found in one pass. Exit status 1 if any.",
     )
     validate.add_argument("manifest")
+    validate.add_argument(
+        "--label-key",
+        default=None,
+        help="also check that every line has this label (the label_key a run will use)",
+    )
     validate.add_argument("--no-progress", action="store_true", help="no progress bar")
     validate.set_defaults(func=_cmd_validate)
 

@@ -132,8 +132,14 @@ class Utterance:
         return replace(self, audio=audio)
 
 
-def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+def read_manifest(path: str | os.PathLike, *, problems: list[str] | None = None) -> list[Utterance]:
     """Read a JSONL manifest.
+
+    Args:
+        path: the manifest.
+        problems: when given, a bad line's message is appended here and the line left
+            out, so every problem is found in one pass (``data validate``); otherwise the
+            first bad line raises.
 
     Raises:
         FileNotFoundError: the manifest does not exist.
@@ -153,24 +159,32 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ManifestError("a line must be a JSON object")
-                utt = Utterance.from_json(record, base_dir=base_dir)
-            except json.JSONDecodeError as err:
-                raise ManifestError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+                utt = _parse_line(line, base_dir, f"{path}:{lineno}")
+                if utt.id in seen:
+                    raise ManifestError(
+                        f"{path}:{lineno}: duplicate utterance id {utt.id!r} "
+                        f"(first on line {seen[utt.id]}); ids must be unique"
+                    )
             except ManifestError as err:
-                raise ManifestError(
-                    f"{path}:{lineno}: {err}; every line needs {list(REQUIRED_FIELDS)}"
-                ) from None
-            if utt.id in seen:
-                raise ManifestError(
-                    f"{path}:{lineno}: duplicate utterance id {utt.id!r} "
-                    f"(first on line {seen[utt.id]}); ids must be unique"
-                )
+                if problems is None:
+                    raise
+                problems.append(str(err))
+                continue
             seen[utt.id] = lineno
             utterances.append(utt)
     return utterances
+
+
+def _parse_line(line: str, base_dir: Path, where: str) -> Utterance:
+    try:
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            raise ManifestError("a line must be a JSON object")
+        return Utterance.from_json(record, base_dir=base_dir)
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
+    except ManifestError as err:
+        raise ManifestError(f"{where}: {err}; every line needs {list(REQUIRED_FIELDS)}") from None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
