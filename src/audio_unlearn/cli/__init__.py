@@ -73,7 +73,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s):", *problems, sep="\n  ")
         return 1
-    print("every line reads; every audio file loads, passes validation and matches its line")
+    print("every line reads; all audio files load, match their lines and pass validation")
     return 0
 
 
