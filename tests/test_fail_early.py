@@ -122,3 +122,26 @@ def test_data_validate_finds_every_problem_in_one_pass(tmp_path, capsys):
         "no label 'intent'",
     ):
         assert says in out, says
+
+
+def test_removing_a_bad_audio_line_as_told_lets_the_rerun_go_on(tmp_path, capsys):
+    """The first run stops on a corrupt file (nothing trained); once its line is removed,
+    the rerun makes the split again instead of refusing the one the failed run saved."""
+    from audio_unlearn.testing import make_dummy_corpus
+
+    manifest = make_dummy_corpus(tmp_path / "c", n_speakers=10, n_classes=4, per_class=6)
+    lines = manifest.read_text().splitlines()
+    import json
+
+    bad = json.loads(lines[0])
+    (tmp_path / "c" / bad["audio"]).write_bytes(b"RIFF broken")
+    out = tmp_path / "run"
+    argv = _argv(manifest, out, "train.epochs=1", "max_seconds=1.0", "methods={ng: {}}")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and bad["audio"].split("/")[-1] in err
+    manifest.write_text("\n".join(lines[1:]) + "\n")
+    assert main(argv) == 0
+    assert "making the split again" in capsys.readouterr().out
+    split = json.loads((out / "split.json").read_text())
+    assert bad["id"] not in {*split["forget"], *split["retain"], *split["test"]}

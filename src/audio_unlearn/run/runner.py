@@ -194,6 +194,8 @@ class Runner:
             ValueError: a saved split made with other settings, or not of ``utterances``.
         """
         path = self.run_dir / "split.json"
+        if path.is_file() and not self._split_still_fits(path, utterances, manifest):
+            path.unlink()
         if path.is_file():
             split = ForgetSplit.load(path)
             split.check_against(utterances, str(manifest))
@@ -214,6 +216,24 @@ class Runner:
         if self.is_global_zero:
             split.save(path)
         return split
+
+    def _split_still_fits(self, path: Path, utterances, manifest) -> bool:
+        """False when the saved split names utterances the corpus no longer has and no model
+        was trained from it (a run that stopped on bad audio, whose line the user then
+        removed): it is made again. With trained models it stands, and loading it says
+        why it cannot be used."""
+        try:
+            ForgetSplit.load(path).check_against(utterances, str(manifest))
+            return True
+        except ValueError:
+            trained = self.ckpt_dir.is_dir() and any(p.is_file() for p in self.ckpt_dir.rglob("*"))
+            if trained:
+                return True
+            self._say(
+                f"{path} names utterances the corpus no longer has and no model was trained "
+                "from it; making the split again"
+            )
+            return False
 
     def _check_sweep_split(self, split: ForgetSplit) -> None:
         sweep = getattr(self.cfg, "sweep", None)
