@@ -90,6 +90,7 @@ from .runners.asr_report import (
     _report_markdown,
     plot_asr_tradeoff,
 )
+from .tasks.asr import NONFINITE, reset_nonfinite
 
 __all__ = [
     "ASREvalConfig",
@@ -191,6 +192,7 @@ class ASRExperiment(Runner):
                 f"{cfg.eval.informed_groups!r}"
             )
         super().__init__(cfg, run_dir, progress=progress)
+        reset_nonfinite(cfg.train.nonfinite)  # the report counts this run's non-finite losses
         settings = dict(cfg.model or {})
         self.kind = settings.pop("kind", "library")
         if self.kind not in RECOGNIZER_KINDS:
@@ -567,6 +569,9 @@ class ASRExperiment(Runner):
             "(non-member); accuracy = UnSLU-BENCH logistic regression, AUC of -loss. Informed "
             f"LOO: loss calibrated by the mean test loss of its {ev.informed_groups} group "
             "(leave-one-out for test utterances), ROC AUC",
+            "nonfinite_losses": {
+                k: NONFINITE[k] for k in ("items", "batches_without_finite", "policy")
+            },
             "models": rows,
         }
         if self.kind != "library":

@@ -241,5 +241,8 @@ def load_task_config(
     check_task(values, task, where, protocol=protocol)
     for key, default in (merge_defaults or {}).items():
         if key in values:
-            values[key] = {**default, **(values[key] or {})}
+            given = values[key] or {}
+            if not isinstance(given, dict):
+                raise ValueError(f"{key} must be a mapping (key: value), got {given!r}")
+            values[key] = {**default, **given}
     return merge_config(cls, values, where)

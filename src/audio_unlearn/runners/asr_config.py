@@ -26,9 +26,19 @@ class ASRSplitConfig(SplitConfig):
 
 @dataclass
 class ASRTrainConfig(TrainConfig):
-    """Training of the original and retrained recognisers (:class:`CTCTraining`)."""
+    """Training of the original and retrained recognisers (:class:`CTCTraining`).
+
+    ``nonfinite``: what an infinite or NaN per-utterance loss does, in training and
+    unlearning alike: "skip" (left out of the batch mean, counted in the report's
+    ``nonfinite_losses``) or "error" (the run stops, naming the cause).
+    """
 
     lr: float = 3e-3
+    nonfinite: str = "skip"
+
+    def __post_init__(self):
+        if self.nonfinite not in ("skip", "error"):
+            raise ValueError(f"train.nonfinite must be 'skip' or 'error', got {self.nonfinite!r}")
 
 
 @dataclass

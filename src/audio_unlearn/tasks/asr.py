@@ -10,7 +10,8 @@ for Whisper's teacher-forced cross-entropy) and ``model.sequence_outputs(...) ->
 
 from __future__ import annotations
 
-from typing import ClassVar
+import logging
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,17 @@ from torch import nn
 from ..models.asr import per_sample_ctc_loss
 from .base import Task
 
-__all__ = ["ASRTask", "finite_mean", "loss_from_outputs", "sequence_kl", "sequence_outputs"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "NONFINITE",
+    "ASRTask",
+    "finite_mean",
+    "loss_from_outputs",
+    "reset_nonfinite",
+    "sequence_kl",
+    "sequence_outputs",
+]
 
 
 def sequence_outputs(
@@ -58,17 +69,52 @@ def loss_from_outputs(
     return per_sample_ctc_loss(log_probs, lengths, targets, target_lengths)
 
 
+#: per-item losses left out because they were not finite, and batches in which none was,
+#: counted since the process started (or :func:`reset_nonfinite`); the ASR report records
+#: them. ``policy``: "skip" (leave them out, counted and logged) or "error".
+NONFINITE: dict[str, Any] = {"items": 0, "batches_without_finite": 0, "policy": "skip"}
+
+
+def reset_nonfinite(policy: str = "skip") -> None:
+    """Zero the :data:`NONFINITE` counts and set the policy ("skip" or "error")."""
+    if policy not in ("skip", "error"):
+        raise ValueError(f"the non-finite loss policy must be 'skip' or 'error', got {policy!r}")
+    NONFINITE.update(items=0, batches_without_finite=0, policy=policy)
+
+
 def finite_mean(losses: torch.Tensor) -> torch.Tensor:
     """Mean of the finite entries of ``losses`` ``(batch,)``.
 
     A CTC loss is infinite when an utterance has fewer frames than its transcript needs;
-    such utterances carry no gradient signal and are left out (0 when none is finite).
+    such utterances carry no gradient signal and are left out, counted in
+    :data:`NONFINITE` and logged (the first time, then at every power of two); a batch
+    with no finite loss gives a zero without gradient (counted as such: nothing can be
+    learnt from it). With the "error" policy a non-finite loss raises instead.
+
+    Raises:
+        FloatingPointError: a non-finite loss under the "error" policy.
     """
     finite = torch.isfinite(losses)
     if bool(finite.all()):
         return losses.mean()
+    bad = int((~finite).sum())
+    if NONFINITE["policy"] == "error":
+        raise FloatingPointError(
+            f"{bad} of {losses.numel()} per-utterance losses are not finite (a transcript "
+            "longer than its audio allows, or a diverged model); set the policy to 'skip' "
+            "to leave them out"
+        )
+    NONFINITE["items"] += bad
+    count = NONFINITE["items"]
+    if count == bad or (count & (count - 1)) == 0:
+        logger.warning(
+            "%d per-utterance loss(es) not finite so far, left out of the mean (a transcript "
+            "longer than its audio allows, or a diverged model)",
+            count,
+        )
     if not bool(finite.any()):
-        return losses.new_zeros(()) * 0.0
+        NONFINITE["batches_without_finite"] += 1
+        return losses.new_zeros(())  # no gradient through infinite CTC losses
     return losses[finite].mean()
 
 
