@@ -145,3 +145,16 @@ def test_removing_a_bad_audio_line_as_told_lets_the_rerun_go_on(tmp_path, capsys
     assert "making the split again" in capsys.readouterr().out
     split = json.loads((out / "split.json").read_text())
     assert bad["id"] not in {*split["forget"], *split["retain"], *split["test"]}
+
+
+def test_dry_run_checks_everything_before_work_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out), "--dry-run", "--set", "methods={ft: {}, ng: {}}"]
+    argv += ["--set", "sweep={lrs: [1e-4, 1e-3], seeds: [0, 1]}"]
+    assert main([*argv, "--set", "split.n_valid_speakers=2"]) == 0
+    said = capsys.readouterr().out
+    assert "runner: Experiment" in said and "= 8 unlearning runs" in said
+    assert "resolved config:" in said and "lrs:\n  - 0.0001\n  - 0.001" in said
+    assert main(argv) == 2  # no validation speakers for the sweep: refused by the dry run
+    assert "split.n_valid_speakers > 0" in capsys.readouterr().err
+    assert not out.exists()

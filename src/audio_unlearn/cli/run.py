@@ -18,10 +18,21 @@ examples:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ..run import run_config, warn_alias
+    from ..run import plan_config, run_config, warn_alias
 
     if args.alias is not None:
         warn_alias(args.alias, args.default_kind[0])
+    if args.dry_run:
+        print(
+            plan_config(
+                args.config,
+                args.set or [],
+                args.out,
+                trainer_preset=args.trainer,
+                default=args.default_kind,
+            )
+        )
+        return 0
     run_config(
         args.config,
         args.set or [],
@@ -59,6 +70,12 @@ def add_run_arguments(
         "keys override the preset",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the config (types, ranges, methods, sweep, requests, --out) and print "
+        "the plan and the resolved config; read no audio, train nothing, write nothing",
+    )
     parser.set_defaults(func=_cmd_run, alias=alias, default_kind=default_kind)
     return parser
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import read_config_values
 
-__all__ = ["KINDS", "config_kind", "run_config", "warn_alias"]
+__all__ = ["KINDS", "config_kind", "load_run", "plan_config", "run_config", "warn_alias"]
 
 #: (task, protocol) pairs ``run`` knows; protocol is None outside classification
 KINDS: tuple[tuple[str, str | None], ...] = (
@@ -59,6 +59,56 @@ def _kind(
     return task, protocol
 
 
+def load_run(
+    path: str | Path | None,
+    overrides=(),
+    *,
+    trainer_preset: str | Path | None = None,
+    default: tuple[str, str | None] = ("classification", "forget"),
+) -> tuple[Any, Any, Any]:
+    """``(config, runner class, run function)`` of a config (+ overrides, + a Trainer
+    preset): every value typed and checked, nothing run.
+
+    Raises:
+        FileNotFoundError: the config or the preset does not exist.
+        ValueError: an unknown task, key or value.
+    """
+    overrides = list(overrides)
+    given = read_config_values(path, overrides)
+    task, protocol = _kind(given, default, str(path or "config"))
+    if "task" not in given:
+        overrides.append(f"task={task}")
+    if protocol is not None and "protocol" not in given:
+        overrides.append(f"protocol={protocol}")
+    if task == "asr":
+        from ..asr_experiment import ASRExperiment, load_asr_config, run_asr_experiment
+
+        cfg = load_asr_config(path, overrides, trainer_preset=trainer_preset)
+        return cfg, ASRExperiment, run_asr_experiment
+    if task == "tts":
+        from ..tts_experiment import TTSExperiment, load_tts_config, run_tts_experiment
+
+        cfg = load_tts_config(path, overrides, trainer_preset=trainer_preset)
+        return cfg, TTSExperiment, run_tts_experiment
+    if protocol == "unslu-bench":
+        from ..unslu import UnSLUBenchmark, load_unslu_config, run_unslu
+
+        cfg = load_unslu_config(path, overrides, trainer_preset=trainer_preset)
+        return cfg, UnSLUBenchmark, run_unslu
+    from ..experiment import Experiment, load_config, run_experiment
+
+    try:
+        cfg = load_config(path, overrides, trainer_preset=trainer_preset)
+    except ValueError as err:
+        if "unknown key" in str(err) and "task" not in given:
+            raise ValueError(
+                f"{err} (an ASR, TTS or UnSLU-BENCH config? say `task: asr`, `task: tts` "
+                "or `protocol: unslu-bench` in it)"
+            ) from None
+        raise
+    return cfg, Experiment, run_experiment
+
+
 def run_config(
     path: str | Path | None,
     overrides=(),
@@ -76,40 +126,49 @@ def run_config(
     Returns:
         The runner's report (the UnSLU-BENCH table for that protocol).
     """
-    overrides = list(overrides)
-    given = read_config_values(path, overrides)
-    task, protocol = _kind(given, default, str(path or "config"))
-    if "task" not in given:
-        overrides.append(f"task={task}")
-    if protocol is not None and "protocol" not in given:
-        overrides.append(f"protocol={protocol}")
-    if task == "asr":
-        from ..asr_experiment import load_asr_config, run_asr_experiment
+    cfg, _, run = load_run(path, overrides, trainer_preset=trainer_preset, default=default)
+    return run(cfg, out, progress=progress)
 
-        cfg = load_asr_config(path, overrides, trainer_preset=trainer_preset)
-        return run_asr_experiment(cfg, out, progress=progress)
-    if task == "tts":
-        from ..tts_experiment import load_tts_config, run_tts_experiment
 
-        cfg = load_tts_config(path, overrides, trainer_preset=trainer_preset)
-        return run_tts_experiment(cfg, out, progress=progress)
-    if protocol == "unslu-bench":
-        from ..unslu import load_unslu_config, run_unslu
+def plan_config(
+    path: str | Path | None,
+    overrides=(),
+    out: str | Path = "runs/run",
+    *,
+    trainer_preset: str | Path | None = None,
+    default: tuple[str, str | None] = ("classification", "forget"),
+) -> str:
+    """What ``run`` would do, after every check that comes before work (types, ranges,
+    methods and their task, sweep, requests, the output path), as text: the plan, then
+    the resolved config. Nothing is read beyond the config and nothing is written."""
+    import dataclasses
 
-        cfg = load_unslu_config(path, overrides, trainer_preset=trainer_preset)
-        return run_unslu(cfg, out, progress=progress)
-    from ..experiment import load_config, run_experiment
+    import yaml
 
-    try:
-        cfg = load_config(path, overrides, trainer_preset=trainer_preset)
-    except ValueError as err:
-        if "unknown key" in str(err) and "task" not in given:
-            raise ValueError(
-                f"{err} (an ASR, TTS or UnSLU-BENCH config? say `task: asr`, `task: tts` "
-                "or `protocol: unslu-bench` in it)"
-            ) from None
-        raise
-    return run_experiment(cfg, out, progress=progress)
+    cfg, runner_cls, _ = load_run(path, overrides, trainer_preset=trainer_preset, default=default)
+    runner = runner_cls(cfg, out, progress=False)
+    methods = dict(getattr(cfg, "methods", {}) or {})
+    state = "exists: work with the same settings is reused" if Path(out).exists() else "new"
+    lines = [
+        f"task: {cfg.task}" + (f" / {cfg.protocol}" if getattr(cfg, "protocol", None) else ""),
+        f"runner: {runner_cls.__name__}",
+        f"out: {out} ({state})",
+        "methods: " + (", ".join(f"{m} {h or '(defaults)'}" for m, h in methods.items()) or "-"),
+    ]
+    sweep = getattr(cfg, "sweep", None)
+    if sweep is not None and sweep.on:
+        from .sweep import swept_methods
+
+        swept = swept_methods(sweep, methods, runner.task)
+        lines.append(
+            f"sweep: {len(swept)} method(s) x {len(sweep.lrs)} lr x {len(sweep.seeds)} seed(s) "
+            f"= {len(swept) * len(sweep.lrs) * len(sweep.seeds)} unlearning runs, chosen on "
+            "validation"
+        )
+    requests = getattr(cfg, "requests", None)
+    lines.append(f"requests: {requests}" if requests else "requests: one (the split's speakers)")
+    config = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+    return "\n".join([*lines, "", "resolved config:", config])
 
 
 def warn_alias(command: str, task: str) -> None:
