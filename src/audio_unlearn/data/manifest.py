@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -103,33 +104,60 @@ class Utterance:
         missing = [k for k in REQUIRED_FIELDS if k not in record or record[k] in (None, "")]
         if missing:
             raise ManifestError(f"missing field(s) {missing}")
+        for key in ("id", "audio", "speaker"):
+            value = record[key]
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise ManifestError(f"{key!r} must be text, got {value!r}")
         audio = str(record["audio"])
         if base_dir is not None and not os.path.isabs(audio):
             audio = str(base_dir / audio)
-        alignment = record.get("alignment")
-        if alignment is not None:
-            alignment = tuple(PhoneSpan(str(p), float(s), float(e)) for p, s, e in alignment)
         labels = record.get("labels") or {}
         if not isinstance(labels, Mapping):
             raise ManifestError(f"'labels' must be an object, got {type(labels).__name__}")
+        duration, sample_rate = record["duration"], record["sample_rate"]
         try:
-            duration = float(record["duration"])
-            sample_rate = int(record["sample_rate"])
-        except (TypeError, ValueError) as err:
+            if isinstance(duration, bool) or isinstance(sample_rate, bool):
+                raise TypeError("true/false is not a number")
+            duration = float(duration)
+            if float(sample_rate) != int(float(sample_rate)):
+                raise ValueError(f"sample_rate {sample_rate!r} is not a whole number")
+            sample_rate = int(float(sample_rate))
+        except (TypeError, ValueError, OverflowError) as err:
             raise ManifestError(f"duration/sample_rate are not numbers ({err})") from None
+        if not math.isfinite(duration) or duration <= 0:
+            raise ManifestError(f"duration must be > 0 seconds, got {record['duration']!r}")
+        if sample_rate <= 0:
+            raise ManifestError(f"sample_rate must be > 0 Hz, got {record['sample_rate']!r}")
+        text = record.get("text")
         return cls(
             id=str(record["id"]),
             audio=audio,
             speaker=str(record["speaker"]),
             duration=duration,
             sample_rate=sample_rate,
-            text=str(record.get("text", "")),
+            text="" if text is None else str(text),
             labels={str(k): str(v) for k, v in labels.items()},
-            alignment=alignment,
+            alignment=_alignment(record.get("alignment")),
         )
 
     def with_audio(self, audio: str) -> Utterance:
         return replace(self, audio=audio)
+
+
+def _alignment(value) -> tuple[PhoneSpan, ...] | None:
+    """A line's ``alignment``: ``[[phone, start, end], ...]`` with 0 <= start <= end."""
+    if value is None:
+        return None
+    try:
+        spans = tuple(PhoneSpan(str(p), float(a), float(b)) for p, a, b in value)
+    except (TypeError, ValueError) as err:
+        raise ManifestError(
+            f"alignment must be a list of [phone, start, end] ({err}), got {value!r}"[:200]
+        ) from None
+    bad = [sp for sp in spans if not (0 <= sp.start <= sp.end) or not math.isfinite(sp.end)]
+    if bad:
+        raise ManifestError(f"alignment span {bad[0]} must have 0 <= start <= end")
+    return spans
 
 
 def read_manifest(path: str | os.PathLike, *, problems: list[str] | None = None) -> list[Utterance]:
