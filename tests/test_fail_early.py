@@ -158,3 +158,22 @@ def test_dry_run_checks_everything_before_work_and_writes_nothing(tmp_path, caps
     assert main(argv) == 2  # no validation speakers for the sweep: refused by the dry run
     assert "split.n_valid_speakers > 0" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_purge_reports_files_it_cannot_inspect_instead_of_passing_them(tmp_path):
+    import torch
+
+    from audio_unlearn.privacy.purge import PurgeReport, format_purge_report, scan_run_directory
+
+    torch.save({"x": _Payload(tmp_path / "ran")}, tmp_path / "pickled.pt")
+    (tmp_path / "damaged.pt").write_bytes(b"\x00garbage")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVE")
+    torch.save({"w": torch.zeros(3)}, tmp_path / "plain.pt")  # readable, nothing forgotten
+    found = {a.path: a for a in scan_run_directory(tmp_path, {"fingerprints": {}})}
+    assert set(found) == {"pickled.pt", "damaged.pt", "broken.wav"}
+    assert all(a.kind == "uninspectable" and a.action == "keep" for a in found.values())
+    assert "safe load refuses" in found["pickled.pt"].holds
+    assert not (tmp_path / "ran").exists()
+    text = format_purge_report(PurgeReport([], list(found.values()), [], False))
+    assert "3 file(s) could not be inspected" in text
+    assert text.endswith("among the files that could be read")

@@ -47,6 +47,7 @@ __all__ = [
 PURGE_KINDS = ("forget_audio", "forget_embeddings", "forget_features", "original_checkpoint")
 TENSOR_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".npy", ".npz")
 TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".yaml", ".yml", ".txt", ".csv", ".tsv", ".html")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".sph")
 MAX_TEXT_BYTES = 64 << 20
 RECORD_FILES = ("record.json", "record.md", "artefacts.json")
 
@@ -58,7 +59,8 @@ class Artefact:
     Attributes:
         path: path relative to the run directory.
         kind: one of ``forget_audio``, ``forget_embeddings``, ``forget_features``,
-            ``original_checkpoint``, ``forget_ids``.
+            ``original_checkpoint``, ``forget_ids``, or ``uninspectable`` (a tensor or
+            audio file that cannot be read safely: reported for a person to check, kept).
         holds: what in it is forget-set data, in words.
         action: ``purge`` (removed by :func:`purge_run_directory`) or ``keep``.
         sha256: the file's hash when scanned.
@@ -104,6 +106,11 @@ def _arrays(obj: Any, depth: int = 0):
             yield from _arrays(v, depth + 1)
 
 
+class Uninspectable(Exception):
+    """A file that may hold forget-set data but cannot be read safely (damaged, or Python
+    objects whose loading could run code): reported, never passed as clean."""
+
+
 def _load_tensors(path: Path):
     import torch
 
@@ -115,8 +122,14 @@ def _load_tensors(path: Path):
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # not a tensor file after all: nothing to inspect
-        return None
+    except Exception as err:  # damaged, or pickled objects a safe load refuses
+        text = str(err).strip()
+        reason = (
+            "holds Python objects a safe load refuses"
+            if "Unsupported global" in text or "allow_pickle" in text
+            else "unreadable"
+        )
+        raise Uninspectable(reason) from None
 
 
 def _tensor_holds(obj: Any, fp: dict[str, Any]) -> tuple[str, str] | None:
@@ -158,14 +171,13 @@ def _classify(path: Path, fp: dict[str, Any]) -> tuple[str, str] | None:
         return "original_checkpoint", "the original model (still encodes the forgotten data)"
     suffix = path.suffix.lower()
     if suffix in TENSOR_SUFFIXES:
-        obj = _load_tensors(path)
-        if obj is not None:
-            if _checkpoint_holds(obj, fp):
-                return "original_checkpoint", "the original model's weights"
-            found = _tensor_holds(obj, fp)
-            if found:
-                return found
-        return None
+        try:
+            obj = _load_tensors(path)
+        except Uninspectable as err:
+            return "uninspectable", f"could not be inspected ({err}): check it by hand"
+        if _checkpoint_holds(obj, fp):
+            return "original_checkpoint", "the original model's weights"
+        return _tensor_holds(obj, fp)
     if suffix in TEXT_SUFFIXES and path.stat().st_size <= MAX_TEXT_BYTES:
         text = path.read_text(encoding="utf-8", errors="replace")
         names = list(fp.get("forget_ids", [])) + list(fp.get("forget_speakers", []))
@@ -175,6 +187,8 @@ def _classify(path: Path, fp: dict[str, Any]) -> tuple[str, str] | None:
     decoded = _audio_hash(path)
     if decoded is not None and decoded in set(fp.get("decoded_sha256", {}).values()):
         return "forget_audio", "a re-encoded copy of a forgotten recording"
+    if decoded is None and suffix in AUDIO_SUFFIXES:
+        return "uninspectable", "an audio file that does not decode: check it by hand"
     return None
 
 
@@ -279,12 +293,18 @@ def format_purge_report(report: PurgeReport) -> str:
     verb = "would remove" if report.dry_run else "removed"
     lines = [f"{verb} {len(report.removed)} file(s):"]
     lines += [f"  {a.path}  ({a.holds})" for a in report.removed]
-    lines.append(f"kept {len(report.kept)} file(s) naming forgotten ids (no audio):")
-    lines += [f"  {a.path}" for a in report.kept]
+    named = [a for a in report.kept if a.kind == "forget_ids"]
+    lines.append(f"kept {len(named)} file(s) naming forgotten ids (no audio):")
+    lines += [f"  {a.path}" for a in named]
+    unknown = [a for a in report.kept if a.kind == "uninspectable"]
+    if unknown:
+        lines.append(f"{len(unknown)} file(s) could not be inspected (kept; check by hand):")
+        lines += [f"  {a.path}  ({a.holds})" for a in unknown]
     if not report.dry_run:
+        clean = "no forget-set audio, features, embeddings or original weights remain"
         lines.append(
-            "no forget-set audio, features, embeddings or original weights remain"
-            if not report.remaining
-            else f"STILL PRESENT: {[a.path for a in report.remaining]}"
+            f"STILL PRESENT: {[a.path for a in report.remaining]}"
+            if report.remaining
+            else clean + (" among the files that could be read" if unknown else "")
         )
     return "\n".join(lines)
