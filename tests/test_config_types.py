@@ -18,6 +18,9 @@ from audio_unlearn.run.config import coerce
 from audio_unlearn.tts_experiment import TTSExperimentConfig, load_tts_config
 from audio_unlearn.unslu import UnSLUConfig, load_unslu_config
 
+# SpeechBrain's lazy proxies break Hypothesis's scan of loaded modules (see conftest.py)
+pytestmark = pytest.mark.usefixtures("without_broken_lazy_modules")
+
 
 def test_scientific_notation_is_a_number_in_yaml_files_and_overrides(tmp_path):
     recipe = tmp_path / "r.yaml"

@@ -17,6 +17,9 @@ SCALARS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=8),
 )
+
+# SpeechBrain's lazy proxies break Hypothesis's scan of loaded modules (see conftest.py)
+pytestmark = pytest.mark.usefixtures("without_broken_lazy_modules")
 VALUES = st.one_of(
     SCALARS,
     st.lists(SCALARS, max_size=3),
