@@ -23,6 +23,17 @@ CLASSIFICATION = [
 ]
 
 
+#: smoke-sized settings of the TTS and ASR recipes (the recipes' own YAML supplies the rest)
+TINY_TTS = [
+    "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
+    "train.steps=4",
+    "train.batch_size=4",
+    "train.precision=32-true",
+    "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+]
+TINY_ASR = ["split.min_utterances=1", "train.epochs=2", "eval.mia_bin_s=5.0"]
+
+
 def _rows(out):
     report = json.loads((out / "report.json").read_text())
     return {r["model"]: r for r in report.get("models", report.get("rows"))}
@@ -99,9 +110,7 @@ def test_relearning_attack_on_the_asr_runner(tmp_path, bound, seed):
         f"seed={seed}",
         "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
         "split.n_test_speakers=2",
-        "split.min_utterances=1",
-        "train.epochs=2",
-        "eval.mia_bin_s=5.0",
+        *TINY_ASR,
         "eval.judge_full_audio=false",
         "methods={asr_ng: {}}",
         "eval.relearn_methods=[asr_ng]",
@@ -325,9 +334,7 @@ def test_sweep_on_the_asr_runner(tmp_path):
         "corpus.synth={n_speakers: 9, n_intents: 4, repeats_per_intent: 2}",
         "split.n_test_speakers=2",
         "split.n_valid_speakers=1",
-        "split.min_utterances=1",
-        "train.epochs=2",
-        "eval.mia_bin_s=5.0",
+        *TINY_ASR,
         "eval.judge_full_audio=false",
         "methods={asr_ng: {}}",
         "sweep={lrs: [1.0e-5, 1.0e-3], seeds: [0, 1]}",
@@ -348,11 +355,7 @@ def test_sweep_on_the_tts_runner(tmp_path):
         "split.n_test_speakers=2",
         "split.n_valid_speakers=1",
         "split.n_speakers=1",
-        "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
-        "train.steps=4",
-        "train.batch_size=4",
-        "train.precision=32-true",
-        "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+        *TINY_TTS,
         "methods={tts_ng: {steps: 3}, scrub: {}}",
         "eval.per_speaker=1",
         "eval.nfe=2",
@@ -380,11 +383,7 @@ def test_sequential_requests_on_the_tts_runner_measure_earlier_voices_again(tmp_
         "corpus.synth={n_speakers: 7, n_intents: 3, repeats_per_intent: 1, noise: clean}",
         "split.n_test_speakers=2",
         "requests=[1, 1]",
-        "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
-        "train.steps=4",
-        "train.batch_size=4",
-        "train.precision=32-true",
-        "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+        *TINY_TTS,
         "methods={tts_ng: {steps: 3}, tts_tgu: {lr: 1.0e-4, cache_size: 1, teacher_nfe: 2}}",
         "eval.per_speaker=1",
         "eval.nfe=2",
