@@ -177,3 +177,15 @@ def test_purge_reports_files_it_cannot_inspect_instead_of_passing_them(tmp_path)
     text = format_purge_report(PurgeReport([], list(found.values()), [], False))
     assert "3 file(s) could not be inspected" in text
     assert text.endswith("among the files that could be read")
+
+
+@pytest.mark.parametrize("task", ["asr", "tts"])
+def test_asr_and_tts_runs_write_nothing_before_their_corpus_is_read(task, tmp_path, capsys):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "a", "speaker": "s", "audio": "a.wav", "duration": -1}\n')
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out), "--no-progress", "--set", f"task={task}"]
+    assert main([*argv, "--set", f"corpus.manifest={manifest}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "m.jsonl" in err and "Traceback" not in err
+    assert not out.exists()

@@ -249,8 +249,8 @@ class ASRExperiment(Runner):
 
     def prepare(self) -> None:
         cfg = self.cfg
-        self.write_config()
         self.manifest_path, self.utterances, self.official = _prepare_corpus(cfg, self.progress)
+        self.write_config()  # inputs read: the run directory starts here
         split_params = dataclasses.asdict(cfg.split)
         if cfg.max_duration_s is not None:
             self._drop_long(float(cfg.max_duration_s))

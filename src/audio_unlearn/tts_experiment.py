@@ -131,7 +131,6 @@ class TTSExperiment(Runner):
     # -- data ----------------------------------------------------------------------------
     def prepare(self) -> None:
         cfg = self.cfg
-        self.write_config()
         self.manifest_path, utterances, official = _prepare_corpus(cfg, self.progress)
         aligned = [u for u in utterances if u.alignment]
         if len(aligned) < len(utterances):
@@ -146,6 +145,7 @@ class TTSExperiment(Runner):
                 f"no utterance of {self.manifest_path} has a phone alignment; the TTS model "
                 "needs them (synthetic corpus, or forced-aligner TextGrids for real corpora)"
             )
+        self.write_config()  # inputs checked: the run directory starts here
         self.utterances = aligned
         self.official = None if official is None else official.keep(u.id for u in aligned)
         split_params = dataclasses.asdict(cfg.split)
