@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     exp.prepare()
     ckpt = load_tts(run / "checkpoints" / "original.pt", expect_vocab=exp.vocab)
     exp.original = ckpt.model
-    exp.vocoder = get_vocoder(cfg.eval.vocoder, exp.mel)
-    exp.encoder = get_speaker_encoder(cfg.eval.encoder)
+    exp.vocoder = get_vocoder(cfg.eval.vocoder, exp.mel, trust_code=cfg.eval.trust_code)
+    exp.encoder = get_speaker_encoder(cfg.eval.encoder, trust_code=cfg.eval.trust_code)
     hparams = dict(cfg.methods.get("tts_tgu") or {})
     hparams.pop("steps", None)
     margin = cfg.eval.sim_margin if args.margin is None else args.margin

@@ -355,7 +355,7 @@ def _assert_batched_equals_single(encoder, wavs, dim, bound):
 
 def test_ecapa_loads_local_directory_and_batches(ecapa_dir, bound):
     directory, saved = ecapa_dir
-    encoder = get_speaker_encoder(f"ecapa:{directory}", batch_size=4)
+    encoder = get_speaker_encoder(f"ecapa:{directory}", batch_size=4, trust_code=True)
     assert isinstance(encoder, SpeechBrainECAPAEncoder)
     assert encoder._model is None  # nothing loaded before use
     encoder.load()
@@ -369,7 +369,9 @@ def test_ecapa_loads_local_directory_and_batches(ecapa_dir, bound):
     assert encoder.embed([wav8k.float()], sample_rate=8000).shape == (1, 12)
     assert encoder.describe()["model"] == str(directory.resolve())
     # padded batches (mixed lengths) run and stay close to the exact embeddings
-    padded = SpeechBrainECAPAEncoder(str(directory), batch_size=8, max_padding_s=5.0).embed(wavs)
+    padded = SpeechBrainECAPAEncoder(
+        str(directory), batch_size=8, max_padding_s=5.0, trust_code=True
+    ).embed(wavs)
     assert padded.shape == (6, 12)
     assert float(speaker_similarity(padded, emb).min()) > 0.9
 
@@ -428,7 +430,7 @@ def test_registry_and_wavlm_large_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown speaker encoder"):
         get_speaker_encoder("xvector")
     with pytest.raises(FileNotFoundError, match=r"hyperparams\.yaml"):
-        SpeechBrainECAPAEncoder(str(tmp_path)).load()
+        SpeechBrainECAPAEncoder(str(tmp_path), trust_code=True).load()
     missing = WavLMLargeECAPAEncoder(tmp_path / "none.pth")
     with pytest.raises(FileNotFoundError, match="wavlm_large_finetune"):
         missing.load()

@@ -189,3 +189,23 @@ def test_asr_and_tts_runs_write_nothing_before_their_corpus_is_read(task, tmp_pa
     err = capsys.readouterr().err
     assert err.startswith("error:") and "m.jsonl" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_code_running_model_folder_needs_the_trust_flag_before_any_work(
+    dummy_manifest, tmp_path, capsys
+):
+    folder = tmp_path / "ecapa"
+    folder.mkdir()
+    (folder / "hyperparams.yaml").write_text("x: !apply:os.getcwd []\n")
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out), "--set", "task=tts"]
+    for spec in (f"eval.encoder=ecapa:{folder}", f"eval.vocoder=hifigan:{folder}"):
+        assert main([*argv, "--set", spec]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: SpeechBrain's from_hparams would run the Python code")
+        assert "set eval.trust_code=true" in err
+    assert not out.exists()
+    sim = ["evaluate", "sim", "--manifest", str(dummy_manifest), "--reference"]
+    sim += [str(dummy_manifest), "--encoder", f"ecapa:{folder}", "--out", str(tmp_path / "s")]
+    assert main(sim) == 2
+    assert "--trust-code" in capsys.readouterr().err

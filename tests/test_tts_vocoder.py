@@ -197,7 +197,7 @@ def reference_hifigan_audio(folder: Path, features: torch.Tensor) -> torch.Tenso
 def test_hifigan_loads_through_speechbrain_and_renders_frames_times_hop(tmp_path):
     folder = write_tiny_hifigan(tmp_path / "hifigan")
     mel = MelConfig()
-    vocoder = get_vocoder(f"hifigan:{folder}", mel)
+    vocoder = get_vocoder(f"hifigan:{folder}", mel, trust_code=True)
     assert isinstance(vocoder, HiFiGANVocoder)
     assert vocoder.features.hop_length == 160 and vocoder.features.n_mels == 80
     assert not vocoder.converter.maps_filterbank  # SpeechBrain's conventions are ours
@@ -213,7 +213,7 @@ def test_hifigan_loads_through_speechbrain_and_renders_frames_times_hop(tmp_path
     middle = slice(1600, wav.shape[1] - 1600)
     torch.testing.assert_close(wav[:, middle], direct[:, middle], atol=1e-4, rtol=1e-3)
     other = write_tiny_hifigan(tmp_path / "other", seed=1)
-    assert not torch.allclose(HiFiGANVocoder(other, mel)(x), wav, atol=1e-3)
+    assert not torch.allclose(HiFiGANVocoder(other, mel, trust_code=True)(x), wav, atol=1e-3)
 
 
 def test_hifigan_with_another_hop_is_refused_with_the_matching_config(tmp_path):
@@ -225,32 +225,32 @@ def test_hifigan_with_another_hop_is_refused_with_the_matching_config(tmp_path):
         extra_yaml="win_length: 1024\nn_fft: 1024\nsample_rate: 16000",
     )
     with pytest.raises(ValueError) as err:
-        HiFiGANVocoder(folder, MelConfig())
+        HiFiGANVocoder(folder, MelConfig(), trust_code=True)
     message = str(err.value)
     assert "hop_length 256 (TTS: 160)" in message and "win_length 1024 (TTS: 640)" in message
     assert "MelConfig(sample_rate=16000, n_fft=1024, win_length=1024, hop_length=256" in message
-    fitting = HiFiGANVocoder(folder, MelConfig(win_length=1024, hop_length=256))
+    fitting = HiFiGANVocoder(folder, MelConfig(win_length=1024, hop_length=256), trust_code=True)
     assert fitting(torch.zeros(1, 7, 80)).shape == (1, 7 * 256)
 
 
 def test_hifigan_reads_the_stated_sample_rate_and_filterbank(tmp_path, caplog):
     folder = write_tiny_hifigan(tmp_path / "sr", extra_yaml="sample_rate: 22050")
     with pytest.raises(ValueError, match=r"sample_rate 22050 \(TTS: 16000\)"):
-        HiFiGANVocoder(folder, MelConfig())
+        HiFiGANVocoder(folder, MelConfig(), trust_code=True)
     htk = write_tiny_hifigan(
         tmp_path / "htk", extra_yaml="mel_scale: htk\nnorm: null\nn_fft: 1024\nwin_length: 640"
     )
     with caplog.at_level(logging.WARNING, logger="audio_unlearn.models.tts.vocoder"):
-        vocoder = HiFiGANVocoder(htk, MelConfig())
+        vocoder = HiFiGANVocoder(htk, MelConfig(), trust_code=True)
     assert vocoder.converter.maps_filterbank
     assert "another mel filterbank" in caplog.text and "mel_scale 'htk'" in caplog.text
     with pytest.raises(ValueError, match="convert_filterbank=True"):
-        HiFiGANVocoder(htk, MelConfig(), convert_filterbank=False)
+        HiFiGANVocoder(htk, MelConfig(), convert_filterbank=False, trust_code=True)
 
 
 def test_hifigan_resamples_output_when_configured(tmp_path):
     folder = write_tiny_hifigan(tmp_path / "hifigan")
-    vocoder = HiFiGANVocoder(folder, MelConfig(), output_sample_rate=24_000)
+    vocoder = HiFiGANVocoder(folder, MelConfig(), output_sample_rate=24_000, trust_code=True)
     wav = vocoder(torch.zeros(2, 10, 80))
     assert vocoder.sample_rate == 24_000
     assert wav.shape == (2, 10 * 160 * 3 // 2) == (2, int(vocoder.lengths(torch.tensor(10))))
@@ -264,7 +264,38 @@ def test_hifigan_missing_folder_names_it(tmp_path):
             write_tiny_hifigan(tmp_path / "h"),
             MelConfig(),
             features=VocoderFeatures.from_mel_config(MelConfig(hop_length=256)),
+            trust_code=True,
         )
+
+
+def test_a_folder_whose_yaml_runs_code_needs_explicit_trust(tmp_path):
+    """HyperPyYAML calls what the file names: without ``trust_code`` the folder is refused
+    before it is read (the payload does not run); with it, it runs (the flag is the gate)."""
+    from audio_unlearn.evaluation.speaker import SpeechBrainECAPAEncoder
+    from audio_unlearn.models.trust import UntrustedCodeError, check_spec_trust, needs_trust
+
+    marker = tmp_path / "ran"
+    payload = f"payload: !apply:pathlib.Path.touch [!new:pathlib.Path ['{marker}']]"
+    folder = write_tiny_hifigan(tmp_path / "h", extra_yaml=payload)
+    assert marker.exists()  # the helper loads the YAML once: the payload is live
+    marker.unlink()
+    for load in (
+        lambda: HiFiGANVocoder(folder, MelConfig()),
+        lambda: get_vocoder(f"hifigan:{folder}", MelConfig()),
+        lambda: SpeechBrainECAPAEncoder(str(folder)),
+        lambda: check_spec_trust(f"ecapa:{folder}", trust_code=False, setting="x"),
+    ):
+        with pytest.raises(UntrustedCodeError, match=r"hyperparams\.yaml names; a local folder"):
+            load()
+        assert not marker.exists()
+    with pytest.raises(UntrustedCodeError, match="'someone' is not a publisher it knows"):
+        check_spec_trust("ecapa:someone/ecapa", trust_code=False, setting="x")
+    assert not needs_trust("speechbrain/spkrec-ecapa-voxceleb")
+    assert needs_trust("someone/ecapa") and needs_trust(folder)
+    check_spec_trust("ecapa", trust_code=False, setting="x")  # SpeechBrain's own default
+    check_spec_trust("griffin_lim", trust_code=False, setting="x")
+    HiFiGANVocoder(folder, MelConfig(), trust_code=True)
+    assert marker.exists()
 
 
 # --------------------------------------------------------------------------------- Vocos
@@ -330,7 +361,7 @@ def test_vocos_tiny_local_model(tmp_path):
 
     folder = write_tiny_vocos(tmp_path / "vocos16k")
     mel = MelConfig(win_length=1024)  # Vocos analyses with win_length = n_fft
-    vocoder = get_vocoder(f"vocos:{folder}", mel)
+    vocoder = get_vocoder(f"vocos:{folder}", mel, trust_code=True)
     assert isinstance(vocoder, VocosVocoder)
     assert vocoder.features.mel_scale == "htk" and vocoder.features.norm is None
     assert vocoder.converter.maps_filterbank
@@ -343,7 +374,7 @@ def test_vocos_tiny_local_model(tmp_path):
     expected = model.decode(vocoder.converter(x)).clone()  # (T - 1) * hop samples
     torch.testing.assert_close(wav[:, : expected.shape[1]], expected)
     assert wav[:, expected.shape[1] :].abs().max() == 0  # padded to T * hop
-    resampled = VocosVocoder(folder, mel, output_sample_rate=24_000)(x)
+    resampled = VocosVocoder(folder, mel, output_sample_rate=24_000, trust_code=True)(x)
     assert resampled.shape == (2, x.shape[1] * 240)
 
 
@@ -352,7 +383,7 @@ def test_vocos_with_the_published_24khz_settings_is_refused(tmp_path):
         return
     folder = write_tiny_vocos(tmp_path / "vocos24k", sample_rate=24_000, hop=256, n_mels=100)
     with pytest.raises(ValueError) as err:
-        VocosVocoder(folder, MelConfig())
+        VocosVocoder(folder, MelConfig(), trust_code=True)
     message = str(err.value)
     for part in ("sample_rate 24000 (TTS: 16000)", "hop_length 256 (TTS: 160)", "Fix:"):
         assert part in message
@@ -361,7 +392,7 @@ def test_vocos_with_the_published_24khz_settings_is_refused(tmp_path):
     mel24 = MelConfig(
         sample_rate=24_000, win_length=1024, hop_length=256, n_mels=100, f_max=12_000.0
     )
-    vocoder = VocosVocoder(folder, mel24, output_sample_rate=16_000)
+    vocoder = VocosVocoder(folder, mel24, output_sample_rate=16_000, trust_code=True)
     assert vocoder.sample_rate == 16_000
     assert vocoder(torch.zeros(1, 9, 100)).shape == (1, math.ceil(9 * 256 * 2 / 3))
 
@@ -372,7 +403,7 @@ def test_vocos_folder_without_weights_names_the_file(tmp_path):
     folder = write_tiny_vocos(tmp_path / "v")
     (folder / "pytorch_model.bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"pytorch_model\.bin"):
-        VocosVocoder(folder, MelConfig(win_length=1024))
+        VocosVocoder(folder, MelConfig(win_length=1024), trust_code=True)
 
 
 def test_get_vocoder_rejects_unknown_specs():

@@ -49,6 +49,7 @@ from .experiment import (
     _prepare_corpus,
 )
 from .methods.tts import FlowMatchingTraining
+from .models.trust import check_spec_trust
 from .models.tts import (
     DurationTable,
     FlowMatchingTTS,
@@ -124,6 +125,8 @@ class TTSExperiment(Runner):
                 "eval.probe_every (the forgetting curve) runs on single-request runs; "
                 "set it to 0 with requests"
             )
+        for spec in (cfg.eval.encoder, cfg.eval.vocoder):
+            check_spec_trust(spec, trust_code=cfg.eval.trust_code, setting="eval.trust_code=true")
         super().__init__(cfg, run_dir, progress=progress)
         self.mel = MelConfig()
         self._references: dict[tuple, Any] = {}
@@ -449,8 +452,9 @@ class TTSExperiment(Runner):
 
         cfg = self.cfg
         self.prepare()
-        self.vocoder = get_vocoder(cfg.eval.vocoder, self.mel)
-        self.encoder = get_speaker_encoder(cfg.eval.encoder)
+        trust = cfg.eval.trust_code
+        self.vocoder = get_vocoder(cfg.eval.vocoder, self.mel, trust_code=trust)
+        self.encoder = get_speaker_encoder(cfg.eval.encoder, trust_code=trust)
         self.transcriber = None
         judge: dict[str, Any] = {}
         if cfg.eval.judge and self.is_global_zero:

@@ -292,7 +292,7 @@ def _encoder(args: argparse.Namespace) -> Any:
         k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None
     }
     try:
-        return get_speaker_encoder(args.encoder, **options)
+        return get_speaker_encoder(args.encoder, trust_code=args.trust_code, **options)
     except TypeError:
         raise ValueError(
             f"speaker encoder {args.encoder!r} does not take "
@@ -617,6 +617,13 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (encoder default)")
     parser.add_argument("--batch-size", type=int, help="items per forward pass (encoder default)")
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="let an ecapa:<folder> (or another publisher's hub repository) run the code its "
+        "hyperparams.yaml names; read that file first (SpeechBrain's own repositories "
+        "need no flag)",
+    )
 
 
 def add_evaluate_parser(subparsers: Any) -> None:

@@ -541,6 +541,9 @@ class SpeechBrainECAPAEncoder(_BucketedHubEncoder):
         device: Torch device.
         batch_size: Utterances per forward pass.
         max_padding_s: Maximum padding within a batch, seconds.
+        trust_code: load a source outside SpeechBrain's own hub repositories (a local
+            folder, another publisher): its ``hyperparams.yaml`` runs the code it names
+            (:mod:`audio_unlearn.models.trust`). Refused without it, before any loading.
     """
 
     backend = "speechbrain-ecapa"
@@ -553,7 +556,17 @@ class SpeechBrainECAPAEncoder(_BucketedHubEncoder):
         device: str = "cpu",
         batch_size: int = 16,
         max_padding_s: float = 0.0,
+        trust_code: bool = False,
     ) -> None:
+        from ..models.trust import TRUST_SETTING, check_trust
+
+        check_trust(
+            source,
+            trust_code=trust_code,
+            loader="SpeechBrain's from_hparams",
+            file="hyperparams.yaml",
+            setting=TRUST_SETTING,
+        )
         super().__init__(source, device=device, batch_size=batch_size, max_padding_s=max_padding_s)
         self.savedir = None if savedir is None else str(savedir)
 
@@ -938,7 +951,9 @@ def get_speaker_encoder(spec: str, **kwargs: Any) -> SpeakerEncoder:
 
     Specs: ``"resemblyzer"``; ``"ecapa"`` or ``"ecapa:<hub-name-or-dir>"``;
     ``"wavlm-xvector"`` or ``"wavlm-xvector:<hub-name-or-dir>"``;
-    ``"wavlm-large-ecapa:<checkpoint.pth>"``. Keyword arguments go to the backend.
+    ``"wavlm-large-ecapa:<checkpoint.pth>"``. Keyword arguments go to the backend;
+    ``trust_code`` only to the one that runs code from its files (ECAPA's
+    ``hyperparams.yaml``, :mod:`audio_unlearn.models.trust`).
 
     Raises:
         ValueError: For an unknown backend name (the message lists the known ones).
@@ -947,11 +962,13 @@ def get_speaker_encoder(spec: str, **kwargs: Any) -> SpeakerEncoder:
         raise ValueError(f"speaker encoder spec must be a non-empty string, got {spec!r}")
     name, _, arg = spec.partition(":")
     name = name.strip().lower()
+    trust_code = bool(kwargs.pop("trust_code", False))
     if name == "resemblyzer":
         if arg:
             kwargs.setdefault("weights", arg)
         return ResemblyzerEncoder(**kwargs)
     if name == "ecapa":
+        kwargs["trust_code"] = trust_code
         return SpeechBrainECAPAEncoder(arg, **kwargs) if arg else SpeechBrainECAPAEncoder(**kwargs)
     if name == "wavlm-xvector":
         return WavLMXVectorEncoder(arg, **kwargs) if arg else WavLMXVectorEncoder(**kwargs)

@@ -90,6 +90,10 @@ class TTSEvalConfig(RelearnOptions):
         seed: seeds trial choice and sampling noise (the same for every model).
         encoder: speaker encoder spec ("resemblyzer", "ecapa:<path>", "wavlm_sv:<path>").
         vocoder: vocoder spec ("griffin_lim", "vocos:<path>", "hifigan:<path>").
+        trust_code: let the encoder or vocoder load a folder (or a hub repository of an
+            unknown publisher) whose YAML names code to run (SpeechBrain's
+            ``hyperparams.yaml``, Vocos' ``config.yaml``; :mod:`audio_unlearn.models.trust`).
+            Without it such a spec is refused before any work.
         judge: the ASR judge: "train" (train the library CTC recogniser on this corpus's
             training speakers, real + vocoder-resynthesised audio), a transcriber spec
             ("library:<ckpt>", "ctc:<name or path>", "whisper:<name or path>"), or
@@ -118,6 +122,7 @@ class TTSEvalConfig(RelearnOptions):
     seed: int = 0
     encoder: str = "resemblyzer"
     vocoder: str = "griffin_lim"
+    trust_code: bool = False
     judge: str | None = "train"
     judge_epochs: int = 15
     normaliser: str = "strip_punct"

@@ -42,6 +42,7 @@ import torch
 import torchaudio
 from torch import nn
 
+from ..trust import TRUST_SETTING, check_trust
 from .mel import MelConfig
 
 __all__ = [
@@ -472,6 +473,9 @@ class VocosVocoder(_NeuralVocoder):
         mel: the TTS model's mel settings.
         output_sample_rate: resample the vocoded audio to this rate (None = the model's).
         convert_filterbank: map filterbank differences (else refuse them).
+        trust_code: load a source outside charactr's hub repositories: ``from_hparams``
+            instantiates every ``class_path`` of its ``config.yaml``
+            (:mod:`audio_unlearn.models.trust`). Refused without it, before any loading.
 
     Raises:
         ImportError: the ``vocos`` package is not installed (``pip install vocos``).
@@ -487,9 +491,17 @@ class VocosVocoder(_NeuralVocoder):
         *,
         output_sample_rate: int | None = None,
         convert_filterbank: bool = True,
+        trust_code: bool = False,
     ):
         vocos = _import_vocos()
-        config, weights = _vocos_files(source)
+        config, weights = _vocos_files(source)  # a hub repo: config.yaml only, no code run
+        check_trust(
+            source,
+            trust_code=trust_code,
+            loader="Vocos' from_hparams",
+            file="config.yaml",
+            setting=TRUST_SETTING,
+        )
         import yaml
 
         with config.open(encoding="utf-8") as f:
@@ -590,6 +602,9 @@ class HiFiGANVocoder(_NeuralVocoder):
         convert_filterbank: map filterbank differences (else refuse them).
         savedir: where SpeechBrain links/copies the fetched files (None = none for a local
             folder, the Hugging Face cache for a hub name).
+        trust_code: load a source outside SpeechBrain's hub repositories (a local folder,
+            another publisher): its ``hyperparams.yaml`` runs the code it names
+            (:mod:`audio_unlearn.models.trust`). Refused without it, before any loading.
 
     Raises:
         FileNotFoundError: a local ``source`` without ``hyperparams.yaml``.
@@ -606,6 +621,7 @@ class HiFiGANVocoder(_NeuralVocoder):
         output_sample_rate: int | None = None,
         convert_filterbank: bool = True,
         savedir: str | os.PathLike | None = None,
+        trust_code: bool = False,
     ):
         mel = mel or MelConfig()
         path = Path(source)
@@ -615,6 +631,13 @@ class HiFiGANVocoder(_NeuralVocoder):
                 "SpeechBrain HiFi-GAN (hyperparams.yaml + generator.ckpt, as "
                 "speechbrain/tts-hifigan-libritts-16kHz ships them)"
             )
+        check_trust(
+            source,
+            trust_code=trust_code,
+            loader="SpeechBrain's from_hparams",
+            file="hyperparams.yaml",
+            setting=TRUST_SETTING,
+        )
         from speechbrain.inference.vocoders import HIFIGAN
 
         interface = HIFIGAN.from_hparams(
@@ -724,18 +747,20 @@ def get_vocoder(spec: str, mel: MelConfig | None = None, **kwargs: Any) -> Vocod
             ``"hifigan:<local dir or hub name>"``.
         mel: the TTS model's mel settings.
         **kwargs: options of the vocoder class (e.g. ``n_iter`` for Griffin-Lim,
-            ``output_sample_rate`` for the neural ones).
+            ``output_sample_rate`` for the neural ones); ``trust_code`` reaches only the
+            neural ones (:mod:`audio_unlearn.models.trust`).
 
     Raises:
         ValueError: an unknown spec (lists the known forms) or an empty source.
     """
     kind, sep, source = spec.partition(":")
     kind = kind.strip().lower()
+    trust_code = bool(kwargs.pop("trust_code", False))
     if kind == "griffin_lim" and not sep:
         return GriffinLimVocoder(mel, **kwargs)
     if kind in ("vocos", "hifigan") and sep:
         if not source.strip():
             raise ValueError(f"vocoder spec {spec!r} names no model; write {kind}:<path>")
         cls = VocosVocoder if kind == "vocos" else HiFiGANVocoder
-        return cls(source.strip(), mel, **kwargs)
+        return cls(source.strip(), mel, trust_code=trust_code, **kwargs)
     raise ValueError(f"unknown vocoder spec {spec!r}; use one of {list(VOCODER_SPECS)}")
