@@ -509,3 +509,57 @@ def test_purge_leaves_nothing_derived_from_the_forget_set(sid, tmp_path, capsys)
     kept = json.loads((deploy / "artefacts.json").read_text())["artefacts"]
     assert "split.json" in {a["path"] for a in kept}
     assert load_classifier(deploy / "model.p.pt").meta["request_id"] == "p"
+
+
+def test_purge_finds_near_copies_by_content_and_leaves_other_data(sid, tmp_path, capsys):
+    """Copies an exact hash misses (resampled, lossy re-encoded, another precision, a crop,
+    derived log-mel features, float16 embeddings) are found by their content prints; the
+    same transformations of retained speakers' audio are left alone."""
+    import torchaudio
+
+    from audio_unlearn.models.tts.mel import MelFrontEnd
+
+    out = tmp_path / "out"
+    request = write_request(tmp_path / "r.yaml", id="near", speakers=["s01"])
+    assert main(forget_args(sid, request, out)) == 0
+    train = read_manifest(sid.train_manifest)
+    forget = [u for u in train if u.speaker == "s01"]
+    retain = [u for u in train if u.speaker == "s02"]
+
+    def derived(u, folder: Path) -> None:
+        folder.mkdir(parents=True)
+        x, rate = sf.read(u.audio, dtype="float32")
+        t = torch.from_numpy(x)
+        sf.write(folder / "8k.wav", torchaudio.functional.resample(t, rate, 8000), 8000)
+        sf.write(folder / "c.mp3", x, rate, format="MP3", subtype="MPEG_LAYER_III")
+        sf.write(folder / "c.ogg", x, rate, format="OGG", subtype="VORBIS")
+        sf.write(folder / "crop.wav", x[rate // 4 :], rate)
+        np.save(folder / "wave16.npy", x.astype(np.float16))
+        wave22 = torchaudio.functional.resample(t, rate, 22_050)
+        torch.save({"wave": wave22.half()}, folder / "wave22.pt")
+        torch.save({"mel": MelFrontEnd()(t)[0].half()}, folder / "mel.pt")
+
+    for i, u in enumerate(forget[:2]):
+        derived(u, out / "cache" / f"forget{i}")
+    for i, u in enumerate(retain[:2]):
+        derived(u, out / "keep" / f"retain{i}")
+    cached = torch.load(out / "cache" / "verification_embeddings.pt")
+    np.save(out / "cache" / "emb16.npy", cached["before"].half().numpy())
+    dim = cached["before"].shape[1]
+    np.save(out / "keep" / "emb_other.npy", np.random.default_rng(0).normal(size=(8, dim)))
+
+    assert main(["purge", str(out), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert "near-copy of forgotten" in said and "(print)" in said
+    assert main(["purge", str(out)]) == 0
+    left = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert not [p for p in left if p.startswith("cache/")], left
+    kept = {p for p in left if p.startswith("keep/")}
+    assert len(kept) == 2 * 7 + 1, kept  # every derivative of retained audio stays
+    record = json.loads((out / "record.json").read_text())
+    removed = {a["path"] for a in record["purge"]["removed"]}
+    assert {
+        f"cache/forget{i}/{n}" for i in (0, 1) for n in ("8k.wav", "c.mp3", "mel.pt")
+    } <= removed
+    assert record["purge"]["remaining_forget_data"] == []
+    assert "audio_print" in record["fingerprints"] and "embedding_simhash" in record["fingerprints"]

@@ -6,11 +6,16 @@ recordings: copies of their audio, feature or embedding caches, and checkpoints 
 finds them by content, using the record's fingerprints (hashes only; the record never
 stores audio, features or embeddings):
 
-- ``forget_audio``: a file whose bytes hash like a forgotten audio file, or any audio
-  file whose decoded samples do (a re-encoded copy);
+- ``forget_audio``: a file whose bytes hash like a forgotten audio file, any audio
+  file whose decoded samples do (a losslessly re-encoded copy), or whose spectral print
+  matches a forgotten recording's (:mod:`.fingerprint`: a resampled copy, one at another
+  precision or re-encoded with a lossy codec, a crop);
 - ``forget_embeddings`` / ``forget_features``: a ``.pt``/``.npy``/``.npz`` file holding a
   tensor, or a row of one, whose float32 bytes hash like an embedding of a forgotten
-  utterance or its loaded waveform;
+  utterance or its loaded waveform, or near-copies found by content: a row whose
+  random-projection hash is within a few bits of a forgotten embedding's (another
+  precision), a waveform (at 16 kHz, or any common rate that fits a forgotten
+  recording's duration) or a ``(frames, 80)`` log-mel spectrogram whose print matches;
 - ``original_checkpoint``: a file identical to the original checkpoint, or a classifier
   checkpoint with the original's weights;
 - ``forget_ids``: text files that name forgotten utterances or speakers (split files, the
@@ -33,6 +38,15 @@ from typing import Any
 import numpy as np
 
 from ..data.manifest import atomic_write_text
+from .fingerprint import (
+    MATCH_BER,
+    SIMHASH_MAX_BITS,
+    AudioPrint,
+    audio_print,
+    feature_print,
+    simhash,
+    simhash_distance,
+)
 from .record import file_sha256, load_record, state_sha256, write_record
 
 __all__ = [
@@ -49,6 +63,9 @@ TENSOR_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".npy", ".npz")
 TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".yaml", ".yml", ".txt", ".csv", ".tsv", ".html")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".sph")
 MAX_TEXT_BYTES = 64 << 20
+#: rates tried for a waveform tensor whose duration fits a forgotten recording's
+WAVEFORM_RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)
+MAX_EMBEDDING_DIM = 4096
 RECORD_FILES = ("record.json", "record.md", "artefacts.json")
 
 
@@ -132,10 +149,60 @@ def _load_tensors(path: Path):
         raise Uninspectable(reason) from None
 
 
-def _tensor_holds(obj: Any, fp: dict[str, Any]) -> tuple[str, str] | None:
+class _Near:
+    """The record's content prints, decoded once per scan."""
+
+    def __init__(self, fp: dict[str, Any]):
+        self.prints = {i: AudioPrint.from_text(t) for i, t in fp.get("audio_print", {}).items()}
+        self.durations = list(fp.get("duration_s", {}).values())
+        self.simhashes = list(fp.get("embedding_simhash", []))
+
+    def audio(self, candidate: AudioPrint) -> tuple[str, float] | None:
+        """The forgotten recording whose print ``candidate`` matches, with the bit error
+        rate."""
+        for i, ref in self.prints.items():
+            ber = ref.ber(candidate)
+            if ber < MATCH_BER:
+                return i, ber
+        return None
+
+    def waveform(self, array: np.ndarray) -> tuple[str, float] | None:
+        if not self.prints or array.ndim != 1 or len(array) < 4_000:
+            return None
+        rates = [
+            r
+            for r in WAVEFORM_RATES
+            if r == 16_000 or any(abs(len(array) / r - d) <= 0.1 * d for d in self.durations)
+        ]
+        for rate in rates:
+            found = self.audio(audio_print(array, rate))
+            if found:
+                return found
+        return None
+
+    def features(self, array: np.ndarray) -> tuple[str, float] | None:
+        if not self.prints or array.ndim != 2 or 80 not in array.shape:
+            return None
+        frames = array if array.shape[1] == 80 else array.T
+        if frames.min() >= 0 and frames.max() > 1:  # linear magnitudes: the print is on logs
+            frames = np.log(np.maximum(frames, 1e-5))
+        return self.audio(feature_print(frames))
+
+    def embedding(self, vector: np.ndarray) -> bool:
+        if not self.simhashes or vector.ndim != 1 or not 8 <= len(vector) <= MAX_EMBEDDING_DIM:
+            return False
+        h = simhash(vector)
+        distances = (simhash_distance(h, ref) for ref in self.simhashes)
+        return any(d is not None and d <= SIMHASH_MAX_BITS for d in distances)
+
+
+def _tensor_holds(
+    obj: Any, fp: dict[str, Any], near: _Near | None = None
+) -> tuple[str, str] | None:
     embeddings = set(fp.get("embedding_row_sha256", []))
     waves = set(fp.get("waveform_sha256", {}).values()) | set(fp.get("decoded_sha256", {}).values())
-    for array in _arrays(obj):
+    arrays = list(_arrays(obj))
+    for array in arrays:
         candidates = [array] + (list(array) if array.ndim == 2 else [])
         for a in candidates:
             h = _array_hash(a)
@@ -143,6 +210,20 @@ def _tensor_holds(obj: Any, fp: dict[str, Any]) -> tuple[str, str] | None:
                 return "forget_embeddings", "embeddings of forgotten utterances"
             if h in waves:
                 return "forget_features", "waveforms of forgotten utterances"
+    if near is None:
+        return None
+    for array in arrays:  # near-copies: other precision, resampled, derived features
+        array = np.asarray(array, dtype=np.float32)
+        rows = list(array) if array.ndim == 2 else [array] if array.ndim == 1 else []
+        if any(near.embedding(r) for r in rows):
+            return "forget_embeddings", "embeddings of forgotten utterances (near-copies)"
+        found = near.features(array)
+        if found:
+            return "forget_features", f"log-mel features of forgotten {found[0]!r} (print)"
+        for r in rows:
+            found = near.waveform(r)
+            if found:
+                return "forget_features", f"a waveform of forgotten {found[0]!r} (print)"
     return None
 
 
@@ -153,17 +234,17 @@ def _checkpoint_holds(obj: Any, fp: dict[str, Any]) -> bool:
     return isinstance(state, dict) and state_sha256(state) == fp.get("original_state_sha256")
 
 
-def _audio_hash(path: Path) -> str | None:
+def _decode(path: Path) -> tuple[np.ndarray, int] | None:
     import soundfile as sf
 
     try:
-        samples, _ = sf.read(str(path), dtype="float32", always_2d=False)
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
     except Exception:  # not audio
         return None
-    return _array_hash(samples)
+    return samples, int(rate)
 
 
-def _classify(path: Path, fp: dict[str, Any]) -> tuple[str, str] | None:
+def _classify(path: Path, fp: dict[str, Any], near: _Near | None = None) -> tuple[str, str] | None:
     digest = file_sha256(path)
     if digest in set(fp.get("audio_file_sha256", {}).values()):
         return "forget_audio", "a copy of a forgotten audio file"
@@ -177,18 +258,27 @@ def _classify(path: Path, fp: dict[str, Any]) -> tuple[str, str] | None:
             return "uninspectable", f"could not be inspected ({err}): check it by hand"
         if _checkpoint_holds(obj, fp):
             return "original_checkpoint", "the original model's weights"
-        return _tensor_holds(obj, fp)
+        return _tensor_holds(obj, fp, near)
     if suffix in TEXT_SUFFIXES and path.stat().st_size <= MAX_TEXT_BYTES:
         text = path.read_text(encoding="utf-8", errors="replace")
         names = list(fp.get("forget_ids", [])) + list(fp.get("forget_speakers", []))
         if any(f'"{n}"' in text or f"`{n}`" in text or f" {n}" in text for n in names):
             return "forget_ids", "ids of forgotten utterances/speakers (no audio)"
         return None
-    decoded = _audio_hash(path)
-    if decoded is not None and decoded in set(fp.get("decoded_sha256", {}).values()):
+    decoded = _decode(path)
+    if decoded is None:
+        if suffix in AUDIO_SUFFIXES:
+            return "uninspectable", "an audio file that does not decode: check it by hand"
+        return None
+    samples, rate = decoded
+    if _array_hash(samples) in set(fp.get("decoded_sha256", {}).values()):
         return "forget_audio", "a re-encoded copy of a forgotten recording"
-    if decoded is None and suffix in AUDIO_SUFFIXES:
-        return "uninspectable", "an audio file that does not decode: check it by hand"
+    found = near.audio(audio_print(samples, rate)) if near is not None else None
+    if found:
+        return "forget_audio", (
+            f"a near-copy of forgotten {found[0]!r} (resampled, re-encoded or another "
+            f"precision; print bit error rate {found[1]:.2f})"
+        )
     return None
 
 
@@ -204,12 +294,13 @@ def scan_run_directory(run_dir: str | os.PathLike, record: dict[str, Any]) -> li
     """
     run_dir = Path(run_dir)
     fp = record.get("fingerprints", {})
+    near = _Near(fp)
     found = []
     for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(run_dir).as_posix()
         if path.name.startswith(".") and path.name.endswith(".tmp"):
             continue
-        result = _classify(path, fp)
+        result = _classify(path, fp, near)
         if result is None:
             continue
         kind, holds = result

@@ -2,8 +2,8 @@
 
 ``record.json`` holds the request, the split file and its hash, data and checkpoint hashes
 before and after, the method and settings, before/after metrics for forget and retain, the
-attack results, the tool version, timings, the fingerprints (hashes only) that
-:mod:`.purge` uses, and the list of artefacts that still hold forget-set data.
+attack results, the tool version, timings, the fingerprints (hashes and content prints,
+never audio) that :mod:`.purge` uses, and the list of artefacts that still hold forget-set data.
 ``record.md`` renders it for a reader, with ``plots/before_after.png`` (forget/retain
 accuracy and attack AUCs before vs after) and ``plots/relearn.png`` (the relearning curve).
 Every file is written atomically (temporary file + rename).

@@ -557,15 +557,25 @@ def run_attacks(
 
 def _forget_fingerprints(plan: ForgetPlan) -> dict[str, Any]:
     """Hashes (never contents) that let :mod:`.purge` recognise forget-set data later."""
+    from .fingerprint import audio_print
+
     by_id = {u.id: u for u in plan.train}
-    audio, decoded, waves = {}, {}, {}
+    audio, decoded, waves, prints, durations = {}, {}, {}, {}, {}
     for i in plan.split.forget:
         u = by_id[i]
         audio[i] = file_sha256(u.audio)
-        samples, _ = sf.read(u.audio, dtype="float32", always_2d=False)
+        samples, rate = sf.read(u.audio, dtype="float32", always_2d=False)
         decoded[i] = _array_sha256(samples)
         waves[i] = _array_sha256(plan.dm.cache[u].numpy())
-    return {"audio_file_sha256": audio, "decoded_sha256": decoded, "waveform_sha256": waves}
+        prints[i] = audio_print(samples, rate).to_text()
+        durations[i] = round(len(samples) / rate, 4)
+    return {
+        "audio_file_sha256": audio,
+        "decoded_sha256": decoded,
+        "waveform_sha256": waves,
+        "audio_print": prints,
+        "duration_s": durations,
+    }
 
 
 def _array_sha256(array) -> str:
@@ -578,6 +588,7 @@ def run_forget(plan: ForgetPlan, out_dir: str | os.PathLike, *, progress: bool =
     The original checkpoint file is only read; the record states whether its hash is the
     same at the end as when planned.
     """
+    from .fingerprint import simhash
     from .purge import scan_run_directory, write_artefacts
 
     t_start = time.perf_counter()
@@ -625,7 +636,7 @@ def run_forget(plan: ForgetPlan, out_dir: str | os.PathLike, *, progress: bool =
     train_after = write_manifest(
         out / "train_after.jsonl", [u for u in plan.train if u.id in retain_ids]
     )
-    caches = {}
+    caches, simhashes = {}, []
     if cache_before is not None and cache_after is not None:
         cache_path = out / "cache" / "verification_embeddings.pt"
         cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -639,7 +650,9 @@ def run_forget(plan: ForgetPlan, out_dir: str | os.PathLike, *, progress: bool =
         )
         rows = torch.cat([cache_before["embeddings"], cache_after["embeddings"]])
         caches[str(cache_path.relative_to(out))] = [_array_sha256(r.numpy()) for r in rows]
+        simhashes = [simhash(r.numpy()) for r in rows]
     fingerprints["embedding_row_sha256"] = [h for hs in caches.values() for h in hs]
+    fingerprints["embedding_simhash"] = simhashes
     fingerprints["original_checkpoint_sha256"] = plan.checkpoint_sha256
     fingerprints["original_state_sha256"] = state_sha256(original)
     fingerprints["forget_ids"] = list(split.forget)
