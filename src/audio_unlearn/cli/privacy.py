@@ -64,6 +64,21 @@ def _summary(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _plan_summary(plan: Any, out: str) -> str:
+    split = plan.split
+    speakers = ", ".join(split.forget_speakers) or "-"
+    return "\n".join(
+        [
+            f"request {plan.request.request_id}: {plan.task}",
+            f"  forget: {len(split.forget)} training utterance(s) of speaker(s) {speakers}"
+            + (f"; classes {list(split.forget_classes)}" if split.forget_classes else ""),
+            f"  retain: {len(split.retain)} utterance(s); held out: {len(plan.heldout)}",
+            f"  method: {plan.config.method} {dict(plan.config.hparams) or '(defaults)'}",
+            f"  out: {out} (nothing written: --dry-run)",
+        ]
+    )
+
+
 def _cmd_forget(args: argparse.Namespace) -> int:
     from ..privacy.workflow import load_forget_config, plan_forget, run_forget
 
@@ -79,6 +94,9 @@ def _cmd_forget(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.no_progress,
     )
+    if args.dry_run:
+        print(_plan_summary(plan, args.out))
+        return 0
     record = run_forget(plan, args.out, progress=not args.no_progress)
     print(_summary(record))
     out = Path(args.out)
@@ -250,6 +268,12 @@ def add_privacy_parsers(subparsers) -> None:
         help="ForgetConfig setting, e.g. max_seconds=2 or attack.relearn.steps=40",
     )
     fg.add_argument("--no-progress", action="store_true", help="no progress bars")
+    fg.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the request, checkpoint, data, method and --out, print the plan, write "
+        "nothing and unlearn nothing",
+    )
     fg.set_defaults(func=_cmd_forget)
 
     at = subparsers.add_parser(

@@ -190,6 +190,11 @@ def check_methods(
     for name, hparams in methods.items():
         try:
             known = method_hparams(name, task)
+            if hparams is not None and not isinstance(hparams, Mapping):
+                raise ValueError(
+                    f"methods.{name} must be a mapping of hyper-parameters (or empty), got "
+                    f"{hparams!r}"
+                )
             given = dict(hparams or {})
             values = {k: v for k, v in given.items() if k not in runner_keys}
             unknown = sorted(set(values) - set(known))

@@ -143,8 +143,12 @@ def load_request(path: str | os.PathLike) -> ForgetRequest:
             raise ValueError(
                 f"request file {path} must end in .yaml, .yml or .json, not {path.suffix!r}"
             )
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ValueError(f"request file {path} is not valid {path.suffix[1:]}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"request file {path} is not valid JSON: {err}") from None
+    except yaml.YAMLError as err:
+        from ..run.config import yaml_problem
+
+        raise ValueError(f"request file {path} is not valid YAML ({yaml_problem(err)})") from None
     # YAML reads unquoted dates as datetime.date: keep them as text
     if isinstance(record, dict) and record.get("date") is not None:
         record["date"] = str(record["date"])

@@ -162,7 +162,7 @@ def read_config_values(
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise ValueError(f"{path} is not valid YAML: {err}") from None
+            raise ValueError(f"{path} is not valid YAML ({yaml_problem(err)})") from None
     if trainer_preset is not None:
         preset = Path(trainer_preset)
         if not preset.is_file():
@@ -192,8 +192,17 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     try:
         return key.split("."), yaml.safe_load(value)
     except yaml.YAMLError as err:
-        problem = str(err).splitlines()[0]
-        raise ValueError(f"override {text!r}: the value is not valid YAML ({problem})") from None
+        raise ValueError(
+            f"override {text!r}: the value is not valid YAML ({yaml_problem(err)})"
+        ) from None
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (line, column)."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def check_task(
