@@ -209,3 +209,23 @@ def test_a_code_running_model_folder_needs_the_trust_flag_before_any_work(
     sim += [str(dummy_manifest), "--encoder", f"ecapa:{folder}", "--out", str(tmp_path / "s")]
     assert main(sim) == 2
     assert "--trust-code" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("sets", "says"),
+    [
+        (["model.name=nosuch"], "model.name 'nosuch' is unknown; known models: ['ecapa'"),
+        (["model.channels=abc"], "model.channels must be a whole number, got 'abc'"),
+        (["model.num_classes=3"], "['num_classes'] are set by the run itself"),
+        (["task=asr", "model.nosuch=1"], "model: unknown key(s) ['nosuch']; allowed: ["),
+        (["task=tts", "model.d_model=abc"], "model.d_model must be a whole number"),
+        (["methods.ft=true"], "methods.ft must be a mapping of hyper-parameters"),
+    ],
+)
+def test_model_settings_are_checked_before_any_work(sets, says, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out)] + [a for s in sets for a in ("--set", s)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and says in err, err
+    assert not out.exists()

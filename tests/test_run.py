@@ -85,3 +85,19 @@ def test_a_config_of_another_task_is_refused_by_a_runner_and_named(tmp_path, cap
     assert main(["run", str(old), "--out", str(tmp_path / "o"), "--set", "task=speech"]) == 2
     assert "task 'speech' is unknown" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
+
+
+RUN_RECIPES = sorted(
+    p.relative_to(RECIPES).as_posix()
+    for p in RECIPES.glob("*/*.yaml")
+    if p.parent.name != "speaker_id"  # `forget --config` files and a request, not run configs
+)
+
+
+@pytest.mark.parametrize("recipe", RUN_RECIPES)
+def test_every_run_recipe_passes_the_checks_that_come_before_work(recipe, tmp_path, capsys):
+    """Methods and their hyper-parameters, model settings, trust, types: a recipe that
+    would fail after hours of training fails here instead."""
+    assert len(RUN_RECIPES) >= 20
+    assert main(["run", str(RECIPES / recipe), "--dry-run", "--out", str(tmp_path / "o")]) == 0
+    assert "resolved config:" in capsys.readouterr().out

@@ -73,6 +73,7 @@ from .models.asr import (
 from .models.asr_hf import RECOGNIZER_KINDS, build_recognizer, load_hf_asr, save_recognizer
 from .reporting import markdown_table
 from .run.attacks import attack_row, relearn, relearn_wanted
+from .run.config import typed_settings
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
 from .run.splits import make_split
@@ -198,7 +199,8 @@ class ASRExperiment(Runner):
         if self.kind not in RECOGNIZER_KINDS:
             raise ValueError(f"model.kind {self.kind!r} is unknown; use one of {RECOGNIZER_KINDS}")
         if self.kind == "library":
-            self.model_config: CTCRecognizerConfig | None = CTCRecognizerConfig(**settings)
+            typed = typed_settings(CTCRecognizerConfig, settings, "model")
+            self.model_config: CTCRecognizerConfig | None = CTCRecognizerConfig(**typed)
             self._model_key: dict[str, Any] = self.model_config.to_json()
         else:
             if not settings.get("source"):

@@ -42,7 +42,7 @@ from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
 from .reporting import markdown_table, plot_tradeoff
 from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
-from .run.config import load_task_config
+from .run.config import load_task_config, typed_settings
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import METHOD_FACTS, Runner
 from .run.splits import SplitConfig, make_split
@@ -241,6 +241,18 @@ class Experiment(Runner):
         }
 
     # -- models -----------------------------------------------------------------------------
+    def check_model(self) -> None:
+        from .models.checkpoint import CLASSIFIERS
+
+        model = self.cfg.model
+        if not isinstance(model, dict):
+            raise ValueError(f"model must be a mapping (key: value), got {model!r}")
+        settings = dict(model)
+        name = settings.pop("name", "logmel_cnn")
+        if not isinstance(name, str) or name not in CLASSIFIERS:
+            raise ValueError(f"model.name {name!r} is unknown; known models: {sorted(CLASSIFIERS)}")
+        model.update(typed_settings(CLASSIFIERS[name][1], settings, "model", num_classes=2))
+
     def new_model(self) -> torch.nn.Module:
         return build_classifier(num_classes=self.dm.num_classes, **self.cfg.model)
 

@@ -62,6 +62,7 @@ from .models.tts import (
 )
 from .reporting import markdown_table
 from .run.attacks import relearn, relearn_wanted
+from .run.config import typed_settings
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import Runner
 from .run.splits import make_split
@@ -128,6 +129,8 @@ class TTSExperiment(Runner):
         for spec in (cfg.eval.encoder, cfg.eval.vocoder):
             check_spec_trust(spec, trust_code=cfg.eval.trust_code, setting="eval.trust_code=true")
         super().__init__(cfg, run_dir, progress=progress)
+        # the model's settings, checked now (n_phones comes from the corpus later)
+        cfg.model.update(typed_settings(FlowMatchingTTSConfig, cfg.model, "model", n_phones=64))
         self.mel = MelConfig()
         self._references: dict[tuple, Any] = {}
 

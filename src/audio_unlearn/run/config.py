@@ -23,6 +23,7 @@ __all__ = [
     "load_task_config",
     "merge_config",
     "read_config_values",
+    "typed_settings",
 ]
 
 
@@ -78,6 +79,34 @@ def merge_config(dc_type, values: dict[str, Any], where: str):
             raise ValueError(f"{key} must be > 0, got {value}")
         kwargs[name] = value
     return dc_type(**kwargs)
+
+
+def typed_settings(config_cls, settings: Any, where: str, **fixed) -> dict[str, Any]:
+    """``settings``, the keyword arguments of the dataclass ``config_cls`` a config passes
+    through (e.g. ``model:``), checked like every other key (:func:`merge_config`: unknown
+    keys, types, ranges, the dataclass's own checks) before any work, and returned with
+    typed values. ``fixed``: arguments the runner sets itself (e.g. ``num_classes``); a
+    config may not give them.
+
+    Raises:
+        ValueError: naming the key (``model.d_model``) and what it takes.
+    """
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"{where} must be a mapping (key: value), got {settings!r}")
+    allowed = {f.name for f in dataclasses.fields(config_cls)} - set(fixed)
+    unknown = sorted(set(settings) - allowed - set(fixed))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    taken = sorted(set(settings) & set(fixed))
+    if taken:
+        raise ValueError(f"{where}: {taken} are set by the run itself (from the data); remove them")
+    try:
+        built = merge_config(config_cls, {**fixed, **settings}, where)
+    except TypeError as err:  # a check of the dataclass's own on a value of another type
+        raise ValueError(f"{where}: {err}") from None
+    return {k: getattr(built, k) for k in settings}
 
 
 def _is_number(value) -> bool:

