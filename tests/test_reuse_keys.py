@@ -42,6 +42,10 @@ def test_changed_audio_behind_the_manifest_recomputes_everything(tmp_path, capsy
     assert main(argv) == 0  # unchanged: everything reused
     said = capsys.readouterr().out
     assert "training the" not in said and "unlearning with" not in said
+    reuse = json.loads((out / "report.json").read_text())["reuse"]
+    assert {(r["checkpoint"], r["reused"], r["why"]) for r in reuse} == {
+        (f"checkpoints/{name}.pt", True, "same settings") for name in ("original", "gold", "ng")
+    }
     # the same ids and paths, other audio (quieter, with a little noise)
     for u in read_manifest(manifest):
         wav, sr = sf.read(u.audio)
@@ -50,5 +54,12 @@ def test_changed_audio_behind_the_manifest_recomputes_everything(tmp_path, capsy
     said = capsys.readouterr().out
     assert said.count("training the") == 2  # original and gold
     assert "unlearning with ng" in said and "(same model and settings)" not in said
-    second = json.loads((out / "report.json").read_text())["models"]
+    report = json.loads((out / "report.json").read_text())
+    second = report["models"]
     assert [r["forget_loss"] for r in second] != [r["forget_loss"] for r in first]
+    why = {r["checkpoint"]: (r["reused"], r["why"]) for r in report["reuse"]}
+    assert why["checkpoints/original.pt"] == (False, "changed: data.split.audio")
+    assert why["checkpoints/gold.pt"] == (False, "changed: data.split.audio")
+    assert why["checkpoints/ng.pt"] == (False, "changed: original")
+    md = (out / "report.md").read_text()
+    assert "- `checkpoints/original.pt`: computed (changed: data.split.audio)" in md

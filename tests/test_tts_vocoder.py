@@ -288,7 +288,7 @@ def test_a_folder_whose_yaml_runs_code_needs_explicit_trust(tmp_path):
         with pytest.raises(UntrustedCodeError, match=r"hyperparams\.yaml names; a local folder"):
             load()
         assert not marker.exists()
-    with pytest.raises(UntrustedCodeError, match="'someone' is not a publisher it knows"):
+    with pytest.raises(UntrustedCodeError, match="'someone' is not a known publisher"):
         check_spec_trust("ecapa:someone/ecapa", trust_code=False, setting="x")
     assert not needs_trust("speechbrain/spkrec-ecapa-voxceleb")
     assert needs_trust("someone/ecapa") and needs_trust(folder)

@@ -603,9 +603,8 @@ class ASRExperiment(Runner):
                 "reaches_retrained against this request's retrained model"
             )
             columns = REQUEST_COLUMNS
-        atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=1) + "\n")
         table = markdown_table(rows, columns)
-        atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table, unit))
+        self.write_report(report, _report_markdown(report, table, unit))
         plot_asr_tradeoff(
             blocks[max(blocks)],
             self.run_dir / "tradeoff.png",

@@ -11,7 +11,6 @@ atomically (a killed run leaves complete files or none).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import torch
 
 from . import __version__
 from .data.datamodule import UnlearningDataModule
-from .data.manifest import atomic_write_text, read_manifest
+from .data.manifest import read_manifest
 from .data.splits import (
     ForgetSplit,
 )
@@ -394,13 +393,12 @@ class Experiment(Runner):
                 {"request": k, "speakers": list(spk)}
                 for k, spk in enumerate(self.request_speakers, start=1)
             ]
-        atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=1) + "\n")
         table = "\n\n".join(
             (f"Request {k}: forget {', '.join(b[0]['request_speakers'])}\n\n" if k else "")
             + markdown_table(b)
             for k, b in blocks.items()
         )
-        atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
+        self.write_report(report, _report_markdown(report, table))
         plot_tradeoff(list(blocks.values())[-1], self.run_dir / "tradeoff.png")  # the last state
         self._say(table)
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")

@@ -33,7 +33,6 @@ later request shows (``revival`` in the report).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,6 @@ import lightning as L
 import torch
 
 from . import __version__
-from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit
 from .data.tts_data import TTSDataModule
 from .experiment import (
@@ -562,9 +560,8 @@ class TTSExperiment(Runner):
             "rows": rows,
             "targets": checks,
         }
-        atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=2, default=str))
         table = markdown_table(rows, REPORT_COLUMNS)
-        atomic_write_text(self.run_dir / "report.md", _report_markdown(report, table))
+        self.write_report(report, _report_markdown(report, table), indent=2, default=str)
         plot_sim_distributions(self.trial_scores, self.run_dir / "sim_distributions.png")
         plot_tts_tradeoff(rows, self.run_dir / "tradeoff.png")
         if any(row.get("curve") for row in rows):
@@ -606,13 +603,12 @@ class TTSExperiment(Runner):
             "judge": judge,
             "rows": rows,
         }
-        atomic_write_text(self.run_dir / "report.json", json.dumps(report, indent=2, default=str))
         table = markdown_table(rows, REQUEST_COLUMNS)
         lines = ["# TTS speaker forgetting: sequential requests", ""]
         for r in report["requests"]:
             lines.append(f"Request {r['request']}: forget {', '.join(r['speakers'])}")
         lines += ["", table, "", report["revival"], ""]
-        atomic_write_text(self.run_dir / "report.md", "\n".join(lines))
+        self.write_report(report, "\n".join(lines), indent=2, default=str)
         self._say(table)
         return report
 

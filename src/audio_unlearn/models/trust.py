@@ -93,14 +93,17 @@ def check_trust(
     if trust_code or not needs_trust(source):
         return
     owner = _hub_owner(str(source))
+    publishers = ", ".join(p + "/..." for p in TRUSTED_PUBLISHERS)
     if owner is None:
-        what = f"{Path(source).expanduser() / file} names; a local folder"
+        what = f"{Path(source).expanduser() / file} names; a local folder loads"
     else:
-        what = f"{file} of {source} names; {owner!r} is not a publisher it knows"
+        what = (
+            f"{file} of {source} names; {owner!r} is not a known publisher ({publishers}), "
+            "so it loads"
+        )
     raise UntrustedCodeError(
-        f"{loader} would run the Python code that {what} "
-        f"({', '.join(p + '/...' for p in TRUSTED_PUBLISHERS)} are) and loads only with your "
-        f"trust: read {file} and, if you trust it, set {setting}"
+        f"{loader} would run the Python code that {what} only with your trust: read "
+        f"{file} and, if you trust it, set {setting}"
     )
 
 

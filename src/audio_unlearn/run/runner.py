@@ -29,7 +29,7 @@ from ..data.splits import ForgetSplit
 from ..methods.fit import fit_unlearning, make_trainer
 from ..methods.registry import build_method, check_methods
 from .ddp import is_global_zero, record_rank
-from .store import audio_identity, reuse_checkpoint, settings_key
+from .store import audio_identity, key_parts, reuse_checkpoint, settings_key
 from .sweep import check_sweep, run_sweep
 
 __all__ = ["METHOD_FACTS", "Runner", "check_output_dir"]
@@ -97,6 +97,8 @@ class Runner:
         # the full sets, so each metric is computed once). Lightning reads the rank from
         # the launcher's environment (RANK / LOCAL_RANK / SLURM_PROCID).
         self.is_global_zero = is_global_zero()
+        #: what was reused and recomputed, and why (report.json's "reuse", report.md)
+        self.reuse_log: list[dict[str, Any]] = []
 
     def check_model(self) -> None:
         """Check the config's model settings (names, keys, types) before any work; they
@@ -177,6 +179,24 @@ class Runner:
         return base / f"{name}.pt"
 
     # -- the run's record and split ----------------------------------------------------------
+    def write_report(self, report: dict[str, Any], markdown: str, **dump: Any) -> None:
+        """Write ``report.json`` (with :attr:`reuse_log` as ``"reuse"``) and ``report.md``
+        (with a section on what was reused and why)."""
+        report["reuse"] = self.reuse_log
+        dump.setdefault("indent", 1)
+        atomic_write_text(self.run_dir / "report.json", json.dumps(report, **dump) + "\n")
+        atomic_write_text(self.run_dir / "report.md", markdown.rstrip("\n") + self.reuse_markdown())
+
+    def reuse_markdown(self) -> str:
+        """``report.md``'s section on reused and recomputed checkpoints."""
+        if not self.reuse_log:
+            return "\n"
+        lines = ["", "", "## Reused and recomputed", ""]
+        for entry in self.reuse_log:
+            verb = "reused" if entry["reused"] else "computed"
+            lines.append(f"- `{entry['checkpoint']}`: {verb} ({entry['why']})")
+        return "\n".join(lines) + "\n"
+
     def write_config(self) -> None:
         """Create the run directory and record the config (rank zero)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -347,7 +367,14 @@ class Runner:
     # -- reference models and methods --------------------------------------------------------
     def reuse(self, path: Path, key: str) -> tuple[torch.nn.Module, dict[str, Any]] | None:
         """``(model, meta)`` of the checkpoint at ``path`` when made with ``key``."""
-        ckpt = reuse_checkpoint(path, key, self.load_model, errors=self.load_errors, say=self._say)
+
+        def log(reused: bool, why: str) -> None:
+            where = path.relative_to(self.run_dir) if path.is_relative_to(self.run_dir) else path
+            self.reuse_log.append({"checkpoint": str(where), "reused": reused, "why": why})
+
+        ckpt = reuse_checkpoint(
+            path, key, self.load_model, errors=self.load_errors, say=self._say, log=log
+        )
         return None if ckpt is None else (ckpt.model, ckpt.meta)
 
     def reference_key(self, role: str, data: Mapping[str, Any] | None = None) -> str:
@@ -418,7 +445,13 @@ class Runner:
         self.is_global_zero = trainer.is_global_zero
         seconds = timer.time_elapsed("train")
         model = self.trained(model)
-        meta = {"key": key, "seconds": seconds, "role": role, "steps": int(trainer.global_step)}
+        meta = {
+            "key": key,
+            "key_parts": key_parts(key),
+            "seconds": seconds,
+            "role": role,
+            "steps": int(trainer.global_step),
+        }
         if self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates
             self.save_model(path, model, meta)
         return model, meta
@@ -453,8 +486,10 @@ class Runner:
         key = key or self.method_key(name, hparams, settings, seed=seed)
         path = path or self.ckpt_path(name)
         reused = self.reuse(path, key)
-        if reused is not None and self.reusable(name, reused[1]):
-            return reused
+        if reused is not None:
+            if self.reusable(name, reused[1]):
+                return reused
+            self.reuse_log[-1].update(reused=False, why="lacks what this run asks of it")
         L.seed_everything(self.cfg.seed if seed is None else seed, verbose=False)
         model = copy.deepcopy(self.original if start is None else start).train()
         module = build_method(name, model, task=self.task, **hparams)
@@ -480,6 +515,7 @@ class Runner:
         trainer = getattr(module, "_trainer", None)
         meta = {
             "key": key,
+            "key_parts": key_parts(key),
             "seconds": seconds,
             "role": "method",
             "method": name,
