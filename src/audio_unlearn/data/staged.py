@@ -23,6 +23,10 @@ class StagedDataModule(L.LightningDataModule):
     stage: str = "original"
     unlearn_sets: tuple[str, ...] = ("forget", "retain")
     unlearn_mode: str = "max_size_cycle"
+    #: ``(set name, batch size)`` that ``val_dataloader`` serves, for a training recipe that
+    #: validates as it goes (UnSLU-BENCH's plateau scheduler and early stopping); None:
+    #: nothing (modules without a ``validation_step`` never ask)
+    validation: tuple[str, int | None] | None = None
 
     def loader(self, name: str, *, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         raise NotImplementedError
@@ -30,6 +34,12 @@ class StagedDataModule(L.LightningDataModule):
     def unlearn_batch_size(self, name: str) -> int | None:
         """The batch size of set ``name`` in the unlearning stage (``None``: the module's)."""
         return None
+
+    def val_dataloader(self):
+        if self.validation is None:
+            return []
+        name, batch_size = self.validation
+        return self.loader(name, shuffle=False, batch_size=batch_size)
 
     def train_dataloader(self):
         if self.stage == "original":

@@ -21,6 +21,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*treespec.*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # data modules serve validation only when a recipe asks (StagedDataModule.validation)
+    warnings.filterwarnings("ignore", message=r".*val_dataloader.*but have no .validation_step.*")
     # frozen teachers are submodules in eval mode on purpose
     warnings.filterwarnings(
         "ignore", message=r".*module\(s\) in eval mode at the start of training.*"

@@ -145,6 +145,14 @@ class Runner:
         """``fit_unlearning`` trainer arguments of a method run with runner ``settings``."""
         return dict(self.cfg.trainer)
 
+    def reference_callbacks(self, module: L.LightningModule) -> list:
+        """Extra Lightning callbacks of a reference training (e.g. early stopping)."""
+        return []
+
+    def reference_facts(self, module: L.LightningModule) -> dict[str, Any]:
+        """What a reference training decided on its own (kept in the checkpoint's meta)."""
+        return {}
+
     def method_settings(self, hparams: dict[str, Any]) -> dict[str, Any]:
         """Pop the runner's own per-method settings (:attr:`runner_keys`) from ``hparams``;
         they enter the method's key."""
@@ -439,7 +447,8 @@ class Runner:
         )
         kwargs = self.reference_trainer()
         epochs = kwargs.pop("epochs")
-        trainer = make_trainer(epochs, progress=self.progress, callbacks=[timer], **kwargs)
+        callbacks = [timer, *self.reference_callbacks(module)]
+        trainer = make_trainer(epochs, progress=self.progress, callbacks=callbacks, **kwargs)
         trainer.fit(module, datamodule=dm)
         record_rank(self.run_dir, trainer, role)
         self.is_global_zero = trainer.is_global_zero
@@ -451,6 +460,7 @@ class Runner:
             "seconds": seconds,
             "role": role,
             "steps": int(trainer.global_step),
+            **self.reference_facts(module),
         }
         if self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates
             self.save_model(path, model, meta)

@@ -7,24 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 # -- rendering --------------------------------------------------------------------------
-_COLUMNS = (
-    ("test_acc", "test acc"),
+_COLUMNS = (  # CGUM first: the journal version's recommended score; GUM for the paper
+    ("cgum", "CGUM"),
+    ("gum", "GUM"),
     ("test_f1", "test F1"),
-    ("forget_acc", "forget acc"),
+    ("test_acc", "test acc"),
     ("forget_f1", "forget F1"),
-    ("retain_acc", "retain acc"),
+    ("forget_acc", "forget acc"),
     ("retain_f1", "retain F1"),
+    ("retain_acc", "retain acc"),
     ("mia", "MIA"),
     ("time_s", "time s"),
     ("speedup", "speed-up"),
-    ("gum", "GUM"),
-    ("cgum", "CGUM"),
 )
 _PAPER_COLUMNS = (
+    ("gum", "paper GUM"),
     ("test_f1", "paper test F1"),
+    ("forget_f1", "paper forget F1"),
     ("mia", "paper MIA"),
     ("speedup", "paper speed-up"),
-    ("gum", "paper GUM"),
 )
 
 
@@ -74,9 +75,10 @@ def unslu_markdown(table: dict[str, Any]) -> str:
         row = [method, f"{entry['selected_lr']:g}", *cells, *paper_cells(entry.get("paper"))]
         lines.append("| " + " | ".join(row) + " |")
     lrs = [f"{lr:g}" for lr in table["lrs"]]
+    crit = table["selection"]["criterion"].removeprefix("valid_")
     lines += [
         "",
-        "## Learning-rate grid (mean over seeds): validation GUM / test GUM",
+        f"## Learning-rate grid (mean over seeds): validation {crit.upper()} / test {crit.upper()}",
         "",
         "| method | " + " | ".join(lrs) + " |",
         "|" + "|".join("---" for _ in range(len(lrs) + 1)) + "|",
@@ -88,7 +90,7 @@ def unslu_markdown(table: dict[str, Any]) -> str:
             cells.append(
                 "-"
                 if not m
-                else f"{_fmt(m.get('valid_gum'))} / {_fmt(m.get('gum'))}"
+                else f"{_fmt(m.get('valid_' + crit))} / {_fmt(m.get(crit))}"
                 + (" *" if lr == f"{table['methods'][method]['selected_lr']:g}" else "")
             )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
