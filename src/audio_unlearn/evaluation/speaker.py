@@ -558,15 +558,9 @@ class SpeechBrainECAPAEncoder(_BucketedHubEncoder):
         max_padding_s: float = 0.0,
         trust_code: bool = False,
     ) -> None:
-        from ..models.trust import TRUST_SETTING, check_trust
+        from ..models.trust import check_loader_trust
 
-        check_trust(
-            source,
-            trust_code=trust_code,
-            loader="SpeechBrain's from_hparams",
-            file="hyperparams.yaml",
-            setting=TRUST_SETTING,
-        )
+        check_loader_trust("ecapa", source, trust_code=trust_code)
         super().__init__(source, device=device, batch_size=batch_size, max_padding_s=max_padding_s)
         self.savedir = None if savedir is None else str(savedir)
 

@@ -29,6 +29,7 @@ __all__ = [
     "TRUSTED_PUBLISHERS",
     "TRUST_SETTING",
     "UntrustedCodeError",
+    "check_loader_trust",
     "check_spec_trust",
     "check_trust",
     "needs_trust",
@@ -105,6 +106,13 @@ def check_trust(
         f"{loader} would run the Python code that {what} only with your trust: read "
         f"{file} and, if you trust it, set {setting}"
     )
+
+
+def check_loader_trust(kind: str, source: str | os.PathLike, *, trust_code: bool) -> None:
+    """:func:`check_trust` for a loader of :data:`CODE_LOADERS` (``ecapa``, ``hifigan``,
+    ``vocos``) called from Python (the setting named is :data:`TRUST_SETTING`)."""
+    loader, file, _ = CODE_LOADERS[kind]
+    check_trust(source, trust_code=trust_code, loader=loader, file=file, setting=TRUST_SETTING)
 
 
 def check_spec_trust(spec: str | None, *, trust_code: bool, setting: str) -> None:

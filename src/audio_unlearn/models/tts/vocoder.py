@@ -42,7 +42,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from ..trust import TRUST_SETTING, check_trust
+from ..trust import check_loader_trust
 from .mel import MelConfig
 
 __all__ = [
@@ -495,13 +495,7 @@ class VocosVocoder(_NeuralVocoder):
     ):
         vocos = _import_vocos()
         config, weights = _vocos_files(source)  # a hub repo: config.yaml only, no code run
-        check_trust(
-            source,
-            trust_code=trust_code,
-            loader="Vocos' from_hparams",
-            file="config.yaml",
-            setting=TRUST_SETTING,
-        )
+        check_loader_trust("vocos", source, trust_code=trust_code)
         import yaml
 
         with config.open(encoding="utf-8") as f:
@@ -631,13 +625,7 @@ class HiFiGANVocoder(_NeuralVocoder):
                 "SpeechBrain HiFi-GAN (hyperparams.yaml + generator.ckpt, as "
                 "speechbrain/tts-hifigan-libritts-16kHz ships them)"
             )
-        check_trust(
-            source,
-            trust_code=trust_code,
-            loader="SpeechBrain's from_hparams",
-            file="hyperparams.yaml",
-            setting=TRUST_SETTING,
-        )
+        check_loader_trust("hifigan", source, trust_code=trust_code)
         from speechbrain.inference.vocoders import HIFIGAN
 
         interface = HIFIGAN.from_hparams(
