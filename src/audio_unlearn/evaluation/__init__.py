@@ -5,6 +5,8 @@ Pure functions (re-exported here):
 - :mod:`.classification`: per-sample cross-entropy, accuracy, macro-F1, calibration (ECE).
 - :mod:`.mia`: the UnSLU-BENCH loss-based membership attack, its ROC AUC, and the
   SalUn-style SVC attack on confidence/entropy features.
+- :mod:`.lira`: shadow-model attacks on per-sample losses (LiRA online / offline, RMIA,
+  U-LiRA), speaker-level aggregation, AUC and TPR at 1% / 0.1% FPR.
 - :mod:`.gum`: GUM and CGUM, the single-number summaries of an unlearning run.
 - :mod:`.scores`: ZRF, spk-ZRF, activation distance and JS divergence to a retrained model.
 - :mod:`.verification`: EER, minDCF, trial lists.
@@ -33,6 +35,15 @@ from audio_unlearn.evaluation.gum import (
     gum,
     gum_terms,
     scores_from_rows,
+)
+from audio_unlearn.evaluation.lira import (
+    ROCSummary,
+    lira,
+    logit_confidence,
+    rmia,
+    roc_summary,
+    speaker_scores,
+    unlearning_lira,
 )
 from audio_unlearn.evaluation.mia import (
     MIAResult,
@@ -63,6 +74,7 @@ __all__ = [
     "ClassificationScores",
     "GUMTerms",
     "MIAResult",
+    "ROCSummary",
     "SVCMIAResult",
     "VerificationResult",
     "ZRFResult",
@@ -79,15 +91,21 @@ __all__ = [
     "gum_terms",
     "js_divergence",
     "js_to_retrained",
+    "lira",
+    "logit_confidence",
     "loss_mia",
     "macro_f1",
     "mia_auc",
     "min_dcf",
     "per_sample_cross_entropy",
+    "rmia",
+    "roc_summary",
     "scores_from_rows",
+    "speaker_scores",
     "spk_zrf",
     "svc_mia",
     "svc_mia_from_losses",
+    "unlearning_lira",
     "verification_metrics",
     "zrf",
 ]
