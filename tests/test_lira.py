@@ -90,6 +90,16 @@ def test_rmia_counts_the_population_samples_each_sample_dominates():
     assert strict == pytest.approx([0.0, 0.25, 0.5, 1.0])
 
 
+def test_rmia_never_compares_a_population_sample_with_itself():
+    t = 0.1
+    r = np.array([1.0, 2.0, 3.0])  # three population samples, audited too
+    common = dict(population_target=np.full(3, t), population_shadow=(t + np.log(r))[None, :])
+    with_self = rmia(np.full(3, t), (t + np.log(r))[None, :], **common)
+    assert with_self == pytest.approx([1 / 3, 2 / 3, 1.0])  # each dominates itself
+    loo = rmia(np.full(3, t), (t + np.log(r))[None, :], population_index=[0, 1, 2], **common)
+    assert loo == pytest.approx([0.0, 0.5, 1.0])
+
+
 def test_offline_rmia_scales_the_out_marginal():
     # Pr(x) = ((1 + a) p_out + 1 - a) / 2; with a = 1 it is p_out
     t, s = np.array([0.2, 0.7]), np.array([[0.5, 0.5]])

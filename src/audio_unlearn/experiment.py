@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
 from . import __version__
@@ -44,6 +45,7 @@ from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config, typed_settings
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
 from .run.runner import METHOD_FACTS, Runner
+from .run.shadows import ShadowAttack, ShadowOptions
 from .run.splits import SplitConfig, make_split
 from .run.sweep import SweepConfig
 
@@ -96,9 +98,11 @@ class TrainConfig:
 
 
 @dataclass
-class EvalConfig(RelearnOptions):
+class EvalConfig(RelearnOptions, ShadowOptions):
     """Evaluation options of a classification run: the relearning attack
-    (:class:`~audio_unlearn.run.attacks.RelearnOptions`, off by default)."""
+    (:class:`~audio_unlearn.run.attacks.RelearnOptions`) and the shadow-model attacks
+    (:class:`~audio_unlearn.run.shadows.ShadowOptions`: LiRA, RMIA, speaker-level), both
+    off by default."""
 
 
 @dataclass
@@ -186,6 +190,8 @@ class Experiment(Runner):
     """One speaker-forgetting run in ``run_dir`` (see :func:`run_experiment`)."""
 
     task = "classification"
+    #: the shadow-model attacks, when ``eval.shadows`` asks for them (set by :meth:`run`)
+    shadow_attack: ShadowAttack | None = None
 
     # -- data -------------------------------------------------------------------------------
     def _make_split(self) -> ForgetSplit:
@@ -252,6 +258,15 @@ class Experiment(Runner):
             raise ValueError(f"model.name {name!r} is unknown; known models: {sorted(CLASSIFIERS)}")
         model.update(typed_settings(CLASSIFIERS[name][1], settings, "model", num_classes=2))
 
+    def check_options(self) -> None:
+        shadows = self.cfg.eval.shadows
+        if shadows and (shadows < 2 or shadows % 2 or self.cfg.requests):
+            raise ValueError(
+                f"eval.shadows={shadows}: the shadow attacks need an even number >= 2 of "
+                "shadows (8 or more for a useful LiRA) and run on single-request runs (no "
+                "`requests:`)"
+            )
+
     def new_model(self) -> torch.nn.Module:
         return build_classifier(num_classes=self.dm.num_classes, **self.cfg.model)
 
@@ -312,6 +327,9 @@ class Experiment(Runner):
         row["mia_std"] = mia.std
         row["mia_n_per_class"] = mia.n_per_class
         row["mia_auc"] = mia_auc(losses["forget"], losses["test"])
+        if self.shadow_attack is not None and dm is self.dm:
+            audited = np.concatenate([losses["forget"], losses["test"]])
+            row.update(self.shadow_attack.score(model, audited))
         return row
 
     def run(self) -> dict[str, Any]:
@@ -321,6 +339,9 @@ class Experiment(Runner):
             rows = run_requests(self, meta_o)
             return self.report(rows) if self.is_global_zero else {}
         gold, meta_g = self.train_reference("gold")
+        if self.cfg.eval.shadows:  # every rank trains the shadows (collective fits)
+            self.shadow_attack = ShadowAttack(self)
+            self.shadow_attack.prepare()
         methods = self.tuned_methods(gold)
         if not self.is_global_zero:
             for name, hparams in methods.items():
@@ -388,6 +409,18 @@ class Experiment(Runner):
             "logistic regression, 10 stratified shuffle-splits (10% test); 0.5 = no signal",
             "models": rows,
         }
+        if self.shadow_attack is not None:
+            report["shadow_attack"] = {
+                "shadows": self.cfg.eval.shadows,
+                "shadow_seconds": self.shadow_attack.seconds,
+                "pool": "forget + retain + test, a random half per shadow",
+                "members": "forget utterances",
+                "nonmembers": "test utterances",
+                "protocol": "LiRA (Carlini et al. 2022; global variance, online when every "
+                "audited utterance has IN and OUT shadows) and RMIA (Zarifzadeh et al. 2024; "
+                "online, population = test) on per-sample cross-entropy; speaker level = mean "
+                "LiRA score per speaker",
+            }
         if self.requests is not None:
             report["requests"] = [
                 {"request": k, "speakers": list(spk)}

@@ -153,6 +153,7 @@ def rmia(
     population_shadow: Any,
     gamma: float = 1.0,
     offline_a: float | None = None,
+    population_index: Any | None = None,
 ) -> np.ndarray:
     """RMIA membership scores in [0, 1]: for each sample, the fraction of population
     samples ``z`` (never trained on by the target) it dominates,
@@ -168,6 +169,9 @@ def rmia(
         gamma: the likelihood-ratio threshold (the paper: 1 or 2).
         offline_a: the offline scaling ``a`` (``Pr(x) = ((1+a) Pr_out(x) + 1 - a) / 2``);
             None: average all reference models (the online variant, IN and OUT).
+        population_index: ``(n,)`` the position of each audited sample in the population
+            (-1: not in it); a sample is never compared with itself (else every
+            population member dominates at least itself and the scores tie at the top).
     """
     t = _array(target_losses, "target_losses", 1)
     s = _array(shadow_losses, "shadow_losses", 2)
@@ -194,7 +198,17 @@ def rmia(
 
     ratio_x = np.exp(-t) / marginal(s, mask)
     ratio_z = np.exp(-pt) / marginal(ps, np.zeros_like(ps, dtype=bool))
-    return (ratio_x[:, None] / ratio_z[None, :] >= gamma).mean(axis=1)
+    dominates = ratio_x[:, None] / ratio_z[None, :] >= gamma
+    if population_index is None:
+        return dominates.mean(axis=1)
+    index = np.asarray(population_index, dtype=int)
+    if index.shape != (len(t),) or index.max(initial=-1) >= len(pt):
+        raise ValueError(f"population_index must be ({len(t)},) positions below {len(pt)}")
+    own = np.zeros_like(dominates)
+    rows = np.flatnonzero(index >= 0)
+    own[rows, index[rows]] = True
+    others = np.maximum((~own).sum(axis=1), 1)
+    return (dominates & ~own).sum(axis=1) / others
 
 
 def unlearning_lira(

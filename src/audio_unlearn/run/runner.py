@@ -90,6 +90,7 @@ class Runner:
         check_output_dir(run_dir)
         self.cfg = cfg
         self.check_model()
+        self.check_options()
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress
@@ -103,6 +104,9 @@ class Runner:
     def check_model(self) -> None:
         """Check the config's model settings (names, keys, types) before any work; they
         may be normalised in place (numbers given as text become numbers)."""
+
+    def check_options(self) -> None:
+        """Check a task's own options that must agree with each other, before any work."""
 
     def _say(self, *args) -> None:
         if self.is_global_zero:
