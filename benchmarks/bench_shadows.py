@@ -10,7 +10,7 @@ model, the mean over seeds and a 95% Student-t interval of:
 Each claim is judged by its interval:
 - the original's speaker-level attack above gold's;
 - gold at chance.
-The cost of one shadow (CPU seconds of its training) is measured in the same runs.
+The cost of one shadow (wall-clock seconds of its training) is measured in the same runs.
 
 Usage (about 15 minutes per seed with 8 shadows on 2 CPU cores)::
 
@@ -119,7 +119,8 @@ def main() -> int:
         "",
         f"Speaker-level LiRA AUC, original {orig[0]:.3f} vs gold {gold[0]:.3f}; difference "
         f"{diff[0]:.3f} [{diff[1]:.3f}, {diff[2]:.3f}]: original above gold **{verdict}**.",
-        f"Cost: {c[0]:.1f} CPU-seconds of training per shadow (mean over seeds; 2 cores).",
+        f"Cost: {c[0]:.1f} s of training per shadow (wall clock, mean over seeds; 2 CPU "
+        f"cores), {args.shadows} shadows per seed.",
         "",
         "Command: `OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_shadows.py "
         f"--seeds {' '.join(map(str, args.seeds))} --shadows {args.shadows} "
