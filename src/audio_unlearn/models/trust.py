@@ -32,6 +32,7 @@ __all__ = [
     "check_loader_trust",
     "check_spec_trust",
     "check_trust",
+    "hub_owner",
     "needs_trust",
 ]
 
@@ -61,8 +62,10 @@ class UntrustedCodeError(ValueError):
     """A code-running loader was asked to load a source the user has not trusted."""
 
 
-def _hub_owner(source: str) -> str | None:
-    """The owner of an ``owner/name`` hub repository (None for an existing local path)."""
+def hub_owner(source: str | os.PathLike) -> str | None:
+    """The owner of an ``owner/name`` Hugging Face hub repository; None for an existing
+    local path or anything else."""
+    source = str(source)
     if Path(source).expanduser().exists():
         return None
     match = re.fullmatch(r"([A-Za-z0-9][\w.-]*)/[\w.-]+", source)
@@ -72,7 +75,7 @@ def _hub_owner(source: str) -> str | None:
 def needs_trust(source: str | os.PathLike) -> bool:
     """Whether loading ``source`` with a code-running loader needs ``trust_code``: every
     local folder and every hub repository outside :data:`TRUSTED_PUBLISHERS`."""
-    owner = _hub_owner(str(source))
+    owner = hub_owner(str(source))
     return owner is None or owner.lower() not in TRUSTED_PUBLISHERS
 
 
@@ -93,7 +96,7 @@ def check_trust(
     """
     if trust_code or not needs_trust(source):
         return
-    owner = _hub_owner(str(source))
+    owner = hub_owner(str(source))
     publishers = ", ".join(p + "/..." for p in TRUSTED_PUBLISHERS)
     if owner is None:
         what = f"{Path(source).expanduser() / file} names; a local folder loads"

@@ -43,8 +43,11 @@ __all__ = [
     "AudioPrint",
     "audio_print",
     "feature_print",
+    "parse_simhashes",
     "simhash",
-    "simhash_distance",
+    "simhash_bits",
+    "simhash_distances",
+    "simhashes",
 ]
 
 RATE = 16_000
@@ -154,18 +157,36 @@ def _projection(dim: int) -> np.ndarray:
     return torch.randn(dim, SIMHASH_BITS, generator=generator, dtype=torch.float64).numpy()
 
 
+def simhash_bits(rows: np.ndarray) -> np.ndarray:
+    """The :data:`SIMHASH_BITS` projection signs of each row of ``(n, dim)``, packed:
+    ``(n, SIMHASH_BITS // 8)`` uint8 (one matrix product for all rows)."""
+    a = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    return np.packbits((a @ _projection(a.shape[1])) > 0, axis=1)
+
+
+def simhashes(rows: np.ndarray) -> list[str]:
+    """``"<dim>:<hex>"`` of each row: the sign of :data:`SIMHASH_BITS` fixed random
+    projections (what the record stores)."""
+    a = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    return [f"{a.shape[1]}:" + b.tobytes().hex() for b in simhash_bits(a)]
+
+
 def simhash(vector: np.ndarray) -> str:
-    """``"<dim>:<hex>"``: the sign of :data:`SIMHASH_BITS` fixed random projections."""
-    v = np.asarray(vector, dtype=np.float64).ravel()
-    bits = (v @ _projection(len(v))) > 0
-    return f"{len(v)}:" + np.packbits(bits).tobytes().hex()
+    """:func:`simhashes` of one vector."""
+    return simhashes(np.asarray(vector, dtype=np.float64).ravel()[None])[0]
 
 
-def simhash_distance(a: str, b: str) -> int | None:
-    """Bits that differ between two :func:`simhash` values (None: other dimensions)."""
-    da, _, ha = a.partition(":")
-    db, _, hb = b.partition(":")
-    if da != db:
-        return None
-    xor = np.frombuffer(bytes.fromhex(ha), np.uint8) ^ np.frombuffer(bytes.fromhex(hb), np.uint8)
-    return int(np.unpackbits(xor).sum())
+def parse_simhashes(values: list[str]) -> dict[int, np.ndarray]:
+    """Stored :func:`simhashes` by dimension: ``{dim: (n, SIMHASH_BITS // 8) uint8}``."""
+    by_dim: dict[int, list[np.ndarray]] = {}
+    for text in values:
+        dim, _, hexa = text.partition(":")
+        by_dim.setdefault(int(dim), []).append(np.frombuffer(bytes.fromhex(hexa), np.uint8))
+    return {d: np.stack(v) for d, v in by_dim.items()}
+
+
+def simhash_distances(rows: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """``(n, m)`` bits that differ between each row's :func:`simhash_bits` and each packed
+    reference of ``refs`` (same dimension)."""
+    xor = simhash_bits(rows)[:, None, :] ^ refs[None, :, :]
+    return np.unpackbits(xor, axis=2).sum(axis=2)

@@ -44,8 +44,8 @@ from .fingerprint import (
     AudioPrint,
     audio_print,
     feature_print,
-    simhash,
-    simhash_distance,
+    parse_simhashes,
+    simhash_distances,
 )
 from .record import file_sha256, load_record, state_sha256, write_record
 
@@ -155,7 +155,7 @@ class _Near:
     def __init__(self, fp: dict[str, Any]):
         self.prints = {i: AudioPrint.from_text(t) for i, t in fp.get("audio_print", {}).items()}
         self.durations = list(fp.get("duration_s", {}).values())
-        self.simhashes = list(fp.get("embedding_simhash", []))
+        self.simhashes = parse_simhashes(fp.get("embedding_simhash", []))
 
     def audio(self, candidate: AudioPrint) -> tuple[str, float] | None:
         """The forgotten recording whose print ``candidate`` matches, with the bit error
@@ -188,12 +188,16 @@ class _Near:
             frames = np.log(np.maximum(frames, 1e-5))
         return self.audio(feature_print(frames))
 
-    def embedding(self, vector: np.ndarray) -> bool:
-        if not self.simhashes or vector.ndim != 1 or not 8 <= len(vector) <= MAX_EMBEDDING_DIM:
+    def embeddings(self, rows: np.ndarray) -> bool:
+        """Whether a row of ``(n, dim)`` is within :data:`SIMHASH_MAX_BITS` of a forgotten
+        embedding's hash (rows hashed together, in chunks)."""
+        refs = self.simhashes.get(rows.shape[1])
+        if refs is None or not 8 <= rows.shape[1] <= MAX_EMBEDDING_DIM:
             return False
-        h = simhash(vector)
-        distances = (simhash_distance(h, ref) for ref in self.simhashes)
-        return any(d is not None and d <= SIMHASH_MAX_BITS for d in distances)
+        for start in range(0, len(rows), 1024):
+            if (simhash_distances(rows[start : start + 1024], refs) <= SIMHASH_MAX_BITS).any():
+                return True
+        return False
 
 
 def _tensor_holds(
@@ -215,7 +219,7 @@ def _tensor_holds(
     for array in arrays:  # near-copies: other precision, resampled, derived features
         array = np.asarray(array, dtype=np.float32)
         rows = list(array) if array.ndim == 2 else [array] if array.ndim == 1 else []
-        if any(near.embedding(r) for r in rows):
+        if array.ndim in (1, 2) and near.embeddings(np.atleast_2d(array)):
             return "forget_embeddings", "embeddings of forgotten utterances (near-copies)"
         found = near.features(array)
         if found:

@@ -588,7 +588,7 @@ def run_forget(plan: ForgetPlan, out_dir: str | os.PathLike, *, progress: bool =
     The original checkpoint file is only read; the record states whether its hash is the
     same at the end as when planned.
     """
-    from .fingerprint import simhash
+    from .fingerprint import simhashes as embedding_simhashes
     from .purge import scan_run_directory, write_artefacts
 
     t_start = time.perf_counter()
@@ -650,7 +650,7 @@ def run_forget(plan: ForgetPlan, out_dir: str | os.PathLike, *, progress: bool =
         )
         rows = torch.cat([cache_before["embeddings"], cache_after["embeddings"]])
         caches[str(cache_path.relative_to(out))] = [_array_sha256(r.numpy()) for r in rows]
-        simhashes = [simhash(r.numpy()) for r in rows]
+        simhashes = embedding_simhashes(rows.numpy())
     fingerprints["embedding_row_sha256"] = [h for hs in caches.values() for h in hs]
     fingerprints["embedding_simhash"] = simhashes
     fingerprints["original_checkpoint_sha256"] = plan.checkpoint_sha256

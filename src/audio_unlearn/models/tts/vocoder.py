@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from ..trust import check_loader_trust
+from ..trust import check_loader_trust, hub_owner
 from .mel import MelConfig
 
 __all__ = [
@@ -387,8 +386,7 @@ class _NeuralVocoder(Vocoder):
 
 def _is_hub_name(source: str | os.PathLike) -> bool:
     """``owner/name`` that is not an existing local path: a Hugging Face hub repo."""
-    text = str(source)
-    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None and not Path(text).exists()
+    return hub_owner(source) is not None
 
 
 def _import_vocos() -> Any:
