@@ -81,6 +81,7 @@ from .runners.tts_report import (
     _targets,
     plot_forgetting_curves,
     plot_tts_tradeoff,
+    seed_row,
 )
 
 __all__ = [
@@ -94,6 +95,31 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _gap(entry: dict[str, Any]) -> float | None:
+    """A probe's SIM-F gap: against the fixed reference level when it has one."""
+    return entry.get("gap_reference", entry["gap"])
+
+
+def _check_held_out(group: str, kept: list, every: list, side: str) -> None:
+    """Every speaker of ``group`` keeps two utterances among the ``side`` texts (a
+    cross-sentence trial needs a prompt and a target)."""
+    from collections import Counter
+
+    counts = Counter(u.speaker for u in kept)
+    short = sorted(s for s in {u.speaker for u in every} if counts[s] < 2)
+    if short:
+        raise ValueError(
+            f"eval.validation_texts: {group} speaker(s) {short[:5]} keep fewer than 2 "
+            f"utterances among the {side} texts; cross-sentence trials need 2 (choose another "
+            "eval.validation_texts, or a corpus with more texts per speaker)"
+        )
+
+
+def _text_key(text: str) -> str:
+    """A text as the held-out draw compares it (case and spacing ignored)."""
+    return " ".join(text.lower().split())
 
 
 def _steps_trainer_kwargs(steps: int, precision: str, trainer: dict[str, Any]) -> dict[str, Any]:
@@ -276,12 +302,15 @@ class TTSExperiment(Runner):
             dm.forget_batch_size = dm.batch_size = batch
 
     def probe(self, every_n_steps: int, *, stop_at_gap: float | None = None):
-        """A :class:`~audio_unlearn.evaluation.tts.CloningProbe` over this run's trials
-        with the evaluation's encoder, vocoder and sampler."""
+        """A :class:`~audio_unlearn.evaluation.tts.CloningProbe` over this run's
+        validation trials (its test trials without ``eval.validation_texts``) with the
+        evaluation's encoder, vocoder, sampler and judge, read against the original's
+        levels on the same trials."""
         from .evaluation.tts import CloningProbe
 
+        e = self.cfg.eval
         return CloningProbe(
-            self.trials,
+            getattr(self, "validation_trials", None) or self.trials,
             vocab=self.vocab,
             front_end=self.dm.front_end,
             vocoder=self.vocoder,
@@ -289,6 +318,9 @@ class TTSExperiment(Runner):
             every_n_steps=every_n_steps,
             generation=self.generation_settings(),
             stop_at_gap=stop_at_gap,
+            transcriber=self.transcriber,
+            normaliser=e.normaliser,
+            reference=getattr(self, "probe_reference", None),
         )
 
     def _probe(self, name: str):
@@ -307,24 +339,83 @@ class TTSExperiment(Runner):
         return train_judge(self, vocoder)
 
     # -- evaluation ----------------------------------------------------------------------
-    def _trials(self, split: ForgetSplit | None = None) -> list:
+    def _trials(self, split: ForgetSplit | None = None, *, validation: bool = False) -> list:
         """Cloning trials of ``split`` (default: the run's): forget, remain and unseen
-        speakers."""
+        speakers; with ``eval.validation_texts`` the test trials (default) or the
+        ``validation`` trials, which share no text and no prompt."""
         from .evaluation.tts import build_cloning_trials
 
         cfg = self.cfg.eval
         split = self.split if split is None else split
         by_id = {u.id: u for u in self.utterances}
+        held = self.validation_texts()
+
+        def keep_text(text: str) -> bool:
+            return (_text_key(text) in held) == validation
+
         groups = {
             "forget": [by_id[i] for i in split.forget],
             "remain": [by_id[i] for i in split.retain],
             "unseen": [by_id[i] for i in split.test],
         }
-        if cfg.max_speakers is not None:
-            for name, utts in groups.items():
-                keep = sorted({u.speaker for u in utts})[: cfg.max_speakers]
-                groups[name] = [u for u in utts if u.speaker in set(keep)]
+        for name, utts in groups.items():
+            if held:
+                utts = [u for u in utts if keep_text(u.text)]
+                _check_held_out(name, utts, groups[name], "validation" if validation else "test")
+            if cfg.max_speakers is not None:
+                keep = set(sorted({u.speaker for u in utts})[: cfg.max_speakers])
+                utts = [u for u in utts if u.speaker in keep]
+            groups[name] = utts
         return build_cloning_trials(groups, per_speaker=cfg.per_speaker, seed=cfg.seed)
+
+    def validation_texts(self) -> frozenset[str]:
+        """The texts held out for validation trials (empty when ``eval.validation_texts``
+        is 0): drawn once from the corpus's distinct texts and kept in ``trials.json``."""
+        fraction = float(self.cfg.eval.validation_texts)
+        if fraction <= 0:
+            return frozenset()
+        if getattr(self, "_validation_texts", None) is not None:
+            return self._validation_texts
+        import json
+        import random
+
+        from .data.manifest import atomic_write_text
+
+        path = self.run_dir / "trials.json"
+        draw = {"fraction": fraction, "seed": self.cfg.eval.seed}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("draw") == draw:
+                self._validation_texts = frozenset(saved["validation_texts"])
+                return self._validation_texts
+            self._say(f"trials.json was drawn with {saved.get('draw')}; drawing {draw}")
+        texts = sorted({_text_key(u.text) for u in self.utterances})
+        random.Random(f"{draw['seed']}|validation-texts").shuffle(texts)
+        n = round(fraction * len(texts))
+        if not 0 < n < len(texts):
+            raise ValueError(
+                f"eval.validation_texts={fraction} of {len(texts)} distinct texts leaves "
+                "no validation or no test text"
+            )
+        self._validation_texts = frozenset(texts[:n])
+        record = {"draw": draw, "validation_texts": sorted(self._validation_texts)}
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+        return self._validation_texts
+
+    def record_trials(self) -> None:
+        """Add both sets' trials to ``trials.json`` (what each set read, fixed before any
+        unlearning)."""
+        import json
+
+        from .data.manifest import atomic_write_text
+
+        path = self.run_dir / "trials.json"
+        if not self.validation_trials or not path.exists():
+            return
+        record = json.loads(path.read_text())
+        record["validation"] = [t.key for t in self.validation_trials]
+        record["test"] = [t.key for t in self.trials]
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
     def _generate(self, model: FlowMatchingTTS, *, prompted: bool):
         from .evaluation.tts import generate_for_trials
@@ -472,33 +563,87 @@ class TTSExperiment(Runner):
         self.original_key = orig_meta.get("key")
         if self.requests is not None:
             return self.report_requests(run_requests(self, orig_meta), judge)
-        retrained, retrain_meta = self.train_reference("retrain")
+        retrained = None
+        if cfg.retrain:
+            retrained, retrain_meta = self.train_reference("retrain")
         self.trials = self._trials()
+        self.validation_trials = self._trials(validation=True) if self._held_out else []
+        self.record_trials()
         rows = [self.evaluate("original", self.original, orig_meta.get("key"))]
         rows[0].update(seconds=orig_meta["seconds"], steps=orig_meta.get("steps"))
+        probe_row = rows[0]
+        if self.validation_trials:  # the probes' fixed reference: the original on validation
+            probe_row = self.evaluate_validation("original", self.original, self.original_key)
+        self.probe_reference = {
+            "level": probe_row["cross_sim"],
+            "sim_remain": probe_row["sim_r"],
+            "wer_remain": probe_row["wer_r"],
+        }
         rows.append(
             self.evaluate("original, text only", self.original, self.original_key, text_only=True)
         )
-        rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
-        rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
+        if retrained is not None:
+            rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
+            rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
         for name, hparams in self.tuned_methods(retrained).items():
-            model, meta = self.unlearn(name, hparams or {})
-            row = self.evaluate(name, model, meta.get("key"))
-            row.update(
-                seconds=meta["seconds"],
-                steps=meta.get("steps"),
-                teacher_generations=meta.get("teacher_generations"),
-            )
-            if meta.get("curve"):
-                row["curve"] = meta["curve"]
-            rows.append(row)
-            if relearn_wanted(self, name):
-                attacked, info = relearn(self, name, model, meta)
-                row = self.evaluate(f"{name}+relearn", attacked, info["key"])
-                row.update(seconds=info["seconds"], steps=info["steps"])
-                row.update({k: info[k] for k in ("attacker_loss_before", "attacker_loss_after")})
-                rows.append(row)
+            per_model: dict[str, list[dict[str, Any]]] = {}
+            for seed in cfg.seeds or [None]:
+                for row in self._method_rows(name, hparams or {}, seed):
+                    per_model.setdefault(row["model"], []).append(row)
+            for model_rows in per_model.values():
+                rows.append(model_rows[0] if cfg.seeds is None else seed_row(model_rows))
         return self.report(rows, judge, orig_meta)
+
+    @property
+    def _held_out(self) -> bool:
+        return float(self.cfg.eval.validation_texts) > 0
+
+    def _method_rows(
+        self, name: str, hparams: dict[str, Any], seed: int | None
+    ) -> list[dict[str, Any]]:
+        """Method ``name`` run (or reused) with ``seed`` (None: the run's, one run) and
+        evaluated on the test trials: its row and, when asked for, its relearning row."""
+        from .methods.registry import method_hparams
+
+        label = name if seed is None else f"{name}@s{seed}"
+        hparams = dict(hparams)
+        if seed is not None and "seed" in method_hparams(name, self.task):
+            hparams.setdefault("seed", seed)  # the method's own noise follows the seed
+        model, meta = self.unlearn(name, hparams, path=self.ckpt_path(label), seed=seed)
+        row = self.evaluate(label, model, meta.get("key"))
+        row.update(
+            model=name,
+            seconds=meta["seconds"],
+            steps=meta.get("steps"),
+            teacher_generations=meta.get("teacher_generations"),
+        )
+        if seed is not None:
+            row["seed"] = seed
+        if meta.get("curve"):
+            row["curve"] = meta["curve"]
+            row["curve_trials"] = "validation" if self.validation_trials else "test"
+        out = [row]
+        if relearn_wanted(self, name):
+            attacked, info = relearn(self, label, model, meta)
+            row = self.evaluate(f"{label}+relearn", attacked, info["key"])
+            row.update(model=f"{name}+relearn", seconds=info["seconds"], steps=info["steps"])
+            row.update({k: info[k] for k in ("attacker_loss_before", "attacker_loss_after")})
+            if seed is not None:
+                row["seed"] = seed
+            out.append(row)
+        return out
+
+    def evaluate_validation(self, name: str, model, key: str | None) -> dict[str, Any]:
+        """``name``'s row on the validation trials (``eval/<name>@validation.json``; kept
+        out of the report's plots)."""
+        test = self.trials
+        self.trials = self.validation_trials
+        try:
+            row = self.evaluate(f"{name}@validation", model, key)
+        finally:
+            self.trials = test
+        self.trial_scores.pop(f"{name}@validation", None)
+        return row
 
     def report(
         self, rows: list[dict[str, Any]], judge: dict[str, Any], orig_meta: dict[str, Any]
@@ -525,8 +670,8 @@ class TTSExperiment(Runner):
             curve = row.get("curve")
             if not curve:
                 continue
-            reached = next(
-                (c for c in curve if c["gap"] is not None and c["gap"] <= cfg.eval.sim_margin),
+            reached = next(  # the gap against the fixed reference when the probe has it
+                (c for c in curve if _gap(c) is not None and _gap(c) <= cfg.eval.sim_margin),
                 None,
             )
             entry = checks.setdefault(row["model"], {})
@@ -555,6 +700,8 @@ class TTSExperiment(Runner):
                 "encoder": self.encoder.describe(),
                 "vocoder": self.vocoder.describe(),
                 "n_trials": len(self.trials),
+                "n_validation_trials": len(getattr(self, "validation_trials", ())),
+                "seeds": cfg.seeds,
             },
             "judge": judge,
             "rows": rows,
@@ -564,7 +711,8 @@ class TTSExperiment(Runner):
         self.write_report(report, _report_markdown(report, table), indent=2, default=str)
         plot_sim_distributions(self.trial_scores, self.run_dir / "sim_distributions.png")
         plot_tts_tradeoff(rows, self.run_dir / "tradeoff.png")
-        if any(row.get("curve") for row in rows):
+        seed_curves = (r.get("curve") for row in rows for r in row.get("per_seed") or ())
+        if any(row.get("curve") for row in rows) or any(seed_curves):
             plot_forgetting_curves(rows, self.run_dir / "forgetting_curve.png", cfg.eval.sim_margin)
         self._say(table)
         return report

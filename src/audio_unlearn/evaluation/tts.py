@@ -791,6 +791,12 @@ class CloningProbe(L.Callback):
         group: the group whose SIM the gap is about (default ``"forget"``).
         generation: keyword arguments of :func:`generate_for_trials` (nfe, solver, ...).
         stop_at_gap: stop training once the gap is at most this (None: never).
+        transcriber: when given, each entry also holds ``"wer"`` per group (text
+            normalised by ``normaliser``).
+        reference: levels fixed before unlearning (the original's on the same trials:
+            ``{"level", "sim_remain", "wer_remain"}``); each entry then also holds
+            ``"gap_reference"`` (SIM of ``group`` minus the fixed level),
+            ``"sim_r_ratio"`` (remain SIM over the reference's) and ``"wer_r_rise"``.
     """
 
     def __init__(
@@ -805,6 +811,9 @@ class CloningProbe(L.Callback):
         group: str = "forget",
         generation: Mapping[str, Any] | None = None,
         stop_at_gap: float | None = None,
+        transcriber: Transcriber | None = None,
+        normaliser: str = "punct_keep_apostrophe",
+        reference: Mapping[str, float | None] | None = None,
     ):
         if every_n_steps <= 0:
             raise ValueError(f"every_n_steps must be > 0, got {every_n_steps}")
@@ -817,6 +826,8 @@ class CloningProbe(L.Callback):
         self.every_n_steps = every_n_steps
         self.generation = dict(generation or {})
         self.stop_at_gap = stop_at_gap
+        self.transcriber, self.normaliser = transcriber, normaliser
+        self.reference = dict(reference) if reference else None
         self.history: list[dict[str, Any]] = []
         self._start: float | None = None
         self._probe_seconds = 0.0
@@ -834,6 +845,8 @@ class CloningProbe(L.Callback):
                 front_end=self.front_end,
                 vocoder=self.vocoder,
                 encoder=self.encoder,
+                transcriber=self.transcriber,
+                normaliser=self.normaliser,
             )
         summary = scores.summary
         sim = {g: v["sim_o"]["mean"] for g, v in summary.items() if g != "all"}
@@ -849,6 +862,23 @@ class CloningProbe(L.Callback):
             "gap": None if level is None else own - level,
             "paired_gap": None if cross is None else own - cross,
         }
+        if self.transcriber is not None:
+            entry["wer"] = {
+                g: v["wer"]["mean"] for g, v in summary.items() if g != "all" and "wer" in v
+            }
+        ref = self.reference
+        if ref is not None:
+            remain = sim.get("remain")
+            wer_remain = entry.get("wer", {}).get("remain")
+            entry["gap_reference"] = None if ref.get("level") is None else own - ref["level"]
+            entry["sim_r_ratio"] = (
+                None if remain is None or not ref.get("sim_remain") else remain / ref["sim_remain"]
+            )
+            entry["wer_r_rise"] = (
+                None
+                if wer_remain is None or ref.get("wer_remain") is None
+                else wer_remain - ref["wer_remain"]
+            )
         self.history.append(entry)
         self._probe_seconds += time.perf_counter() - t0
         return entry

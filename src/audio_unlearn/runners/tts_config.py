@@ -111,7 +111,15 @@ class TTSEvalConfig(RelearnOptions):
             the ``probe_methods``, generate every trial and record SIM per group, the
             cross-speaker level and SIM-F's gap above it (the row's ``curve`` in
             ``report.json``, ``forgetting_curve.png``, and in the targets the first
-            probed step at which the gap is within ``sim_margin``).
+            probed step at which the gap is within ``sim_margin``). With
+            ``validation_texts`` the probes generate the validation trials only.
+        validation_texts: fraction of the corpus's distinct texts held out for
+            **validation** cloning trials (0 = off). Each speaker's utterances of those
+            texts make the validation trials, the rest the test trials, so validation and
+            test share no prompt and no text. The draw is written once to ``trials.json``
+            in the run directory (with every trial of both sets) and kept; the forgetting
+            curve and every setting chosen for the recipe read the validation trials, the
+            report the test trials.
     """
 
     per_speaker: int = 3
@@ -133,6 +141,13 @@ class TTSEvalConfig(RelearnOptions):
     relearn_with_retain: bool = False  # the TGU paper's attack: forget audio alone
     probe_every: int = 0
     probe_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
+    validation_texts: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= float(self.validation_texts) < 1.0:
+            raise ValueError(
+                f"eval.validation_texts must lie in [0, 1), got {self.validation_texts}"
+            )
 
 
 @dataclass
@@ -149,6 +164,14 @@ class TTSExperimentConfig:
         eval: evaluation settings.
         trainer: extra Lightning ``Trainer`` arguments (e.g. a GPU preset).
         sweep: the learning-rate x seed sweep, chosen on validation (off by default).
+        retrain: train the exact-unlearning reference (``checkpoints/retrain.pt``, R
+            only; its row in the report); false skips it (not with ``sweep`` or
+            ``requests``, which need it).
+        seeds: unlearning seeds (None: one run with ``seed``). With seeds every method runs
+            once per seed (``checkpoints/<method>@s<seed>.pt``; the seed also seeds the
+            method's own noise, e.g. TGU's teacher, unless its entry sets ``seed``); the
+            report gives each metric's mean with a 95% interval over seeds, per-seed rows
+            in ``report.json`` and met / not met / inconclusive per target.
         requests: ``None`` (one request: the split's forget speakers) or forget requests
             handled one after the other: lists of speaker ids, or numbers of speakers to
             draw (see the module docstring).
@@ -177,7 +200,18 @@ class TTSExperimentConfig:
     requests: list[Any] | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    seeds: list[int] | None = None
+    retrain: bool = True
     margin_s: float = 0.15
+
+    def __post_init__(self):
+        if not self.retrain and (self.sweep.on or self.requests is not None):
+            raise ValueError("retrain: false leaves no gold model for sweep or requests")
+        if self.seeds is not None:
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+                raise ValueError(f"seeds must name distinct seeds, got {self.seeds}")
+            if self.requests is not None:
+                raise ValueError("seeds run single-request experiments; drop requests or seeds")
 
 
 def load_tts_config(
