@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # 2. steps and time to the SIM-F target (the runner's probe, stopping at the target)
-    exp.trials = exp._trials()
+    exp.trials = exp._trials()  # the probe reads the validation trials when the run has them
+    exp.validation_trials = exp._trials(validation=True) if exp._held_out else []
     probe = exp.probe(args.every, stop_at_gap=margin)
     L.seed_everything(cfg.seed, verbose=False)
     model = copy.deepcopy(exp.original).train()

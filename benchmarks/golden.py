@@ -32,6 +32,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from audio_unlearn.testing.bands import flatten  # noqa: E402
+
 GOLDEN = ROOT / "tests" / "golden"
 CLI = [sys.executable, "-m", "audio_unlearn.cli"]
 
@@ -116,6 +120,7 @@ RECIPES: dict[str, tuple[list[list[str]], list[str]]] = {
                 *("--set", "eval.per_speaker=1", "--set", "eval.nfe=2"),
                 *("--set", "eval.judge_epochs=1", "--set", "eval.relearn_steps=2"),
                 *("--set", "eval.probe_every=1"),
+                *("--set", "eval.validation_texts=0", "--set", "seeds=null"),
             ]
         ],
         ["report.json", "judge.json"],
@@ -150,23 +155,6 @@ VOLATILE = re.compile(
     r"gum|cgum|gum_terms|cgum_terms)($|[._/\[])",
     re.IGNORECASE,
 )
-
-
-def flatten(obj, prefix: str = "") -> dict[str, float]:
-    """Every finite or non-finite number in ``obj`` under its JSON path (bools left out)."""
-    out: dict[str, float] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            # rows named by "model" / "method" keep their name in the path, not a position
-            name = v.get("model") or v.get("method") if isinstance(v, dict) else None
-            key = f"{prefix}[{name}]" if isinstance(name, str) else f"{prefix}[{i}]"
-            out.update(flatten(v, key))
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        out[prefix] = float(obj)
-    return out
 
 
 def metrics(run: Path, files: list[str]) -> dict[str, float]:

@@ -35,6 +35,7 @@ from audio_unlearn.models.asr import (
     per_sample_ctc_loss,
     save_asr,
 )
+from audio_unlearn.testing.bands import check_bands, recipe_bands
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -497,6 +498,8 @@ def test_synthetic_recipe_smoke_run(tmp_path):
 
     report = json.loads((run / "report.json").read_text())
     names = [r["model"] for r in report["models"]]
+    table_csv = Path(__file__).parent / "recipes.csv"
+    assert check_bands(run, recipe_bands(table_csv, "asr_speaker")) == []
     assert names[:2] == ["original", "retrained"] and len(names) == 2 + 5
     assert (
         get_transcriber(f"library:{run / 'checkpoints' / 'original.pt'}").transcribe(

@@ -14,6 +14,7 @@ import yaml
 
 from audio_unlearn.experiment import load_config, run_experiment
 from audio_unlearn.methods.registry import methods_for_task
+from audio_unlearn.testing.bands import check_bands, recipe_bands
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "prune_regrow"
 SMOKE = RECIPE_DIR / "smoke.yaml"
@@ -67,4 +68,6 @@ def test_smoke_recipe_reports_every_method_within_the_limit(tmp_path, bound):
         assert not missing, (name, missing)
     assert report["sizes"]["forget"] > 0 and report["num_classes"] >= 2
     assert (tmp_path / "run" / "tradeoff.png").stat().st_size > 0
+    table_csv = Path(__file__).parent / "recipes.csv"
+    assert check_bands(tmp_path / "run", recipe_bands(table_csv, "prune_regrow")) == []
     bound("wall time (s)", elapsed, "<", LIMIT_S)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from audio_unlearn.testing.bands import check_bands, recipe_bands
 from audio_unlearn.tts_experiment import load_tts_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,8 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
         "eval.judge_epochs=1",
         "eval.relearn_steps=2",
         "eval.probe_every=1",
+        "eval.validation_texts=0",
+        "seeds=null",
     ]
     for item in smoke:
         argv += ["--set", item]
@@ -74,6 +77,8 @@ def test_synthetic_recipe_smoke_run(tmp_path, capsys):
         assert (run / name).is_file(), name
     report = json.loads((run / "report.json").read_text())
     names = [r["model"] for r in report["rows"]]
+    table_csv = Path(__file__).parent / "recipes.csv"
+    assert check_bands(run, recipe_bands(table_csv, "tts_speaker")) == []
     assert names == [
         "original",
         "original, text only",

@@ -13,6 +13,7 @@ from audio_unlearn.cli import build_parser, main
 from audio_unlearn.evaluation import gum
 from audio_unlearn.methods.training import warmup_linear
 from audio_unlearn.models import load_classifier
+from audio_unlearn.testing.bands import check_bands, recipe_bands
 from audio_unlearn.testing.tiny_hf import save_tiny_audio_encoder
 from audio_unlearn.unslu import (
     BENCHMARK_TRAINING,
@@ -529,6 +530,8 @@ def test_smoke_recipe_all_methods_two_lrs_two_seeds(tmp_path, bound):
     md = (tmp_path / "run" / "unslu_table.md").read_text()
     for method in UNSLU_METHODS:
         assert f"| {method} |" in md
+    table_csv = Path(__file__).parent / "recipes.csv"
+    assert check_bands(tmp_path / "run", recipe_bands(table_csv, "unslu")) == []
     for role in ("original", "gold"):  # the benchmark's validation-driven training ran
         meta = load_classifier(tmp_path / "run" / "checkpoints" / f"{role}.pt").meta
         assert meta["evaluations"] and meta["evaluations"][0]["step"] == 5

@@ -318,7 +318,7 @@ class TTSExperiment(Runner):
             every_n_steps=every_n_steps,
             generation=self.generation_settings(),
             stop_at_gap=stop_at_gap,
-            transcriber=self.transcriber,
+            transcriber=getattr(self, "transcriber", None),
             normaliser=e.normaliser,
             reference=getattr(self, "probe_reference", None),
         )
@@ -503,7 +503,7 @@ class TTSExperiment(Runner):
             front_end=self.dm.front_end,
             vocoder=self.vocoder,
             encoder=self.encoder,
-            transcriber=self.transcriber,
+            transcriber=getattr(self, "transcriber", None),
             normaliser=e.normaliser,
         )
         record = {"model": name, "key": key, **scores.to_dict()}
