@@ -216,7 +216,7 @@ def test_seeded_targets_read_the_interval():
 
 @pytest.mark.synth
 @pytest.mark.slow
-def test_seeds_and_validation_trials(tmp_path):
+def test_seeds_and_validation_trials(tmp_path, capsys):
     """``seeds`` runs TGU once per seed and reports means with intervals and verdicts;
     ``eval.validation_texts`` holds texts out for validation trials that the forgetting
     curve reads, against the original's levels on those trials."""
@@ -283,7 +283,18 @@ def test_seeds_and_validation_trials(tmp_path):
     assert first["sim_r_ratio"] == pytest.approx(1.0, abs=1e-3)
     assert first["wer_r_rise"] == pytest.approx(0.0, abs=1e-6)
     md = (run / "report.md").read_text()
-    assert "SIM-F - original's level" in md and "[" in md
+    assert "SIM-F - original's level" in md
+    # the README's numbers come from the run directory: `audio-unlearn report RUN --markdown`
+    capsys.readouterr()
+    assert main(["report", str(run), "--markdown"]) == 0
+    printed = capsys.readouterr().out
+    lo, hi = (tgu["over_seeds"]["sim_f"][k] for k in ("lo", "hi"))
+    assert "| tts_tgu | " in printed and f"{tgu['sim_f']:.3f} [{lo:.3f}, {hi:.3f}]" in printed
+    assert printed.strip() in md  # the same rendering the runner wrote
+    assert main(["report", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "holds no report" in capsys.readouterr().err
 
 
 def test_tgu_choice_rule_on_validation_curves():

@@ -37,16 +37,25 @@ def report_columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str, str]
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns=None) -> str:
-    """Render report rows as a GitHub Markdown table (missing values as "-")."""
+    """Render report rows as a GitHub Markdown table (missing values as "-").
+
+    A row run over seeds (``over_seeds``: metric -> ``{"mean", "lo", "hi", ...}``, see
+    :func:`~audio_unlearn.evaluation.intervals.seed_summary`) shows each metric as
+    ``mean [lo, hi]``, its 95% interval over seeds."""
     columns = columns or report_columns(rows)
     head = "| " + " | ".join(title for _, title, _ in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
     lines = [head, rule]
     for row in rows:
         cells = []
+        seeds = row.get("over_seeds") or {}
         for key, _, fmt in columns:
             value = row.get(key)
-            cells.append("-" if value is None else fmt.format(value))
+            cell = "-" if value is None else fmt.format(value)
+            iv = seeds.get(key)
+            if value is not None and iv and iv.get("lo") is not None:
+                cell += f" [{fmt.format(iv['lo'])}, {fmt.format(iv['hi'])}]"
+            cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -76,11 +76,11 @@ from .runners.tts_judge import train_judge
 from .runners.tts_report import (
     REPORT_COLUMNS,
     REQUEST_COLUMNS,
-    _report_markdown,
     _row,
     _targets,
     plot_forgetting_curves,
     plot_tts_tradeoff,
+    render_markdown,
     seed_row,
 )
 
@@ -708,7 +708,7 @@ class TTSExperiment(Runner):
             "targets": checks,
         }
         table = markdown_table(rows, REPORT_COLUMNS)
-        self.write_report(report, _report_markdown(report, table), indent=2, default=str)
+        self.write_report(report, render_markdown(report), indent=2, default=str)
         plot_sim_distributions(self.trial_scores, self.run_dir / "sim_distributions.png")
         plot_tts_tradeoff(rows, self.run_dir / "tradeoff.png")
         seed_curves = (r.get("curve") for row in rows for r in row.get("per_seed") or ())
@@ -752,11 +752,7 @@ class TTSExperiment(Runner):
             "rows": rows,
         }
         table = markdown_table(rows, REQUEST_COLUMNS)
-        lines = ["# TTS speaker forgetting: sequential requests", ""]
-        for r in report["requests"]:
-            lines.append(f"Request {r['request']}: forget {', '.join(r['speakers'])}")
-        lines += ["", table, "", report["revival"], ""]
-        self.write_report(report, "\n".join(lines), indent=2, default=str)
+        self.write_report(report, render_markdown(report), indent=2, default=str)
         self._say(table)
         return report
 

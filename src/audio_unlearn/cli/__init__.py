@@ -168,6 +168,40 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+#: report files of a run directory, in the order looked for, with their Markdown twin
+REPORT_FILES = (
+    ("report.json", "report.md"),
+    ("unslu_table.json", "unslu_table.md"),
+    ("record.json", "record.md"),
+)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    run = Path(args.run_dir)
+    found = next(((j, m) for j, m in REPORT_FILES if (run / j).is_file()), None)
+    if found is None:
+        names = ", ".join(j for j, _ in REPORT_FILES)
+        raise ValueError(f"{run} holds no report ({names}); is the run finished?")
+    data_file, md_file = found
+    text = (run / data_file).read_text()
+    if args.json:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return 0
+    report = json.loads(text)
+    if data_file == "report.json" and str(report.get("task", "")).startswith("tts"):
+        from ..runners.tts_report import render_markdown
+
+        print(render_markdown(report))
+    elif (run / md_file).is_file():  # written from the same JSON by the runner
+        print((run / md_file).read_text())
+    else:
+        raise ValueError(f"{run} has {data_file} but no {md_file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audio-unlearn",
@@ -314,6 +348,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--set methods.ft.epochs=2",
     )
     methods.set_defaults(func=_cmd_methods)
+
+    report = sub.add_parser(
+        "report",
+        help="print a finished run's tables from its run directory (for READMEs)",
+        description="Render the tables of a finished run from the files in RUN_DIR "
+        "(report.json of `run`, unslu_table.json of the UnSLU-BENCH recipes, record.json "
+        "of `forget`), so the numbers a README quotes come from a command over a run "
+        "directory, never typed by hand. Rows run over seeds show mean [95% interval]; "
+        "the TTS report adds its targets with met / not met / inconclusive.",
+        epilog="example: audio-unlearn report runs/tts_speaker --markdown > table.md",
+    )
+    report.add_argument("run_dir", help="a finished run directory")
+    fmt = report.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="Markdown tables (the default)")
+    fmt.add_argument("--json", action="store_true", help="the report's JSON as written")
+    report.set_defaults(func=_cmd_report)
     add_evaluate_parser(sub)
     add_privacy_parsers(sub)
     add_run_aliases(sub)

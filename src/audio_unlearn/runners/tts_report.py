@@ -267,6 +267,19 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(report: dict[str, Any]) -> str:
+    """``report.md`` of a TTS report (what ``audio-unlearn report RUN_DIR`` prints)."""
+    from ..reporting import markdown_table
+
+    if "requests" in report and "targets" not in report:
+        lines = ["# TTS speaker forgetting: sequential requests", ""]
+        for r in report["requests"]:
+            lines.append(f"Request {r['request']}: forget {', '.join(r['speakers'])}")
+        lines += ["", markdown_table(report["rows"], REQUEST_COLUMNS), "", report["revival"], ""]
+        return "\n".join(lines)
+    return _report_markdown(report, markdown_table(report["rows"], REPORT_COLUMNS))
+
+
 def plot_tts_tradeoff(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """SIM-F (forgetting, lower is better) against SIM-R (cloning kept), one point per
     model, with the first row's (the original's) cross-speaker level as a line."""
