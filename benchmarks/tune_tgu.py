@@ -52,6 +52,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "span-0.5": {"forget_context": "span", "forget_ratio": 0.5},
     "prompt-0.75": {"forget_context": "prompt", "forget_ratio": 0.75},
 }
+ROOT = Path(__file__).resolve().parents[1]
+
 #: validation gaps closer than this count as equal (fewer steps wins)
 GAP_TIE = 0.005
 
@@ -84,13 +86,14 @@ def choose(curves: dict[str, list[dict[str, Any]]], wer_bound: float) -> dict[st
     return {"chosen": chosen, "why": why, "n_probes": len(probes), "n_kept": len(kept)}
 
 
-def _run_candidate(base: Path, out: Path, name: str, every: int, steps: int, threads: int):
+def _run_candidate(
+    base: Path, out: Path, name: str, every: int, steps: int, threads: int, recipe: Path
+):
     """Start (or resume) candidate ``name`` in ``out/name``; returns the process."""
     run = out / name
     if not run.exists():  # the base's judge, original and evaluation records, reused by key
         shutil.copytree(base, run, ignore=shutil.ignore_patterns("report.*", "*.png"))
-    cfg = json.loads(json.dumps(_config(base)))
-    tgu = {**(cfg.get("methods", {}).get("tts_tgu") or {}), **CANDIDATES[name], "steps": steps}
+    tgu = {**_recipe_tgu(recipe), **CANDIDATES[name], "steps": steps}
     sets = [
         f"methods={json.dumps({'tts_tgu': tgu})}",
         "seeds=[0]",
@@ -98,7 +101,8 @@ def _run_candidate(base: Path, out: Path, name: str, every: int, steps: int, thr
         "eval.relearn_steps=0",
         f"eval.probe_every={every}",
     ]
-    cmd = ["audio-unlearn", "run", str(base / "config.yaml"), "--out", str(run), "--no-progress"]
+    cmd = [sys.executable, "-m", "audio_unlearn.cli", "run", str(base / "config.yaml")]
+    cmd += ["--out", str(run), "--no-progress"]
     for s in sets:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
@@ -113,10 +117,27 @@ def _config(base: Path) -> dict[str, Any]:
     return yaml.safe_load((base / "config.yaml").read_text())
 
 
+def _recipe_tgu(recipe: Path) -> dict[str, Any]:
+    """TGU's settings in ``recipe`` other than those the candidates set (lr, remain
+    weight, bank size...)."""
+    from audio_unlearn.tts_experiment import load_tts_config
+
+    tgu = dict(load_tts_config(recipe).methods.get("tts_tgu") or {})
+    for key in ("forget_context", "forget_ratio", "steps", "seed"):
+        tgu.pop(key, None)
+    return tgu
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", type=Path, required=True, help="run dir with the original")
     parser.add_argument("--out", type=Path, required=True, help="one sub-directory per candidate")
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=ROOT / "recipes" / "tts_speaker" / "synthetic.yaml",
+        help="TGU's other settings (lr, remain_weight, cache_size) come from here",
+    )
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
     parser.add_argument("--every", type=int, default=300, help="probe period (steps)")
     parser.add_argument("--steps", type=int, default=1200, help="TGU steps per candidate")
@@ -136,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         while pending and len(running) < args.jobs:
             name = pending.pop(0)
             running.append(
-                (name, _run_candidate(args.base, args.out, name, args.every, args.steps, threads))
+                (
+                    name,
+                    _run_candidate(
+                        args.base, args.out, name, args.every, args.steps, threads, args.recipe
+                    ),
+                )
             )
         name, proc = running.pop(0)
         if proc.wait() != 0:
@@ -158,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "read": "validation trials only (trials.json of the base run; test trials unread)",
         "base": str(args.base),
         "candidates": {n: CANDIDATES[n] for n in args.candidates},
+        "tgu_settings": {**_recipe_tgu(args.recipe), "steps": args.steps},
         "rule": __doc__.split("in advance:")[1].split("Nothing here")[0].strip(),
         "curves": curves,
         "seconds": seconds,
