@@ -69,3 +69,25 @@ def test_seed_summary_skips_missing_values():
     assert set(out) == {"a"}  # b is None in the first row, c is a bool
     assert out["a"]["mean"] == 2.0 and out["a"]["values"] == [1.0, 3.0]
     assert seed_summary(rows, ["b"])["b"]["n"] == 1
+
+
+def test_merge_seed_rows_folds_each_method_over_its_seeds():
+    from audio_unlearn.evaluation.intervals import merge_seed_rows
+
+    rows = [
+        {"model": "original", "acc": 0.9},
+        {"model": "ng", "seed": 0, "acc": 0.2, "role": "method", "ok": True, "note": "a"},
+        {"model": "ng+relearn", "seed": 0, "acc": 0.5},
+        {"model": "ng", "seed": 1, "acc": 0.4, "role": "method", "ok": False, "note": "a"},
+        {"model": "ng+relearn", "seed": 1, "acc": 0.7},
+    ]
+    out = merge_seed_rows(rows)
+    assert [r["model"] for r in out] == ["original", "ng", "ng+relearn"]
+    assert out[0] == rows[0]
+    ng = out[1]
+    assert ng["acc"] == pytest.approx(0.3) and ng["seeds"] == [0, 1]
+    assert ng["role"] == "method" and ng["note"] == "a"  # agreed
+    assert ng["ok"] is None  # differs between seeds: the per-seed rows hold it
+    assert [r["ok"] for r in ng["per_seed"]] == [True, False]
+    assert ng["over_seeds"]["acc"]["sd"] == pytest.approx(2**0.5 * 0.1)
+    assert "seed" not in ng and out[2]["acc"] == pytest.approx(0.6)

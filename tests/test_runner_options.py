@@ -431,3 +431,64 @@ def test_tts_requests_refuse_the_forgetting_curve_before_any_work(tmp_path, caps
         capsys.readouterr().err
     )
     assert not out.exists()
+
+
+def _check_seeded_row(row, seeds, metric):
+    """A method row over seeds: the mean and interval of ``metric`` match its per-seed
+    rows, and each seed ran (its own checkpoint, its own numbers)."""
+    from audio_unlearn.evaluation.intervals import mean_interval
+
+    assert row["seeds"] == seeds and [r["seed"] for r in row["per_seed"]] == seeds
+    values = [r[metric] for r in row["per_seed"]]
+    iv = mean_interval(values)
+    assert row[metric] == pytest.approx(iv.mean)
+    assert row["over_seeds"][metric]["lo"] == pytest.approx(iv.lo)
+    assert row["over_seeds"][metric]["values"] == pytest.approx(values)
+
+
+def test_seeds_on_a_classifier_give_one_row_per_method_with_intervals(dummy_manifest, tmp_path):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "seeds=[0, 1, 2]"]
+    sets += ["methods={ng: {lr: 1.0e-3, epochs: 1}}", "eval.relearn_methods=[ng]"]
+    sets += ["eval.relearn_steps=2", "eval.relearn_utterances=4"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    rows = _rows(out)
+    assert list(rows) == ["original", "gold", "ng", "ng+relearn"]
+    _check_seeded_row(rows["ng"], [0, 1, 2], "forget_loss")
+    _check_seeded_row(rows["ng+relearn"], [0, 1, 2], "attacker_loss_after")
+    losses = [r["forget_loss"] for r in rows["ng"]["per_seed"]]
+    assert len(set(losses)) == 3  # three seeds, three runs
+    for seed in (0, 1, 2):
+        assert (out / "checkpoints" / f"ng@s{seed}.pt").is_file()
+    md = (out / "report.md").read_text()
+    iv = rows["ng"]["over_seeds"]["forget_acc"]
+    assert f"{iv['mean']:.3f} [{iv['lo']:.3f}, {iv['hi']:.3f}]" in md
+
+
+def test_seeds_on_the_asr_runner(tmp_path):
+    out = tmp_path / "run"
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
+        "split.n_test_speakers=2",
+        *TINY_ASR,
+        "eval.judge_full_audio=false",
+        "methods={asr_ng: {}}",
+        "seeds=[0, 1]",
+    ]
+    config = str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(out), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    rows = _rows(out)
+    assert list(rows) == ["original", "retrained", "asr_ng"]
+    _check_seeded_row(rows["asr_ng"], [0, 1], "forget_loss")
+
+
+def test_seeds_with_requests_are_refused_before_any_work(dummy_manifest, tmp_path, capsys):
+    sets = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "seeds=[0, 1]"]
+    sets += ["requests=[1, 1]"]
+    argv = ["run", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 2
+    assert "seeds run single-request experiments" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -58,6 +58,7 @@ from . import __version__
 from .data.asr_data import ASRDataModule, WaveformStore, speech_duration
 from .data.manifest import atomic_write_text
 from .data.splits import ForgetSplit
+from .evaluation.intervals import merge_seed_rows
 from .evaluation.sequence_mia import duration_matched_mia, informed_loo_mia
 from .evaluation.wer import wer_scores
 from .experiment import _prepare_corpus
@@ -469,14 +470,18 @@ class ASRExperiment(Runner):
         ]
         rows[0].update(self.scores("original", self.original, meta_o["key"]))
         rows[1].update(self.scores("retrained", gold, meta_g["key"]))
+        seeds = self.unlearning_seeds()
         for name, hparams in self.tuned_methods(gold).items():
-            model, meta = self.unlearn(name, hparams)
-            row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
-            rows.append({**row, **self.scores(name, model, meta["key"])})
-            if relearn_wanted(self, name):
-                attacked, info = relearn(self, name, model, meta)
-                scores = self.scores(f"{name}+relearn", attacked, info["key"])
-                rows.append({**attack_row(name, info), **scores})
+            for seed in seeds:
+                label, model, meta = self.unlearn_seeded(name, hparams, seed)
+                extra = {} if seed is None else {"seed": seed}
+                row = {"model": name, "role": "method", "time_s": meta["seconds"]}
+                row.update(hparams=meta["hparams"], **extra)
+                rows.append({**row, **self.scores(label, model, meta["key"])})
+                if relearn_wanted(self, name):
+                    attacked, info = relearn(self, label, model, meta)
+                    scores = self.scores(f"{label}+relearn", attacked, info["key"])
+                    rows.append({**attack_row(name, info), **scores, **extra})
         return self.report(rows, judge)
 
     def _verdicts(self, rows: list[dict[str, Any]]) -> None:
@@ -535,6 +540,9 @@ class ASRExperiment(Runner):
             self._verdicts(block)
         if self.requests is not None:
             self._relapse(rows)
+        if any(r.get("seed") is not None for r in rows):  # one row per method over seeds
+            rows = merge_seed_rows(rows)
+            blocks = {1: rows}
         first = blocks[min(blocks)]
         orig = next(r for r in first if r["role"] == "original")
         gold = next(r for r in first if r["role"] == "gold")

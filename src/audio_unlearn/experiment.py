@@ -36,6 +36,7 @@ from .evaluation import (
     scores_from_rows,
 )
 from .evaluation.classification import expected_calibration_error, per_sample_cross_entropy
+from .evaluation.intervals import merge_seed_rows
 from .evaluation.model_eval import predict_logits
 from .methods import SupervisedTraining
 from .models import build_classifier
@@ -116,6 +117,10 @@ class ExperimentConfig:
     task: str = "classification"
     protocol: str = "forget"
     seed: int = 0
+    #: unlearning seeds (None: one run with ``seed``): each method runs once per seed
+    #: (``checkpoints/<method>@s<seed>.pt``) and its report row gives every metric's mean
+    #: with a 95% interval over seeds (``over_seeds``) and the per-seed rows (``per_seed``)
+    seeds: list[int] | None = None
     label_key: str = "intent"
     max_seconds: float = 3.6
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
@@ -343,11 +348,13 @@ class Experiment(Runner):
             self.shadow_attack = ShadowAttack(self)
             self.shadow_attack.prepare()
         methods = self.tuned_methods(gold)
+        seeds = self.unlearning_seeds()
         if not self.is_global_zero:
             for name, hparams in methods.items():
-                model, meta = self.unlearn(name, hparams)
-                if relearn_wanted(self, name):
-                    relearn(self, name, model, meta)
+                for seed in seeds:
+                    label, model, meta = self.unlearn_seeded(name, hparams, seed)
+                    if relearn_wanted(self, name):
+                        relearn(self, label, model, meta)
             return {}
         rows = [
             {"model": "original", "role": "original", "time_s": meta_o["seconds"]},
@@ -356,14 +363,17 @@ class Experiment(Runner):
         rows[0].update(self.scores("original", self.original, meta_o["key"]))
         rows[1].update(self.scores("gold", gold, meta_g["key"]))
         for name, hparams in methods.items():
-            model, meta = self.unlearn(name, hparams)
-            facts = {k: meta[k] for k in METHOD_FACTS if k in meta}
-            row = {"model": name, "role": "method", "time_s": meta["seconds"], "hparams": hparams}
-            rows.append({**row, **facts, **self.scores(name, model, meta["key"])})
-            if relearn_wanted(self, name):
-                attacked, info = relearn(self, name, model, meta)
-                scores = self.scores(f"{name}+relearn", attacked, info["key"])
-                rows.append({**attack_row(name, info), **scores})
+            for seed in seeds:
+                label, model, meta = self.unlearn_seeded(name, hparams, seed)
+                facts = {k: meta[k] for k in METHOD_FACTS if k in meta}
+                row = {"model": name, "role": "method", "time_s": meta["seconds"]}
+                row.update(hparams=meta["hparams"], **({} if seed is None else {"seed": seed}))
+                rows.append({**row, **facts, **self.scores(label, model, meta["key"])})
+                if relearn_wanted(self, name):
+                    attacked, info = relearn(self, label, model, meta)
+                    scores = self.scores(f"{label}+relearn", attacked, info["key"])
+                    extra = {} if seed is None else {"seed": seed}
+                    rows.append({**attack_row(name, info), **scores, **extra})
         return self.report(rows)
 
     def _score_block(self, rows: list[dict[str, Any]]) -> None:
@@ -398,6 +408,9 @@ class Experiment(Runner):
                 then = at[(r["model"], e["request"])]
                 e["forget_acc_at_request"] = then["forget_acc"]
                 e["forget_acc_change"] = e["forget_acc"] - then["forget_acc"]
+        if any(r.get("seed") is not None for r in rows):  # one row per method over seeds
+            rows = merge_seed_rows(rows)
+            blocks = {None: rows}
         report = {
             "tool": f"audio-unlearn {__version__}",
             "task": f"speaker forgetting, {self.cfg.label_key} classification",

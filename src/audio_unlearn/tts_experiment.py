@@ -587,7 +587,7 @@ class TTSExperiment(Runner):
             rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
         for name, hparams in self.tuned_methods(retrained).items():
             per_model: dict[str, list[dict[str, Any]]] = {}
-            for seed in cfg.seeds or [None]:
+            for seed in self.unlearning_seeds():
                 for row in self._method_rows(name, hparams or {}, seed):
                     per_model.setdefault(row["model"], []).append(row)
             for model_rows in per_model.values():
@@ -603,13 +603,7 @@ class TTSExperiment(Runner):
     ) -> list[dict[str, Any]]:
         """Method ``name`` run (or reused) with ``seed`` (None: the run's, one run) and
         evaluated on the test trials: its row and, when asked for, its relearning row."""
-        from .methods.registry import method_hparams
-
-        label = name if seed is None else f"{name}@s{seed}"
-        hparams = dict(hparams)
-        if seed is not None and "seed" in method_hparams(name, self.task):
-            hparams.setdefault("seed", seed)  # the method's own noise follows the seed
-        model, meta = self.unlearn(name, hparams, path=self.ckpt_path(label), seed=seed)
+        label, model, meta = self.unlearn_seeded(name, hparams, seed)
         row = self.evaluate(label, model, meta.get("key"))
         row.update(
             model=name,

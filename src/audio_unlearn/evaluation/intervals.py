@@ -24,6 +24,7 @@ __all__ = [
     "VERDICTS",
     "Interval",
     "mean_interval",
+    "merge_seed_rows",
     "seed_summary",
     "verdict",
 ]
@@ -112,8 +113,57 @@ def seed_summary(
         )
     out: dict[str, dict[str, Any]] = {}
     for key in keys:
-        values = [r[key] for r in rows if isinstance(r.get(key), int | float)]
+        values = [
+            r[key]
+            for r in rows
+            if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)
+        ]
         values = [float(v) for v in values if math.isfinite(v)]
         if values:
             out[key] = {"values": values, **mean_interval(values).to_dict()}
+    return out
+
+
+def merge_seed_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Report rows with the per-seed rows of each (model, request) folded into one row.
+
+    Rows that carry a ``seed`` are grouped by ``(model, request)``; each group becomes one
+    row at the place of its first member: every number is its mean over seeds, with the
+    summary (:func:`seed_summary`) under ``over_seeds`` and the per-seed rows under
+    ``per_seed``; any other field keeps its value when every seed agrees and is None when
+    they differ (the per-seed rows hold them). Rows without a seed pass unchanged.
+    """
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    order: list[Any] = []
+    for row in rows:
+        if row.get("seed") is None:
+            order.append(row)
+            continue
+        key = (row["model"], row.get("request"))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(row)
+    out = []
+    for item in order:
+        if not isinstance(item, tuple):
+            out.append(dict(item))
+            continue
+        group = groups[item]
+        summary = seed_summary(group, sorted({k for r in group for k in r if k != "seed"}))
+        merged: dict[str, Any] = {}
+        for key in dict.fromkeys(k for r in group for k in r):
+            if key == "seed":
+                continue
+            if key in summary:
+                merged[key] = summary[key]["mean"]
+                continue
+            values = [r.get(key) for r in group]
+            merged[key] = values[0] if all(v == values[0] for v in values) else None
+        merged.update(
+            seeds=[r["seed"] for r in group],
+            over_seeds=summary,
+            per_seed=[dict(r) for r in group],
+        )
+        out.append(merged)
     return out

@@ -89,6 +89,7 @@ class Runner:
                 )
         check_output_dir(run_dir)
         self.cfg = cfg
+        self.unlearning_seeds()  # seeds that cannot run are refused before any work
         self.check_model()
         self.check_options()
         self.run_dir = Path(run_dir)
@@ -469,6 +470,38 @@ class Runner:
         if self.is_global_zero:  # other DDP ranks train, rank 0 writes and evaluates
             self.save_model(path, model, meta)
         return model, meta
+
+    def unlearning_seeds(self) -> list[int | None]:
+        """The config's ``seeds`` (each method runs once per seed), or ``[None]``: one run
+        with the run's seed.
+
+        Raises:
+            ValueError: an empty or repeated list, or seeds with sequential requests.
+        """
+        seeds = getattr(self.cfg, "seeds", None)
+        if seeds is None:
+            return [None]
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must name distinct seeds, got {seeds}")
+        if getattr(self.cfg, "requests", None) is not None:
+            raise ValueError("seeds run single-request experiments; drop requests or seeds")
+        return [int(s) for s in seeds]
+
+    def unlearn_seeded(
+        self, name: str, hparams: Mapping[str, Any] | None, seed: int | None
+    ) -> tuple[str, torch.nn.Module, dict[str, Any]]:
+        """:meth:`unlearn` of method ``name`` with ``seed`` (None: the run's): its label
+        (``<name>@s<seed>``, the checkpoint and evaluation name), model and meta. The seed
+        also seeds the method's own noise (a ``seed`` hyper-parameter, e.g. TGU's teacher)
+        unless ``hparams`` sets it."""
+        from ..methods.registry import method_hparams
+
+        label = name if seed is None else f"{name}@s{seed}"
+        hparams = dict(hparams or {})
+        if seed is not None and "seed" in method_hparams(name, self.task):
+            hparams.setdefault("seed", seed)
+        model, meta = self.unlearn(name, hparams, path=self.ckpt_path(label), seed=seed)
+        return label, model, meta
 
     def training_length(self) -> str:
         """How long reference training runs, for messages."""

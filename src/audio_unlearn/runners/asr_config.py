@@ -115,6 +115,8 @@ class ASRExperimentConfig:
     )
     eval: ASREvalConfig = field(default_factory=ASREvalConfig)
     requests: list[Any] | None = None
+    #: unlearning seeds (None: one run with ``seed``), as the classification runner's
+    seeds: list[int] | None = None
     sweep: SweepConfig = field(default_factory=SweepConfig)
     trainer: dict[str, Any] = field(default_factory=dict)
 

@@ -207,11 +207,6 @@ class TTSExperimentConfig:
     def __post_init__(self):
         if not self.retrain and (self.sweep.on or self.requests is not None):
             raise ValueError("retrain: false leaves no gold model for sweep or requests")
-        if self.seeds is not None:
-            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-                raise ValueError(f"seeds must name distinct seeds, got {self.seeds}")
-            if self.requests is not None:
-                raise ValueError("seeds run single-request experiments; drop requests or seeds")
 
 
 def load_tts_config(
