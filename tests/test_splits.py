@@ -144,3 +144,22 @@ def test_class_and_item_splits():
     assert not set(item.forget) & set(item.retain)
     with pytest.raises(ValueError, match="not in the training labels"):
         class_forget_split(utts, corpus, classes=["zz"], label_key="intent")
+
+
+def test_utterance_holdout_validation_share_leaves_the_test_draw_alone(dummy_manifest):
+    """``split.valid_fraction`` takes validation utterances from training only: the test
+    set is the same draw as without it, and every class keeps training data."""
+    from audio_unlearn.run.splits import SplitConfig, make_split
+
+    utts = read_manifest(dummy_manifest)
+    base = dict(kind="class", holdout="utterance", test_fraction=0.25, classes=["s03"])
+    plain = make_split(SplitConfig(**base), utts, None, label_key="speaker")
+    with_valid = make_split(
+        SplitConfig(**base, valid_fraction=0.2), utts, None, label_key="speaker"
+    )
+    assert with_valid.test == plain.test and not plain.valid
+    assert with_valid.valid and not set(with_valid.valid) & set(with_valid.retain)
+    assert set(with_valid.valid) < set(plain.retain) | set(plain.forget)
+    assert not any(i.startswith("s03_") for i in with_valid.valid)  # forget class removed
+    speakers = {i.split("_")[0] for i in with_valid.retain}
+    assert {i.split("_")[0] for i in with_valid.valid} <= speakers

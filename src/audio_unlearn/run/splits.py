@@ -27,8 +27,10 @@ class SplitConfig:
 
     Hold-out (``holdout``): "speaker" keeps ``n_test_speakers`` speakers (and
     ``n_valid_speakers`` validation speakers) unseen; "utterance" holds out
-    ``test_fraction`` of every class's utterances (closed-set tasks such as speaker
-    identification, where the class is the speaker); "official" uses the corpus's own
+    ``test_fraction`` of every class's utterances for test and ``valid_fraction`` for
+    validation (closed-set tasks such as speaker identification, where the class is the
+    speaker; the test draw does not depend on ``valid_fraction``); "official" uses the
+    corpus's own
     train/valid/test lists (``corpus.prepare``; LibriSpeech: train-clean-100 / dev-clean /
     test-clean).
 
@@ -46,6 +48,7 @@ class SplitConfig:
     n_test_speakers: int = 12
     n_valid_speakers: int = 0
     test_fraction: float = 0.2
+    valid_fraction: float = 0.0
     fraction: float | None = None
     n_speakers: int | None = 6
     speakers: list[str] | None = None
@@ -97,7 +100,11 @@ def make_split(
         )
     elif s.holdout == "utterance":
         corpus = S.utterance_holdout_split(
-            utterances, label_key=label_key, test_fraction=s.test_fraction, seed=s.seed
+            utterances,
+            label_key=label_key,
+            test_fraction=s.test_fraction,
+            valid_fraction=s.valid_fraction,
+            seed=s.seed,
         )
     else:
         if official is None:
