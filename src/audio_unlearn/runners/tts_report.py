@@ -20,7 +20,7 @@ REPORT_COLUMNS = [
     ("paired_gap_f", "F own-other", "{:+.3f}"),
     ("sim_r_f", "SIM-r F", "{:.3f}"),
     ("seconds", "time (s)", "{:.0f}"),
-    ("steps", "steps", "{}"),
+    ("steps", "steps", "{:.0f}"),
 ]
 
 #: the table of sequential requests: each request's rows with their earlier voices' revival
