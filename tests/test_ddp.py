@@ -105,6 +105,8 @@ TTS_SMOKE = [
     "eval.judge_epochs=1",
     "eval.relearn_steps=0",
     "eval.probe_every=0",
+    "eval.validation_texts=0",
+    "seeds=null",
 ]
 
 
