@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}, "
         f"{platform.python_implementation()} {platform.python_version()}",
-        "config": str(args.config),
+        "config": os.path.relpath(args.config, ROOT),
         "run_dir": str(args.run_dir),
         "fixed_row_hparams": None if args.no_fixed else fixed_hp,
         "forget_classes": json.loads((args.run_dir / "split.json").read_text())["forget_classes"],
