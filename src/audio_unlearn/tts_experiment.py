@@ -574,10 +574,10 @@ class TTSExperiment(Runner):
         probe_row = rows[0]
         if self.validation_trials:  # the probes' fixed reference: the original on validation
             probe_row = self.evaluate_validation("original", self.original, self.original_key)
-        self.probe_reference = {
-            "level": probe_row["cross_sim"],
-            "sim_remain": probe_row["sim_r"],
-            "wer_remain": probe_row["wer_r"],
+        self.probe_reference = {  # (empty rows on DDP ranks other than zero: no probe there)
+            "level": probe_row.get("cross_sim"),
+            "sim_remain": probe_row.get("sim_r"),
+            "wer_remain": probe_row.get("wer_r"),
         }
         rows.append(
             self.evaluate("original, text only", self.original, self.original_key, text_only=True)
