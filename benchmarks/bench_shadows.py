@@ -28,8 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
+from audio_unlearn.evaluation.intervals import mean_interval
 
 METRICS = (
     ("lira_auc", "LiRA AUC"),
@@ -42,13 +41,10 @@ METRICS = (
 
 
 def interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and 95% Student-t interval (the mean alone with one value)."""
-    a = np.asarray(values, dtype=float)
-    mean = float(a.mean())
-    if len(a) < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
-    return mean, mean - half, mean + half
+    """Mean and 95% Student-t interval (NaN bounds with one value):
+    :func:`audio_unlearn.evaluation.intervals.mean_interval`."""
+    iv = mean_interval(values)
+    return iv.mean, math.nan if iv.lo is None else iv.lo, math.nan if iv.hi is None else iv.hi
 
 
 def main() -> int:
