@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from audio_unlearn.evaluation.intervals import mean_interval, verdict
+from audio_unlearn.evaluation.intervals import format_interval, mean_interval, verdict
 from audio_unlearn.experiment import load_config, run_experiment
 from audio_unlearn.methods.pruning import (
     SPARSITY_RULES,
@@ -172,11 +172,7 @@ def _fmt(key: str, value: Any, interval: dict | None = None) -> str:
     if value is None:
         return "-"
     spec = {"time_s": "{:.1f}", "speedup": "{:.1f}x"}.get(key, "{:.3f}")
-    if interval and interval.get("lo") is not None:  # a row over seeds: mean [95% interval]
-        return (
-            f"{spec.format(value)} [{spec.format(interval['lo'])}, {spec.format(interval['hi'])}]"
-        )
-    return spec.format(value)
+    return format_interval(value, interval, spec)  # a row over seeds: mean [95% interval]
 
 
 def markdown(result: dict) -> str:

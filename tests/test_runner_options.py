@@ -37,6 +37,23 @@ TINY_TTS = [
 TINY_ASR = ["split.min_utterances=1", "train.epochs=2", "eval.mia_bin_s=5.0"]
 
 
+def _run_tiny_asr(tmp_path, *extra):
+    """The ASR recipe at smoke size (NG only) with ``extra`` settings; its report rows."""
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
+        "split.n_test_speakers=2",
+        *TINY_ASR,
+        "eval.judge_full_audio=false",
+        "methods={asr_ng: {}}",
+        *extra,
+    ]
+    config = str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    return _rows(tmp_path / "run")
+
+
 def _rows(out):
     report = json.loads((out / "report.json").read_text())
     return {r["model"]: r for r in report.get("models", report.get("rows"))}
@@ -107,24 +124,8 @@ def test_relearning_a_method_the_run_does_not_run_is_refused_before_any_work(
 @pytest.mark.slow
 @pytest.mark.synth
 def test_relearning_attack_on_the_asr_runner(tmp_path, bound, seed):
-    out = tmp_path / "run"
-    sets = [
-        f"corpus.dir={tmp_path / 'corpus'}",
-        f"seed={seed}",
-        "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
-        "split.n_test_speakers=2",
-        *TINY_ASR,
-        "eval.judge_full_audio=false",
-        "methods={asr_ng: {}}",
-        "eval.relearn_methods=[asr_ng]",
-        "eval.relearn_steps=20",
-        "eval.relearn_utterances=4",
-        "eval.relearn_lr=1.0e-3",
-    ]
-    config = str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml")
-    argv = ["run", config, "--out", str(out), "--no-progress"]
-    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
-    rows = _rows(out)
+    extra = [f"seed={seed}", "eval.relearn_methods=[asr_ng]", "eval.relearn_steps=20"]
+    rows = _run_tiny_asr(tmp_path, *extra, "eval.relearn_utterances=4", "eval.relearn_lr=1.0e-3")
     assert list(rows) == ["original", "retrained", "asr_ng", "asr_ng+relearn"]
     attacked = rows["asr_ng+relearn"]
     ratio = attacked["attacker_loss_after"] / attacked["attacker_loss_before"]
@@ -470,20 +471,7 @@ def test_seeds_on_a_classifier_give_one_row_per_method_with_intervals(dummy_mani
 
 
 def test_seeds_on_the_asr_runner(tmp_path):
-    out = tmp_path / "run"
-    sets = [
-        f"corpus.dir={tmp_path / 'corpus'}",
-        "corpus.synth={n_speakers: 8, n_intents: 4, repeats_per_intent: 2}",
-        "split.n_test_speakers=2",
-        *TINY_ASR,
-        "eval.judge_full_audio=false",
-        "methods={asr_ng: {}}",
-        "seeds=[0, 1]",
-    ]
-    config = str(ROOT / "recipes" / "asr_speaker" / "synthetic.yaml")
-    argv = ["run", config, "--out", str(out), "--no-progress"]
-    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
-    rows = _rows(out)
+    rows = _run_tiny_asr(tmp_path, "seeds=[0, 1]")
     assert list(rows) == ["original", "retrained", "asr_ng"]
     _check_seeded_row(rows["asr_ng"], [0, 1], "forget_loss")
 

@@ -173,14 +173,15 @@ def test_targets_by_hand():
 
 
 def _seeded(name, values):
-    from audio_unlearn.runners.tts_report import seed_row
+    from audio_unlearn.evaluation.intervals import merge_seed_rows
 
-    return seed_row(
+    (row,) = merge_seed_rows(
         [
             {"model": name, "seed": i, "sim_f": f, "sim_r": r, "cross_sim": 0.55, "wer_r": w}
             for i, (f, r, w) in enumerate(values)
         ]
     )
+    return row
 
 
 def test_seeded_targets_read_the_interval():

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .evaluation.intervals import format_interval
+
 __all__ = ["REPORT_COLUMNS", "markdown_table", "plot_tradeoff", "report_columns", "save_figure"]
 
 REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -51,11 +53,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns=None) -> str:
         seeds = row.get("over_seeds") or {}
         for key, _, fmt in columns:
             value = row.get(key)
-            cell = "-" if value is None else fmt.format(value)
-            iv = seeds.get(key)
-            if value is not None and iv and iv.get("lo") is not None:
-                cell += f" [{fmt.format(iv['lo'])}, {fmt.format(iv['hi'])}]"
-            cells.append(cell)
+            cells.append("-" if value is None else format_interval(value, seeds.get(key), fmt))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -43,6 +43,7 @@ import torch
 from . import __version__
 from .data.splits import ForgetSplit
 from .data.tts_data import TTSDataModule
+from .evaluation.intervals import merge_seed_rows
 from .experiment import (
     _prepare_corpus,
 )
@@ -81,7 +82,6 @@ from .runners.tts_report import (
     plot_forgetting_curves,
     plot_tts_tradeoff,
     render_markdown,
-    seed_row,
 )
 
 __all__ = [
@@ -586,12 +586,9 @@ class TTSExperiment(Runner):
             rows.append(self.evaluate("retrain", retrained, retrain_meta.get("key")))
             rows[-1].update(seconds=retrain_meta["seconds"], steps=retrain_meta.get("steps"))
         for name, hparams in self.tuned_methods(retrained).items():
-            per_model: dict[str, list[dict[str, Any]]] = {}
             for seed in self.unlearning_seeds():
-                for row in self._method_rows(name, hparams or {}, seed):
-                    per_model.setdefault(row["model"], []).append(row)
-            for model_rows in per_model.values():
-                rows.append(model_rows[0] if cfg.seeds is None else seed_row(model_rows))
+                rows.extend(self._method_rows(name, hparams or {}, seed))
+        rows = merge_seed_rows(rows)  # one row per method over seeds (rows with a seed)
         return self.report(rows, judge, orig_meta)
 
     @property

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "VERDICTS",
     "Interval",
+    "format_interval",
     "mean_interval",
     "merge_seed_rows",
     "seed_summary",
@@ -50,9 +51,16 @@ class Interval:
 
     def format(self, spec: str = "{:.3f}") -> str:
         """``mean [lo, hi]`` (the mean alone with one value)."""
-        if self.lo is None or self.hi is None:
-            return spec.format(self.mean)
-        return f"{spec.format(self.mean)} [{spec.format(self.lo)}, {spec.format(self.hi)}]"
+        return format_interval(self.mean, self.to_dict(), spec)
+
+
+def format_interval(value: float, summary: Mapping[str, Any] | None, spec: str = "{:.3f}") -> str:
+    """``value [lo, hi]`` with the bounds of ``summary`` (an :class:`Interval` dict or a
+    :func:`seed_summary` entry); ``value`` alone without bounds."""
+    text = spec.format(value)
+    if summary and summary.get("lo") is not None and summary.get("hi") is not None:
+        text += f" [{spec.format(summary['lo'])}, {spec.format(summary['hi'])}]"
+    return text
 
 
 def mean_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:

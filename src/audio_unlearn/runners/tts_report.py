@@ -61,42 +61,6 @@ def _row(
     }
 
 
-#: the metrics of a method row that are summarised over seeds
-SEED_METRICS = (
-    "sim_f",
-    "sim_r",
-    "sim_u",
-    "sim_r_f",
-    "sim_r_r",
-    "wer_f",
-    "wer_r",
-    "wer_u",
-    "cross_sim",
-    "paired_gap_f",
-    "spk_zrf_f",
-    "seconds",
-    "steps",
-    "attacker_loss_before",
-    "attacker_loss_after",
-)
-
-
-def seed_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One report row of a method run over seeds: each metric's mean over the seeds, its
-    summary (:func:`~audio_unlearn.evaluation.intervals.seed_summary`: values, sd, 95%
-    interval) under ``over_seeds`` and the per-seed rows under ``per_seed``."""
-    from ..evaluation.intervals import seed_summary
-
-    summary = seed_summary(rows, SEED_METRICS)
-    return {
-        "model": rows[0]["model"],
-        **{k: summary[k]["mean"] if k in summary else None for k in SEED_METRICS},
-        "seeds": [r.get("seed") for r in rows],
-        "over_seeds": summary,
-        "per_seed": rows,
-    }
-
-
 def _target_values(row: dict[str, Any], original: dict[str, Any]) -> dict[str, float | None]:
     """The quantities the targets bound, for one (per-seed) row, against references fixed
     before unlearning (the original's levels)."""
@@ -178,7 +142,7 @@ def _targets(
 def target_lines(targets: dict[str, Any], margin: float, wer_bound: float) -> list[str]:
     """Markdown lines of the target checks: per method, each bounded quantity as mean
     [95% interval] with its verdict (seeded rows) or its value with yes / no."""
-    from ..evaluation.intervals import Interval
+    from ..evaluation.intervals import format_interval
 
     names = {
         "sim_f_minus_reference": (
@@ -200,8 +164,7 @@ def target_lines(targets: dict[str, Any], margin: float, wer_bound: float) -> li
         cells = []
         for key, (_, target) in names.items():
             if key in seeds:
-                iv = Interval(**{k: v for k, v in seeds[key].items() if k != "values"})
-                cells.append(f"{iv.format()} {entry.get(target, '')}")
+                cells.append(f"{format_interval(seeds[key]['mean'], seeds[key])} {entry[target]}")
             elif key in entry:
                 ok = entry.get(target)
                 cells.append(f"{entry[key]:.3f} ({'yes' if ok else 'no'}, one run)")
@@ -209,8 +172,7 @@ def target_lines(targets: dict[str, Any], margin: float, wer_bound: float) -> li
                 cells.append("-")
         for key in ("sim_f_minus_own_level", "paired_gap_f"):
             if key in seeds:
-                iv = Interval(**{k: v for k, v in seeds[key].items() if k != "values"})
-                cells.append(iv.format("{:+.3f}"))
+                cells.append(format_interval(seeds[key]["mean"], seeds[key], "{:+.3f}"))
             else:
                 cells.append("-" if entry.get(key) is None else f"{entry[key]:+.3f}")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
