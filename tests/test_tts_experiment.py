@@ -236,7 +236,7 @@ def test_seeds_and_validation_trials(tmp_path, capsys):
         "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
         "methods={tts_tgu: {lr: 1.0e-3, cache_size: 1, teacher_nfe: 2, steps: 2}}",
         "eval={per_speaker: 2, nfe: 2, judge_epochs: 1, relearn_steps: 0, probe_every: 1, "
-        "validation_texts: 0.5}",
+        "validation_texts: 0.5, gallery: null, gallery_utterances: 2}",
         "seeds=[0, 1]",
     ]
     for item in smoke:
@@ -285,6 +285,26 @@ def test_seeds_and_validation_trials(tmp_path, capsys):
     assert first["wer_r_rise"] == pytest.approx(0.0, abs=1e-6)
     md = (run / "report.md").read_text()
     assert "SIM-F - original's level" in md
+    # identity leakage: every corpus speaker enrolled (gallery: null), from utterances no
+    # trial uses; the per-trial ranks give the re-identification rates
+    keys = trials["validation"] + trials["test"]
+    used = {i for k in keys for i in k.split("/", 1)[1].split("->")}
+    for name in ("original", "retrain", "tts_tgu@s0"):
+        record = json.loads((run / "eval" / f"{name}.json").read_text())
+        gallery = record["settings"]["gallery"]
+        assert gallery["n_speakers"] == 6 and gallery["utterances_per_speaker"] == 2
+        assert len(gallery["enrolment_ids"]) == 12 and not used & set(gallery["enrolment_ids"])
+        forget = [r for r in record["rows"] if r["group"] == "forget"]
+        ident = record["summary"]["forget"]["identity"]
+        top1 = sum(r["reid_rank"] == 1 for r in forget) / len(forget)
+        assert ident["top1"] == pytest.approx(top1) and ident["chance_top1"] == pytest.approx(1 / 6)
+        assert ident["avg_fssim"] == pytest.approx(sum(r["fssim"] for r in forget) / len(forget))
+        assert 0.0 <= ident["impostor_auroc"] <= 1.0
+    rows = {r["model"]: r for r in report["rows"]}
+    levels = {rows[m]["impostor_level"] for m in ("original", "retrain")}
+    assert len(levels) == 1  # the impostor level does not depend on the model
+    assert rows["tts_tgu"]["over_seeds"]["reid1_f"]["n"] == 2
+    assert "Identity leakage against a gallery of 6 enrolled speakers" in md
     # the README's numbers come from the run directory: `audio-unlearn report RUN --markdown`
     capsys.readouterr()
     assert main(["report", str(run), "--markdown"]) == 0

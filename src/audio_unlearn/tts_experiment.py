@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ import lightning as L
 import torch
 
 from . import __version__
+from .data.audio import load_audio
 from .data.splits import ForgetSplit
 from .data.tts_data import TTSDataModule
 from .evaluation.intervals import merge_seed_rows
@@ -377,7 +379,6 @@ class TTSExperiment(Runner):
         if getattr(self, "_validation_texts", None) is not None:
             return self._validation_texts
         import json
-        import random
 
         from .data.manifest import atomic_write_text
 
@@ -416,6 +417,66 @@ class TTSExperiment(Runner):
         record["validation"] = [t.key for t in self.validation_trials]
         record["test"] = [t.key for t in self.trials]
         atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+    def identity_gallery(self):
+        """The re-identification gallery of ``eval.gallery`` (None when off): every trial
+        speaker (test, validation and every request's trials) plus other corpus speakers in
+        a seeded order, each enrolled from ``eval.gallery_utterances`` real utterances that
+        no trial uses; impostor scores from the same utterances through the evaluation's
+        vocoder. Checked and built before any training."""
+        from .evaluation.identity import Gallery
+        from .evaluation.tts import _vocode
+
+        e = self.cfg.eval
+        if e.gallery == 0:
+            return None
+        trials = [*self._trials(), *(self._trials(validation=True) if self._held_out else [])]
+        for request in getattr(self, "request_trials", None) or ():
+            trials.extend(request)
+        used = {i for t in trials for i in (t.prompt.id, t.target.id)}
+        pool: dict[str, list] = {}
+        for u in sorted(self.utterances, key=lambda u: u.id):
+            if u.id not in used:
+                pool.setdefault(u.speaker, []).append(u)
+        needed = sorted({t.speaker for t in trials})
+        short = [spk for spk in needed if spk not in pool]
+        if short:
+            raise ValueError(
+                f"eval.gallery: trial speaker(s) {short[:5]} have no utterance left for "
+                "enrolment (every one is a trial's prompt or target); lower eval.per_speaker"
+            )
+        others = sorted(set(pool) - set(needed))
+        random.Random(f"{e.seed}|gallery").shuffle(others)
+        size = len(needed) + len(others) if e.gallery is None else e.gallery
+        if not len(needed) <= size <= len(needed) + len(others):
+            raise ValueError(
+                f"eval.gallery={e.gallery}: the gallery holds the {len(needed)} trial "
+                f"speakers and up to {len(others)} others here ({len(needed) + len(others)} "
+                "at most; null = all)"
+            )
+        chosen = []
+        for spk in needed + others[: size - len(needed)]:
+            utts = list(pool[spk])
+            random.Random(f"{e.seed}|gallery|{spk}").shuffle(utts)
+            chosen.extend(utts[: e.gallery_utterances])
+        rate = self.mel.sample_rate
+        wavs = [load_audio(u.audio, sample_rate=rate) for u in chosen]
+        front = self.dm.front_end
+        mels = [front(w)[0] for w in wavs]
+        vocoded = _vocode(self.vocoder, mels, floor=front.log_floor, batch_size=e.batch_size)
+        self._say(f"identity gallery: {size} speakers, {len(chosen)} enrolment utterances")
+        return Gallery.build(
+            self.encoder.embed(wavs, sample_rate=rate).numpy(),
+            [u.speaker for u in chosen],
+            impostor_embeddings=self.encoder.embed(vocoded, sample_rate=rate).numpy(),
+            settings={
+                "utterances_per_speaker": e.gallery_utterances,
+                "enrolment_ids": [u.id for u in chosen],
+                "enrolment": "real audio, utterances no trial uses",
+                "impostors": "enrolment utterances through the evaluation vocoder vs other "
+                "speakers' enrolments",
+            },
+        )
 
     def _generate(self, model: FlowMatchingTTS, *, prompted: bool):
         from .evaluation.tts import generate_for_trials
@@ -505,6 +566,7 @@ class TTSExperiment(Runner):
             encoder=self.encoder,
             transcriber=getattr(self, "transcriber", None),
             normaliser=e.normaliser,
+            gallery=getattr(self, "gallery", None),
         )
         record = {"model": name, "key": key, **scores.to_dict()}
         zrf: dict[str, Any] = {}
@@ -558,6 +620,7 @@ class TTSExperiment(Runner):
             self.transcriber = get_transcriber(spec)
             judge.setdefault("spec", spec)
         self.judge_info = judge
+        self.gallery = self.identity_gallery() if self.is_global_zero else None
         self.original, orig_meta = self.train_reference("original")
         self.trial_scores: dict[str, Any] = {}
         self.original_key = orig_meta.get("key")

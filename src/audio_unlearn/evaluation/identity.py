@@ -16,18 +16,33 @@ themselves): what discrimination alone allows, calibration aside.
 Zero-shot TTS work measures identity leakage of generated speech by **re-identification**:
 each generation is embedded and compared with a gallery of enrolled speakers; top-k is the
 share of generations whose true speaker is among the k most similar (chance k / N).
+GUARD ("Forget who you Forgot", arXiv 2609.27399) adds the **impostor AUROC**: the
+probability that an impostor pair (two different real speakers) scores above a protected
+output against its own speaker, 0.5 when the protected voice looks like a stranger, far
+below when it is still identifiable, far above when it stands out (over-forgetting). The
+impostor level is a property of the data and the encoder, fixed before any unlearning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .verification import _scores_labels, detection_curve
 
-__all__ = ["cllr", "min_cllr", "reidentification", "tpr_at_fpr"]
+__all__ = [
+    "Gallery",
+    "cllr",
+    "enrol",
+    "identity_summary",
+    "impostor_auroc",
+    "min_cllr",
+    "reidentification",
+    "tpr_at_fpr",
+]
 
 
 def _softplus_bits(x: np.ndarray) -> np.ndarray:
@@ -117,4 +132,145 @@ def reidentification(
         out[f"top{k}"] = float((ranks <= k).mean())
         out[f"chance_top{k}"] = k / n_gallery
     out["ranks"] = ranks.tolist()
+    return out
+
+
+def _unit(x: Any) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or not np.isfinite(a).all():
+        raise ValueError(f"embeddings must be a finite [n, dim] array, got shape {a.shape}")
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    if (norm == 0).any():
+        raise ValueError("a zero-norm embedding has no direction; cosine is undefined")
+    return a / norm
+
+
+def enrol(embeddings: Any, speakers: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """One enrolment vector per speaker: the unit-norm mean of its unit-norm embeddings.
+
+    Returns ``(speakers in order of first appearance, [n_speakers, dim] unit vectors)``.
+    """
+    e = _unit(embeddings)
+    if len(speakers) != e.shape[0]:
+        raise ValueError(f"{e.shape[0]} embeddings but {len(speakers)} speaker ids")
+    names = tuple(dict.fromkeys(str(s) for s in speakers))
+    code = {s: i for i, s in enumerate(names)}
+    idx = np.array([code[str(s)] for s in speakers])
+    sums = np.zeros((len(names), e.shape[1]))
+    np.add.at(sums, idx, e)
+    return names, _unit(sums)
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Enrolled speakers and the impostor scores of a re-identification audit.
+
+    Attributes:
+        speakers: the gallery's speaker ids (N).
+        embeddings: ``[N, dim]`` unit enrolment vectors (:func:`enrol`).
+        impostor_scores: cosine of real utterances with *other* speakers' enrolments (the
+            stranger level; fixed before unlearning).
+        settings: how it was made (encoder, utterances per speaker, audio, ...).
+    """
+
+    speakers: tuple[str, ...]
+    embeddings: np.ndarray
+    impostor_scores: np.ndarray
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        embeddings: Any,
+        speakers: Sequence[str],
+        *,
+        impostor_embeddings: Any | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Gallery:
+        """Enrol ``speakers`` from ``embeddings`` (several rows per speaker allowed) and
+        score every row of ``impostor_embeddings`` (default: the enrolment rows
+        themselves, e.g. passed through the evaluation's vocoder) against every *other*
+        speaker's enrolment."""
+        names, enrolled = enrol(embeddings, speakers)
+        if len(names) < 2:
+            raise ValueError("a gallery needs at least two speakers")
+        probe = _unit(embeddings if impostor_embeddings is None else impostor_embeddings)
+        if probe.shape[0] != len(speakers):
+            raise ValueError(
+                f"{probe.shape[0]} impostor embeddings for {len(speakers)} enrolment rows"
+            )
+        code = {s: i for i, s in enumerate(names)}
+        own = np.array([code[str(s)] for s in speakers])
+        sim = probe @ enrolled.T
+        other = np.ones_like(sim, dtype=bool)
+        other[np.arange(len(own)), own] = False
+        return cls(names, enrolled, sim[other], dict(settings or {}))
+
+    def index(self, speakers: Sequence[str]) -> np.ndarray:
+        """Gallery row of each speaker; a speaker outside the gallery is an error."""
+        code = {s: i for i, s in enumerate(self.speakers)}
+        missing = sorted({str(s) for s in speakers} - set(code))
+        if missing:
+            raise ValueError(f"speaker(s) {missing[:5]} are not enrolled in the gallery")
+        return np.array([code[str(s)] for s in speakers], dtype=np.int64)
+
+    def similarity(self, embeddings: Any) -> np.ndarray:
+        """``[n, N]`` cosine of each embedding with every enrolled speaker."""
+        return _unit(embeddings) @ self.embeddings.T
+
+
+def impostor_auroc(protected: Any, impostor: Any) -> float:
+    """``P(impostor > protected) + P(tie) / 2``: 0.5 = the protected outputs score against
+    their own speaker like strangers do; near 0 = still identifiable; near 1 = they stand
+    out (over-forgetting)."""
+    p = np.asarray(protected, dtype=np.float64).ravel()
+    q = np.asarray(impostor, dtype=np.float64).ravel()
+    if not p.size or not q.size:
+        raise ValueError("impostor_auroc needs protected and impostor scores")
+    if not (np.isfinite(p).all() and np.isfinite(q).all()):
+        raise ValueError("scores hold NaN or inf")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([q, p]))  # average ranks: ties count one half
+    u = ranks[: q.size].sum() - q.size * (q.size + 1) / 2
+    return float(u / (q.size * p.size))
+
+
+def identity_summary(
+    similarity: Any,
+    true_index: Sequence[int],
+    impostor: Any,
+    *,
+    ks: Sequence[int] = (1, 5),
+) -> dict[str, Any]:
+    """Identity leakage of a group of generations against a gallery.
+
+    Args:
+        similarity: ``[n, N]`` cosine of each generation with each enrolled speaker.
+        true_index: the gallery row of each generation's (prompt's) speaker.
+        impostor: the gallery's impostor scores.
+        ks: top-k rates to report (k above N is left out).
+
+    Returns:
+        ``top<k>`` and ``chance_top<k>`` (:func:`reidentification`), ``avg_fssim`` (mean
+        cosine of a generation with its own speaker's enrolment), ``max_fssim`` (per
+        speaker the highest such cosine, averaged over speakers: the worst output of each
+        voice), ``impostor_auroc`` (:func:`impostor_auroc` of those cosines),
+        ``impostor_level`` (mean impostor score), ``n_queries``, ``n_gallery``,
+        ``n_speakers``.
+    """
+    sim = np.asarray(similarity, dtype=np.float64)
+    idx = np.asarray(true_index, dtype=np.int64)
+    ks = [k for k in ks if k <= sim.shape[1]] if sim.ndim == 2 else list(ks)
+    out = reidentification(sim, idx, ks=ks)
+    out.pop("ranks")
+    own = sim[np.arange(sim.shape[0]), idx]
+    best = [own[idx == i].max() for i in np.unique(idx)]
+    out.update(
+        avg_fssim=float(own.mean()),
+        max_fssim=float(np.mean(best)),
+        impostor_auroc=impostor_auroc(own, impostor),
+        impostor_level=float(np.mean(impostor)),
+        n_speakers=len(best),
+    )
     return out

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -61,6 +62,7 @@ from ..models.tts.phones import PhoneVocabulary
 from ..models.tts.vocoder import Vocoder
 from ..models.tts.voicebox import FlowMatchingTTS
 from .asr import Transcriber
+from .identity import Gallery, identity_summary
 from .scores import spk_zrf
 from .speaker import SpeakerEncoder, speaker_similarity
 from .text import get_normaliser
@@ -553,6 +555,7 @@ def score_cloning(
     transcriber: Transcriber | None = None,
     normaliser: str = "punct_keep_apostrophe",
     batch_size: int = 16,
+    gallery: Gallery | None = None,
 ) -> CloningScores:
     """Score generated targets: SIM-o, SIM-r, cross-speaker level and (optionally) WER/CER.
 
@@ -573,6 +576,12 @@ def score_cloning(
         transcriber: ASR judge for WER/CER (``None``: no WER fields).
         normaliser: text normaliser name (:data:`audio_unlearn.evaluation.text.NORMALISERS`).
         batch_size: mels per vocoder call.
+        gallery: enrolled speakers (made with the same ``encoder``) for identity leakage:
+            each row gets ``fssim`` (cosine with its speaker's enrolment) and
+            ``reid_rank``; each group's summary an ``identity`` entry
+            (:func:`~audio_unlearn.evaluation.identity.identity_summary`: top-1/top-5
+            re-identification with chance, Avg-/Max-FSSIM, impostor AUROC). Every trial
+            speaker must be enrolled.
 
     Returns:
         :class:`CloningScores`.
@@ -589,6 +598,8 @@ def score_cloning(
     if len(generations) == 0:
         raise ValueError("no trials to score; build them with build_cloning_trials")
     _check_vocoder(vocoder, front_end)
+    speakers = [t.speaker for t in generations.trials]
+    gallery_rows = None if gallery is None else gallery.index(speakers)
     if transcriber is not None:
         get_normaliser(normaliser)
         empty = [t.target.id for t in generations.trials if not t.target.text.strip()]
@@ -676,6 +687,16 @@ def score_cloning(
             if name in rows[0]
         }
         summary[g].update(corpus[g])
+    if gallery is not None:
+        sim = gallery.similarity(e_gen.detach().cpu().numpy())
+        for g, idx in members.items():
+            summary[g]["identity"] = identity_summary(
+                sim[idx], gallery_rows[idx], gallery.impostor_scores
+            )
+        own = sim[np.arange(len(trials)), gallery_rows]
+        ranks = (sim >= own[:, None]).sum(axis=1)
+        for row, f, r in zip(rows, own, ranks, strict=True):
+            row["fssim"], row["reid_rank"] = float(f), int(r)
     level = {
         "sim_o": summary["all"]["cross_sim_o"]["mean"],
         "sim_r": summary["all"]["cross_sim_r"]["mean"],
@@ -688,6 +709,8 @@ def score_cloning(
         "generation": dict(generations.settings),
         "std": "sample (ddof=1)",
     }
+    if gallery is not None:
+        settings["gallery"] = {"n_speakers": len(gallery.speakers), **gallery.settings}
     return CloningScores(tuple(rows), summary, level, settings)
 
 

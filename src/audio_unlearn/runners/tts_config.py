@@ -120,6 +120,15 @@ class TTSEvalConfig(RelearnOptions):
             in the run directory (with every trial of both sets) and kept; the forgetting
             curve and every setting chosen for the recipe read the validation trials, the
             report the test trials.
+        gallery: identity leakage (0 = off): enrol this many speakers of the corpus
+            (None = every speaker; always every trial speaker, then others in a seeded
+            order) from ``gallery_utterances`` real utterances each that no trial uses, and
+            score every generation against them: top-1 / top-5 re-identification with
+            chance, Avg-/Max-FSSIM and the impostor AUROC (impostor pairs: the enrolment
+            utterances, passed through the evaluation's vocoder, against *other*
+            speakers' enrolments; fixed before unlearning). Columns ``reid1_*``,
+            ``fssim_max_f``, ``imp_auroc_*``.
+        gallery_utterances: real utterances enrolled per gallery speaker.
     """
 
     per_speaker: int = 3
@@ -142,12 +151,21 @@ class TTSEvalConfig(RelearnOptions):
     probe_every: int = 0
     probe_methods: list[str] = field(default_factory=lambda: ["tts_tgu"])
     validation_texts: float = 0.0
+    gallery: int | None = 0
+    gallery_utterances: int = 3
 
     def __post_init__(self):
         if not 0.0 <= float(self.validation_texts) < 1.0:
             raise ValueError(
                 f"eval.validation_texts must lie in [0, 1), got {self.validation_texts}"
             )
+        if self.gallery is not None and (self.gallery < 0 or self.gallery == 1):
+            raise ValueError(
+                f"eval.gallery={self.gallery}: give 0 (off), a number of speakers >= 2, or "
+                "null (every speaker of the corpus)"
+            )
+        if self.gallery_utterances < 1:
+            raise ValueError(f"eval.gallery_utterances must be >= 1, got {self.gallery_utterances}")
 
 
 @dataclass
@@ -165,8 +183,8 @@ class TTSExperimentConfig:
         trainer: extra Lightning ``Trainer`` arguments (e.g. a GPU preset).
         sweep: the learning-rate x seed sweep, chosen on validation (off by default).
         retrain: train the exact-unlearning reference (``checkpoints/retrain.pt``, R
-            only; its row in the report); false skips it (not with ``sweep`` or
-            ``requests``, which need it).
+            only; its row in the report); false skips it (not with ``sweep``, which needs
+            it; with ``requests`` the per-request retrained rows are left out).
         seeds: unlearning seeds (None: one run with ``seed``). With seeds every method runs
             once per seed (``checkpoints/<method>@s<seed>.pt``; the seed also seeds the
             method's own noise, e.g. TGU's teacher, unless its entry sets ``seed``); the
@@ -205,8 +223,8 @@ class TTSExperimentConfig:
     margin_s: float = 0.15
 
     def __post_init__(self):
-        if not self.retrain and (self.sweep.on or self.requests is not None):
-            raise ValueError("retrain: false leaves no gold model for sweep or requests")
+        if not self.retrain and self.sweep.on:
+            raise ValueError("retrain: false leaves no gold model for the sweep")
 
 
 def load_tts_config(

@@ -23,6 +23,20 @@ REPORT_COLUMNS = [
     ("steps", "steps", "{:.0f}"),
 ]
 
+#: identity leakage against the enrolled gallery (``eval.gallery``)
+IDENTITY_COLUMNS = [
+    ("model", "model", "{}"),
+    ("reid1_f", "re-ID top-1 F", "{:.3f}"),
+    ("reid5_f", "top-5 F", "{:.3f}"),
+    ("reid_chance1", "chance top-1", "{:.3f}"),
+    ("imp_auroc_f", "impostor AUROC F", "{:.3f}"),
+    ("fssim_avg_f", "Avg-FSSIM", "{:.3f}"),
+    ("fssim_max_f", "Max-FSSIM", "{:.3f}"),
+    ("reid1_r", "re-ID top-1 R", "{:.3f}"),
+    ("reid1_u", "re-ID top-1 U", "{:.3f}"),
+    ("imp_auroc_u", "impostor AUROC U", "{:.3f}"),
+]
+
 #: the table of sequential requests: each request's rows with their earlier voices' revival
 REQUEST_COLUMNS = [
     ("request", "request", "{}"),
@@ -35,6 +49,31 @@ REQUEST_COLUMNS = [
 def _mean(summary: dict[str, Any], group: str, key: str) -> float | None:
     entry = summary.get(group, {}).get(key)
     return None if entry is None else entry.get("mean")
+
+
+def _identity(s: dict[str, Any]) -> dict[str, Any]:
+    """The gallery's identity columns of a summary (none without ``eval.gallery``):
+    top-1 / top-5 re-identification per group with chance, Avg-/Max-FSSIM and the
+    impostor AUROC of the forget (and earlier forget) generations."""
+    ident = {g: v["identity"] for g, v in s.items() if "identity" in v}
+    if not ident:
+        return {}
+    short = {"forget": "f", "remain": "r", "unseen": "u"}
+    out: dict[str, Any] = {}
+    for g, v in ident.items():
+        tag = short.get(g, g)
+        out[f"reid1_{tag}"] = v["top1"]
+        if "top5" in v:
+            out[f"reid5_{tag}"] = v["top5"]
+        out[f"imp_auroc_{tag}"] = v["impostor_auroc"]
+    first = next(iter(ident.values()))
+    out["reid_chance1"] = first["chance_top1"]
+    out["gallery_size"] = first["n_gallery"]
+    out["impostor_level"] = first["impostor_level"]
+    if "forget" in ident:
+        out["fssim_avg_f"] = ident["forget"]["avg_fssim"]
+        out["fssim_max_f"] = ident["forget"]["max_fssim"]
+    return out
 
 
 def _row(
@@ -58,6 +97,7 @@ def _row(
         "spk_zrf_f": zrf.get("groups", {}).get("forget", {}).get("value"),
         # earlier requests' forget speakers, cloned again (sequential requests)
         **{f"sim_{g}": _mean(s, g, "sim_o") for g in s if g.startswith("forget_r")},
+        **_identity(s),
     }
 
 
@@ -215,6 +255,7 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
         "",
         table,
         "",
+        *_identity_lines(report),
         "Targets, against references fixed before unlearning (the original's cross-speaker "
         f"level {_fmt(report['targets'].get('reference_level'))}, SIM-R and WER-R); over "
         "seeds: mean [95% interval], met only when the interval clears the bound:",
@@ -227,6 +268,29 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _identity_lines(report: dict[str, Any]) -> list[str]:
+    """The identity table (rows with gallery metrics only), with how to read it."""
+    from ..reporting import markdown_table
+
+    rows = [r for r in report["rows"] if r.get("reid1_f") is not None]
+    if not rows:
+        return []
+    first = rows[0]
+    return [
+        f"Identity leakage against a gallery of {first['gallery_size']} enrolled speakers "
+        f"(real audio no trial uses; chance top-1 {first['reid_chance1']:.3f}): re-ID top-k = "
+        "share of generations whose prompt's speaker is among the k nearest enrolments; "
+        "impostor AUROC = P(an impostor pair scores above a generation against its own "
+        "speaker): 0.5 = it sounds like a stranger, near 0 = still identifiable, near 1 = "
+        f"it stands out; impostor level {first['impostor_level']:.3f} (fixed before "
+        "unlearning). Avg-/Max-FSSIM = mean / per-speaker highest cosine of forget "
+        "generations with their speaker's enrolment.",
+        "",
+        markdown_table(rows, IDENTITY_COLUMNS),
+        "",
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
