@@ -384,7 +384,8 @@ def test_sequential_requests_on_the_tts_runner_measure_earlier_voices_again(tmp_
     out = tmp_path / "run"
     sets = [
         f"corpus.dir={tmp_path / 'corpus'}",
-        "corpus.synth={n_speakers: 7, n_intents: 3, repeats_per_intent: 1, noise: clean}",
+        # 5 utterances a speaker: trials of both requests use up to 4, the gallery the rest
+        "corpus.synth={n_speakers: 7, n_intents: 5, repeats_per_intent: 1, noise: clean}",
         "split.n_test_speakers=2",
         "requests=[1, 1]",
         *TINY_TTS,
@@ -414,6 +415,10 @@ def test_sequential_requests_on_the_tts_runner_measure_earlier_voices_again(tmp_
         assert r2["revival_r1"] == pytest.approx(r2["sim_forget_r1"] - at[(1, m)]["sim_f"])
         assert (out / "checkpoints" / "r2" / f"{m}.pt").is_file()
     assert "revival" in (out / "report.md").read_text()
+    # the recipe's gallery: earlier forget speakers are re-identified again, and plotted
+    assert at[(2, "tts_tgu")]["reid1_forget_r1"] is not None
+    assert at[(1, "tts_tgu")]["reid_chance1"] == pytest.approx(1 / 7)
+    assert (out / "revival.png").is_file()
     capsys.readouterr()
     assert main(argv) == 0  # a rerun reuses every checkpoint and evaluation
     said = capsys.readouterr().out
@@ -483,3 +488,53 @@ def test_seeds_with_requests_are_refused_before_any_work(dummy_manifest, tmp_pat
     assert main(argv + [a for s in sets for a in ("--set", s)]) == 2
     assert "seeds run single-request experiments" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+SPEAKER_ID = [
+    "label_key=speaker",
+    "split={kind: speaker, holdout: utterance, test_fraction: 0.25, n_unseen_speakers: 2, "
+    "n_speakers: 2, min_utterances: 1}",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "max_seconds=1.0",
+    "eval.verification=true",
+    "eval.trials_per_speaker=10",
+]
+
+
+def test_verification_per_speaker_group_on_a_speaker_id_model(dummy_manifest, tmp_path):
+    """Speaker-ID forgetting judged by verification: EER, Cllr and TPR per group (forget,
+    retain, unseen), the unseen speakers left out of every set, per request."""
+    from audio_unlearn.reporting import revival_series
+
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *SPEAKER_ID, "methods={ft: {}}"]
+    sets += ["requests=[1, 1]"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    split = json.loads((out / "split.json").read_text())
+    unseen = set(split["params"]["unseen_speakers"])
+    assert len(unseen) == 2
+    report = json.loads((out / "report.json").read_text())
+    rows = report["models"]
+    assert not unseen & set(report["forget_speakers"])
+    for r in rows:
+        groups = r["verification"]
+        expected = {"forget", "retain", "unseen"} | ({"forget_r1"} if r["request"] == 2 else set())
+        assert set(groups) == expected, (r["model"], set(groups))
+        for g in expected:
+            entry = groups[g]
+            assert 0.0 <= entry["eer"] <= 1.0 and entry["n_target"] > 0
+            assert 0.0 <= entry["min_cllr"] <= entry["cllr"] + 1e-9  # PAV is the best map
+        assert r["eer_gap_f"] == pytest.approx(r["eer_forget"] - r["eer_unseen"])
+    ft1, ft2 = (next(r for r in rows if r["request"] == k and r["model"] == "ft") for k in (1, 2))
+    assert ft2["eer_forget_r1"] == ft2["verification"]["forget_r1"]["eer"]
+    # the revival plot's lines: request 1's speakers at request 1, then again at request 2
+    series = revival_series(rows, "eer_forget", "eer_forget_r{j}")
+    assert series[("ft", 1)] == [(1, ft1["eer_forget"]), (2, ft2["eer_forget_r1"])]
+    assert series[("ft", 2)] == [(2, ft2["eer_forget"])]
+    assert revival_series(rows, "forget_acc", "forget_acc_r{j}")[("ft", 1)][1] == (
+        2,
+        ft2["earlier"][0]["forget_acc"],
+    )
+    assert (out / "revival.png").is_file()

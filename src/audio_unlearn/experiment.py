@@ -41,7 +41,7 @@ from .evaluation.model_eval import predict_logits
 from .methods import SupervisedTraining
 from .models import build_classifier
 from .models.checkpoint import load_classifier, save_classifier
-from .reporting import markdown_table, plot_tradeoff
+from .reporting import markdown_table, plot_revival, plot_tradeoff
 from .run.attacks import RelearnOptions, attack_row, relearn, relearn_wanted
 from .run.config import load_task_config, typed_settings
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
@@ -99,11 +99,31 @@ class TrainConfig:
 
 
 @dataclass
-class EvalConfig(RelearnOptions, ShadowOptions):
+class VerificationOptions:
+    """Speaker verification from the model's own embeddings (``model.embed``), per
+    speaker group: the forget speakers (each request's), the retain speakers (held-out
+    utterances) and the unseen speakers (``split.n_unseen_speakers``, or the test speakers
+    of a speaker hold-out).
+
+    Attributes:
+        verification: on / off.
+        trials_per_speaker: target trials per speaker (as many non-target ones, drawn from
+            speakers of the same gender when the corpus says it).
+        verification_tolerance: how far (EER, absolute) the forget speakers' EER may sit
+            from the unseen speakers' to count as "at the unseen level".
+    """
+
+    verification: bool = False
+    trials_per_speaker: int = 30
+    verification_tolerance: float = 0.05
+
+
+@dataclass
+class EvalConfig(RelearnOptions, ShadowOptions, VerificationOptions):
     """Evaluation options of a classification run: the relearning attack
-    (:class:`~audio_unlearn.run.attacks.RelearnOptions`) and the shadow-model attacks
-    (:class:`~audio_unlearn.run.shadows.ShadowOptions`: LiRA, RMIA, speaker-level), both
-    off by default."""
+    (:class:`~audio_unlearn.run.attacks.RelearnOptions`), the shadow-model attacks
+    (:class:`~audio_unlearn.run.shadows.ShadowOptions`: LiRA, RMIA, speaker-level) and
+    speaker verification per group (:class:`VerificationOptions`), all off by default."""
 
 
 @dataclass
@@ -226,19 +246,25 @@ class Experiment(Runner):
         self.data_key = self.data_key_of(split)
         if self.requests is not None:
             prepare_requests(self)
+        if cfg.eval.verification:  # every group has utterances: checked before training
+            for k, dm in enumerate(getattr(self, "request_dms", None) or [self.dm]):
+                self.verification_groups(dm, k)
 
     def request_datamodule(self, split: ForgetSplit, extra_sets: dict[str, Any]):
         cfg = self.cfg
+        unseen = self.split.params.get("unseen")  # speakers outside every set
         return UnlearningDataModule(
             self.utterances,
             split,
-            extra_sets=extra_sets,
+            extra_sets={**extra_sets, **({"unseen": unseen} if unseen else {})},
             progress=self.progress,
             label_key=cfg.label_key,
             batch_size=cfg.train.batch_size,
             max_seconds=cfg.max_seconds,
             seed=cfg.seed,
             cache=getattr(getattr(self, "dm", None), "cache", None),  # audio loaded once
+            # every request keeps the original model's classes (its head)
+            encoder=getattr(getattr(self, "dm", None), "encoder", None),
         )
 
     def data_key_of(self, split: ForgetSplit) -> dict[str, Any]:
@@ -264,6 +290,15 @@ class Experiment(Runner):
         model.update(typed_settings(CLASSIFIERS[name][1], settings, "model", num_classes=2))
 
     def check_options(self) -> None:
+        from .models.checkpoint import CLASSIFIERS
+
+        name = self.cfg.model.get("name", "logmel_cnn")
+        if self.cfg.eval.verification and not hasattr(CLASSIFIERS[name][0], "embed"):
+            usable = sorted(n for n, (c, _) in CLASSIFIERS.items() if hasattr(c, "embed"))
+            raise ValueError(
+                f"eval.verification needs speaker embeddings: model {name!r} has no embed(); "
+                f"use one of {usable}"
+            )
         shadows = self.cfg.eval.shadows
         if shadows and (shadows < 2 or shadows % 2 or self.cfg.requests):
             raise ValueError(
@@ -319,6 +354,7 @@ class Experiment(Runner):
                 logits, targets = predict_logits(model, dm.eval_dataloader(f"forget_r{j}"))
                 scores = classification_scores(logits, targets)
                 per = per_sample_cross_entropy(logits, targets).numpy()
+                row[f"forget_acc_r{j}"] = scores.accuracy
                 row["earlier"].append(
                     {
                         "request": j,
@@ -335,7 +371,78 @@ class Experiment(Runner):
         if self.shadow_attack is not None and dm is self.dm:
             audited = np.concatenate([losses["forget"], losses["test"]])
             row.update(self.shadow_attack.score(model, audited))
+        if self.cfg.eval.verification:
+            row.update(self.verification(model, dm, earlier))
         return row
+
+    def verification(self, model: torch.nn.Module, dm, earlier: int = 0) -> dict[str, Any]:
+        """EER, minDCF, Cllr and TPR at low FPR per speaker group from ``model.embed``
+        (:func:`~audio_unlearn.evaluation.identity.group_verification`): ``eer_forget``,
+        ``eer_retain``, ``eer_unseen``, ``eer_gap_f`` (forget minus unseen, same model:
+        0 = the forgotten speakers verify like strangers), ``eer_forget_r<j>`` for earlier
+        requests, and the whole record under ``verification``."""
+        from .evaluation.identity import group_verification
+        from .evaluation.verification import build_trials
+
+        group_of, utts = self.verification_groups(dm, earlier)
+        genders = self.speaker_genders()
+        gender_of = {u.id: genders.get(u.speaker, "") for u in utts}
+        trials = build_trials(
+            utts,
+            n_per_speaker=self.cfg.eval.trials_per_speaker,
+            seed=self.cfg.seed,
+            gender_of=genders or None,
+        )
+        ids = [u.id for u in utts]
+        emb = _embed(model, [dm.cache[u] for u in utts], self.cfg.train.batch_size)
+        groups = group_verification(trials, ids, emb, group_of, gender_of=gender_of)
+        row: dict[str, Any] = {"verification": groups}
+        for g, entry in groups.items():
+            if "eer" in entry:
+                row[f"eer_{g}"] = entry["eer"]
+                row[f"min_cllr_{g}"] = entry["min_cllr"]
+                if "cllr" in entry:
+                    row[f"cllr_{g}"] = entry["cllr"]
+        if row.get("eer_forget") is not None and row.get("eer_unseen") is not None:
+            row["eer_gap_f"] = row["eer_forget"] - row["eer_unseen"]
+        return row
+
+    def verification_groups(self, dm, earlier: int = 0) -> tuple[dict[str, str], list]:
+        """utterance id -> group (forget, forget_r<j>, retain, unseen) and the utterances,
+        for verification: every utterance of the forget speakers the data module holds,
+        the retain speakers' held-out utterances and the unseen speakers' utterances."""
+        forget = dm.sets["forget"] + dm.sets.get("forget_test", [])
+        trained = {u.speaker for u in dm.sets["retain"]}
+        held = dm.sets["test"] + dm.sets.get("valid", [])
+        named: list[tuple[str, list]] = [("forget", forget)]
+        named += [(f"forget_r{j}", dm.sets[f"forget_r{j}"]) for j in range(1, earlier + 1)]
+        named.append(("retain", [u for u in held if u.speaker in trained]))
+        unseen = dm.sets.get("unseen") or [u for u in held if u.speaker not in trained]
+        named.append(("unseen", unseen))
+        group_of: dict[str, str] = {}
+        utts = []
+        for g, members in named:
+            for u in members:
+                if u.id not in group_of:
+                    group_of[u.id] = g
+                    utts.append(u)
+        missing = [g for g, members in named if not members]
+        if missing:
+            raise ValueError(
+                f"eval.verification: no utterances for group(s) {missing}; the unseen group "
+                "needs split.n_unseen_speakers (utterance hold-out) or held-out speakers"
+            )
+        return group_of, utts
+
+    def speaker_genders(self) -> dict[str, str]:
+        """Speaker -> gender: the utterances' ``gender`` labels, else a synthetic corpus's
+        ``speakers.tsv``; {} when the corpus does not say."""
+        from .data.synth import speaker_genders
+
+        labelled = {u.speaker: u.labels.get("gender", "") for u in self.utterances}
+        if labelled and all(labelled.values()):
+            return labelled
+        return speaker_genders(Path(self.manifest_path).parent)
 
     def run(self) -> dict[str, Any]:
         self.prepare()
@@ -446,9 +553,29 @@ class Experiment(Runner):
         )
         self.write_report(report, _report_markdown(report, table))
         plot_tradeoff(list(blocks.values())[-1], self.run_dir / "tradeoff.png")  # the last state
+        if self.requests is not None:
+            panels = [("forget accuracy", "forget_acc", "forget_acc_r{j}")]
+            if self.cfg.eval.verification:
+                panels.append(("verification EER", "eer_forget", "eer_forget_r{j}"))
+            plot_revival(rows, panels, self.run_dir / "revival.png")
         self._say(table)
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report
+
+
+@torch.no_grad()
+def _embed(model: torch.nn.Module, wavs: list[torch.Tensor], batch_size: int) -> torch.Tensor:
+    """``model.embed`` of fixed-length waveforms, in batches, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        rows = [
+            model.embed(torch.stack(wavs[i : i + batch_size])).float()
+            for i in range(0, len(wavs), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(rows)
 
 
 def _report_markdown(report: dict[str, Any], table: str) -> str:

@@ -10,7 +10,15 @@ from typing import Any
 
 from .evaluation.intervals import format_interval
 
-__all__ = ["REPORT_COLUMNS", "markdown_table", "plot_tradeoff", "report_columns", "save_figure"]
+__all__ = [
+    "REPORT_COLUMNS",
+    "markdown_table",
+    "plot_revival",
+    "plot_tradeoff",
+    "report_columns",
+    "revival_series",
+    "save_figure",
+]
 
 REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("model", "model", "{}"),
@@ -106,3 +114,54 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
         plt.close(fig)
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def revival_series(
+    rows: Sequence[dict[str, Any]], current: str, earlier: str
+) -> dict[tuple[str, int], list[tuple[int, float]]]:
+    """Each model's measurement of each request's forget set over the requests that
+    followed: ``(model, j) -> [(k, value at request k), ...]`` for ``k >= j``, reading
+    ``row[current]`` at its own request and ``row[earlier.format(j=j)]`` later (rows of
+    sequential requests: ``request``, ``model``)."""
+    out: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    for row in rows:
+        k = row.get("request")
+        if k is None:
+            continue
+        for j in range(1, k + 1):
+            value = row.get(current) if j == k else row.get(earlier.format(j=j))
+            if value is not None:
+                out.setdefault((row["model"], j), []).append((k, float(value)))
+    return {key: sorted(points) for key, points in out.items()}
+
+
+def plot_revival(
+    rows: Sequence[dict[str, Any]],
+    panels: Sequence[tuple[str, str, str]],
+    path: str | os.PathLike,
+    *,
+    title: str = "Forgotten speakers over later requests",
+) -> Path:
+    """One panel per ``(label, current key, earlier key with {j})``: each model's value
+    on each request's forget speakers at that request and every later one (a line that
+    moves back towards the original's after a later request = the voice revives)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    n_requests = max((r.get("request") or 0) for r in rows)
+    for ax, (label, current, earlier) in zip(axes[0], panels, strict=True):
+        for (model, j), points in revival_series(rows, current, earlier).items():
+            ks, values = zip(*points, strict=True)
+            style = "--" if model in ("original", "gold", "retrain") else "-"
+            ax.plot(ks, values, style, marker="o", label=f"{model}, request {j}'s speakers")
+        ax.set_xticks(range(1, n_requests + 1))
+        ax.set_xlabel("after request")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)

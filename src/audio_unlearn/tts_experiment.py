@@ -61,7 +61,7 @@ from .models.tts import (
     load_tts,
     save_tts,
 )
-from .reporting import markdown_table
+from .reporting import markdown_table, plot_revival
 from .run.attacks import relearn, relearn_wanted
 from .run.config import typed_settings
 from .run.requests import check_requests, prepare_requests, request_override, run_requests
@@ -807,6 +807,10 @@ class TTSExperiment(Runner):
         }
         table = markdown_table(rows, REQUEST_COLUMNS)
         self.write_report(report, render_markdown(report), indent=2, default=str)
+        panels = [("SIM-o of the forget speakers' prompts", "sim_f", "sim_forget_r{j}")]
+        if any(r.get("reid1_f") is not None for r in rows):
+            panels.append(("re-ID top-1 of their generations", "reid1_f", "reid1_forget_r{j}"))
+        plot_revival(rows, panels, self.run_dir / "revival.png")
         self._say(table)
         return report
 

@@ -111,6 +111,9 @@ class UnlearningDataModule(StagedDataModule):
         cache: a shared :class:`WaveformCache` (audio loaded once for several modules).
         extra_sets: further named evaluation sets (utterance ids), e.g. "forget_test".
         progress: show a progress bar while loading audio.
+        encoder: the label space to use (default: the labels of forget + retain); a later
+            forget request keeps the original model's classes, including those whose
+            training data an earlier request removed.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class UnlearningDataModule(StagedDataModule):
         cache: WaveformCache | None = None,
         extra_sets: Mapping[str, Sequence[str]] | None = None,
         progress: bool = True,
+        encoder: LabelEncoder | None = None,
     ):
         super().__init__()
         self.split = split
@@ -134,7 +138,7 @@ class UnlearningDataModule(StagedDataModule):
         self.progress = progress
         self.sets: dict[str, list[Utterance]] = split.utterance_sets(utterances, extra_sets)
         train_labels = [u.label(label_key) for u in self.sets["forget"] + self.sets["retain"]]
-        self.encoder = LabelEncoder(train_labels)
+        self.encoder = encoder or LabelEncoder(train_labels)
         self.cache = cache or WaveformCache(max_seconds)
 
     @property

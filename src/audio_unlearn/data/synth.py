@@ -56,6 +56,7 @@ __all__ = [
     "SynthConfig",
     "SynthCorpus",
     "espeak_version",
+    "speaker_genders",
     "synthesize_corpus",
     "synthesize_phrase",
 ]
@@ -107,6 +108,20 @@ VARIANTS: tuple[str, ...] = (
     "robert",
     "max",
 )
+
+#: the gender of each voice variant's voice (the first 8 are female, the rest male)
+VARIANT_GENDER: dict[str, str] = {v: "f" if i < 8 else "m" for i, v in enumerate(VARIANTS)}
+
+
+def speaker_genders(corpus_dir: str | os.PathLike) -> dict[str, str]:
+    """Speaker -> "f" / "m" of a synthetic corpus, from its ``speakers.tsv`` (the voice
+    variant's gender; {} when the file is absent, e.g. for another corpus)."""
+    path = Path(corpus_dir) / "speakers.tsv"
+    if not path.is_file():
+        return {}
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
+    return {r[0]: VARIANT_GENDER.get(r[2], "") for r in rows if len(r) >= 3}
+
 
 _SPEAKER_PITCH = (25, 75)  # espeak pitch parameter, 0-100
 _SPEAKER_RATE = (130, 190)  # words per minute

@@ -35,10 +35,13 @@ from .verification import _scores_labels, detection_curve
 
 __all__ = [
     "Gallery",
+    "calibrated_cllr",
     "cllr",
     "enrol",
+    "group_verification",
     "identity_summary",
     "impostor_auroc",
+    "level_verdict",
     "min_cllr",
     "reidentification",
     "tpr_at_fpr",
@@ -274,3 +277,104 @@ def identity_summary(
         n_speakers=len(best),
     )
     return out
+
+
+def calibrated_cllr(scores: Any, labels: Any, calibration: tuple[Any, Any]) -> float:
+    """Cllr of ``scores`` after the affine score-to-LLR map fitted by logistic regression
+    on the ``calibration`` trials ``(scores, labels)`` (prior-corrected to LLRs): how a
+    verifier calibrated on other speakers' trials would do on these."""
+    from sklearn.linear_model import LogisticRegression
+
+    cs, cy = _scores_labels(*calibration)
+    fit = LogisticRegression(C=1e6).fit(cs[:, None], cy)
+    s, y = _scores_labels(scores, labels)
+    prior_logit = np.log(cy.sum() / (~cy).sum())
+    llr = fit.decision_function(s[:, None]) - prior_logit
+    return cllr(llr, y)
+
+
+def _metrics(scores: np.ndarray, labels: np.ndarray, calibration) -> dict[str, Any]:
+    from .verification import verification_metrics
+
+    out = verification_metrics(scores, labels).to_dict()
+    out["min_cllr"] = min_cllr(scores, labels)
+    if calibration is not None:
+        out["cllr"] = calibrated_cllr(scores, labels, calibration)
+    out["tpr_at_fpr_1pct"] = tpr_at_fpr(scores, labels, 0.01)
+    out["tpr_at_fpr_0.1pct"] = tpr_at_fpr(scores, labels, 0.001)
+    return out
+
+
+def group_verification(
+    trials: Sequence[Any],
+    ids: Sequence[str],
+    embeddings: Any,
+    group_of: dict[str, str],
+    *,
+    gender_of: dict[str, str] | None = None,
+    calibrate_on: str | None = "retain",
+) -> dict[str, Any]:
+    """Verification metrics per speaker group (and per gender within a group).
+
+    Args:
+        trials: :class:`~audio_unlearn.evaluation.verification.Trial` list; a trial
+            belongs to the group (and gender) of its *enrolment* utterance's speaker.
+        ids: utterance id of each embedding row.
+        embeddings: ``[n, dim]`` speaker embeddings (cosine scoring).
+        group_of: utterance id -> group name (e.g. forget / retain / unseen).
+        gender_of: utterance id -> gender, for per-gender entries (``"by_gender"``).
+        calibrate_on: the group whose trials fit the calibration of ``cllr`` (None: only
+            ``min_cllr``); the calibration group's own ``cllr`` is then optimistic.
+
+    Returns:
+        group -> EER, minDCF, ``min_cllr``, ``cllr``, TPR at 1% / 0.1% FPR and trial
+        counts (``{"skipped": why}`` for a group without both kinds of trials).
+    """
+    from .verification import score_trials
+
+    scores, labels = score_trials(trials, ids, embeddings)
+    groups = np.array([group_of[t.enroll] for t in trials])
+    calibration = None
+    if calibrate_on is not None and (groups == calibrate_on).any():
+        mask = groups == calibrate_on
+        if 0 < labels[mask].sum() < mask.sum():
+            calibration = (scores[mask], labels[mask])
+    out: dict[str, Any] = {}
+    for g in dict.fromkeys(groups.tolist()):
+        mask = groups == g
+        try:
+            entry = _metrics(scores[mask], labels[mask], calibration)
+        except ValueError as err:
+            out[g] = {"skipped": str(err)}
+            continue
+        if gender_of:
+            genders = np.array([gender_of.get(t.enroll, "") for t in trials])
+            by_gender = {}
+            for sex in sorted(set(genders[mask].tolist()) - {""}):
+                m = mask & (genders == sex)
+                try:
+                    by_gender[sex] = _metrics(scores[m], labels[m], calibration)
+                except ValueError as err:
+                    by_gender[sex] = {"skipped": str(err)}
+            entry["by_gender"] = by_gender
+        out[g] = entry
+    return out
+
+
+def level_verdict(interval: Any, tolerance: float) -> str:
+    """Where a forget group's EER sits against the unseen speakers' (``interval`` of the
+    difference forget - unseen over seeds): ``"at the unseen level"`` when the interval
+    lies within ``+-tolerance``; ``"under-forgotten"`` when it lies below ``-tolerance``
+    (still easier to verify than a stranger); ``"over-forgotten"`` when above
+    ``+tolerance`` (harder than a stranger: it stands out); else ``"inconclusive"``."""
+    from .intervals import verdict
+
+    low = verdict(interval, -tolerance, at_most=False)
+    high = verdict(interval, tolerance, at_most=True)
+    if low == "met" and high == "met":
+        return "at the unseen level"
+    if low == "not met":
+        return "under-forgotten"
+    if high == "not met":
+        return "over-forgotten"
+    return "inconclusive"

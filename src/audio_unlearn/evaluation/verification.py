@@ -20,7 +20,7 @@ sums; no Python loop over thresholds, unlike SpeechBrain's ``EER``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,7 +194,11 @@ class Trial:
 
 
 def build_trials(
-    utterances: Sequence[Any], *, n_per_speaker: int = 10, seed: int = 0
+    utterances: Sequence[Any],
+    *,
+    n_per_speaker: int = 10,
+    seed: int = 0,
+    gender_of: Mapping[str, str] | None = None,
 ) -> list[Trial]:
     """Same- and different-speaker trial pairs from a manifest.
 
@@ -208,6 +212,8 @@ def build_trials(
         utterances: Records with ``id`` and ``speaker`` attributes (e.g. ``Utterance``).
         n_per_speaker: Target trials per speaker (and as many non-target trials).
         seed: Random seed.
+        gender_of: speaker -> gender: non-target partners then come from speakers of the
+            same gender only (the VoicePrivacy Challenge's same-gender trials).
 
     Returns:
         The trials, targets of each speaker followed by its non-targets, speakers in sorted
@@ -244,7 +250,12 @@ def build_trials(
             a, b = ids[iu[k]], ids[ju[k]]
             used.add(frozenset((a, b)))
             trials.append(Trial(a, b, True))
-        others = [(o, oid) for o in speakers if o != spk for oid in sorted(by_speaker[o])]
+        others = [
+            (o, oid)
+            for o in speakers
+            if o != spk and (gender_of is None or gender_of.get(o) == gender_of.get(spk))
+            for oid in sorted(by_speaker[o])
+        ]
         n_other = len(ids) * len(others)
         picks = rng.permutation(n_other)
         made = 0

@@ -9,6 +9,7 @@ with the functions of :mod:`audio_unlearn.data.splits`. The official hold-out
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -41,6 +42,12 @@ class SplitConfig:
       - "class": every training utterance of ``classes`` (or ``n_classes`` drawn at
         random) under the task's label key (classification only).
       - "item": a random ``fraction`` of the training utterances.
+
+    Unseen speakers (``n_unseen_speakers``, "utterance" hold-out only): that many speakers
+    drawn with ``seed`` are left out of every set before the hold-out, so a closed-set
+    model never sees them; their utterances are the split's ``params["unseen"]`` (the
+    level a forgotten speaker's verification should reach). With the "speaker" hold-out
+    the test speakers already are unseen.
     """
 
     kind: str = "speaker"
@@ -56,6 +63,7 @@ class SplitConfig:
     classes: list[str] | None = None
     n_classes: int | None = None
     seed: int = 42
+    n_unseen_speakers: int = 0
 
 
 def make_split(
@@ -91,6 +99,30 @@ def make_split(
             f"split.kind {s.kind!r} / holdout {s.holdout!r} needs class labels: "
             "a classification task"
         )
+    unseen: list[str] = []
+    if s.n_unseen_speakers:
+        if s.holdout != "utterance":
+            raise ValueError(
+                "split.n_unseen_speakers is for holdout: utterance; with holdout: speaker "
+                "the test speakers are the unseen ones"
+            )
+        names = sorted({u.speaker for u in utterances})
+        if not 0 < s.n_unseen_speakers <= len(names) - 2:
+            raise ValueError(
+                f"split.n_unseen_speakers={s.n_unseen_speakers} of {len(names)} speakers "
+                "leaves fewer than two to train on"
+            )
+        unseen = sorted(random.Random(f"{s.seed}|unseen").sample(names, s.n_unseen_speakers))
+        params = {"unseen": tuple(u.id for u in utterances if u.speaker in unseen)}
+        params["unseen_speakers"] = unseen
+        utterances = [u for u in utterances if u.speaker not in set(unseen)]
+    split = _forget_split(s, utterances, official, label_key, speakers, n_speakers)
+    if unseen:
+        split = dataclasses.replace(split, params={**split.params, **params})
+    return split
+
+
+def _forget_split(s, utterances, official, label_key, speakers, n_speakers) -> ForgetSplit:
     if s.holdout == "speaker":
         corpus = S.speaker_disjoint_split(
             utterances,

@@ -42,6 +42,8 @@ REQUEST_COLUMNS = [
     ("request", "request", "{}"),
     *(c for c in REPORT_COLUMNS if c[0] in ("model", "sim_f", "sim_r", "sim_u", "cross_sim")),
     ("revival_max", "revival (max earlier)", "{:+.3f}"),
+    ("reid1_f", "re-ID top-1 F", "{:.3f}"),
+    ("reid1_forget_r1", "re-ID top-1 request 1", "{:.3f}"),
     ("time_s", "time (s)", "{:.0f}"),
 ]
 
