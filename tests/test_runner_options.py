@@ -538,3 +538,19 @@ def test_verification_per_speaker_group_on_a_speaker_id_model(dummy_manifest, tm
         ft2["earlier"][0]["forget_acc"],
     )
     assert (out / "revival.png").is_file()
+
+
+def test_verification_over_seeds_reads_the_unseen_level_from_the_interval(dummy_manifest, tmp_path):
+    out = tmp_path / "run"
+    sets = [f"corpus.manifest={dummy_manifest}", *SPEAKER_ID, "methods={ft: {}}", "seeds=[0, 1]"]
+    argv = ["run", "--out", str(out), "--no-progress"]
+    assert main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "report.json").read_text())["models"]}
+    ft, gold = rows["ft"], rows["gold"]
+    levels = {"at the unseen level", "under-forgotten", "over-forgotten", "inconclusive"}
+    assert ft["eer_level"] in levels
+    gaps = [r["eer_forget"] - r["eer_unseen"] for r in ft["per_seed"]]
+    assert ft["over_seeds"]["eer_gap_f"]["values"] == pytest.approx(gaps)
+    assert gold["eer_level"].endswith("(one model)")
+    md = (out / "report.md").read_text()
+    assert "| model | EER forget | EER unseen | forget - unseen |" in md

@@ -403,6 +403,9 @@ class Experiment(Runner):
                 row[f"min_cllr_{g}"] = entry["min_cllr"]
                 if "cllr" in entry:
                     row[f"cllr_{g}"] = entry["cllr"]
+                for sex, sub in entry.get("by_gender", {}).items():
+                    if "eer" in sub:
+                        row[f"eer_{g}_{sex}"] = sub["eer"]
         if row.get("eer_forget") is not None and row.get("eer_unseen") is not None:
             row["eer_gap_f"] = row["eer_forget"] - row["eer_unseen"]
         return row
@@ -518,6 +521,8 @@ class Experiment(Runner):
         if any(r.get("seed") is not None for r in rows):  # one row per method over seeds
             rows = merge_seed_rows(rows)
             blocks = {None: rows}
+        if self.cfg.eval.verification:
+            _verification_verdicts(rows, self.cfg.eval.verification_tolerance)
         report = {
             "tool": f"audio-unlearn {__version__}",
             "task": f"speaker forgetting, {self.cfg.label_key} classification",
@@ -549,6 +554,7 @@ class Experiment(Runner):
         table = "\n\n".join(
             (f"Request {k}: forget {', '.join(b[0]['request_speakers'])}\n\n" if k else "")
             + markdown_table(b)
+            + (_verification_markdown(b, self.cfg.eval) if self.cfg.eval.verification else "")
             for k, b in blocks.items()
         )
         self.write_report(report, _report_markdown(report, table))
@@ -561,6 +567,55 @@ class Experiment(Runner):
         self._say(table)
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report
+
+
+#: the verification table of a run with ``eval.verification``
+VERIFICATION_COLUMNS = [
+    ("model", "model", "{}"),
+    ("eer_forget", "EER forget", "{:.3f}"),
+    ("eer_unseen", "EER unseen", "{:.3f}"),
+    ("eer_gap_f", "forget - unseen", "{:+.3f}"),
+    ("eer_retain", "EER retain", "{:.3f}"),
+    ("eer_forget_f", "EER forget (f)", "{:.3f}"),
+    ("eer_forget_m", "EER forget (m)", "{:.3f}"),
+    ("min_cllr_forget", "min-Cllr forget", "{:.3f}"),
+    ("cllr_forget", "Cllr forget", "{:.3f}"),
+    ("min_cllr_unseen", "min-Cllr unseen", "{:.3f}"),
+    ("eer_level", "forget speakers", "{}"),
+]
+
+
+def _verification_verdicts(rows: list[dict[str, Any]], tolerance: float) -> None:
+    """``eer_level`` of each row: where its forget speakers' EER sits against its unseen
+    speakers' (:func:`~audio_unlearn.evaluation.identity.level_verdict`); over seeds read
+    from the interval of the difference, for a single model from the value."""
+    from .evaluation.identity import level_verdict
+    from .evaluation.intervals import Interval
+
+    for r in rows:
+        gap = r.get("eer_gap_f")
+        if gap is None:
+            continue
+        s = (r.get("over_seeds") or {}).get("eer_gap_f")
+        if s:
+            iv = Interval(s["mean"], s.get("sd"), s.get("lo"), s.get("hi"), s["n"])
+        else:  # one model: its value is its own interval
+            iv = Interval(gap, None, gap, gap, 1)
+        r["eer_level"] = level_verdict(iv, tolerance)
+        if not s:
+            r["eer_level"] += " (one model)"
+
+
+def _verification_markdown(rows: list[dict[str, Any]], ev: Any) -> str:
+    return (
+        "\n\nSpeaker verification from the model's embeddings (cosine; same-gender trials "
+        f"when the corpus says the gender; {ev.trials_per_speaker} target trials a speaker). "
+        "forget - unseen: the forgotten speakers' EER minus that of speakers the model never "
+        f'saw; "at the unseen level" when its interval lies within +-{ev.verification_tolerance}, '
+        "under-forgotten below (still verifiable), over-forgotten above (it stands out). Cllr "
+        "after an affine calibration fitted on the retain speakers' trials; min-Cllr after the "
+        "best monotone one.\n\n" + markdown_table(rows, VERIFICATION_COLUMNS)
+    )
 
 
 @torch.no_grad()
