@@ -155,6 +155,10 @@ def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_p
     bound("retain acc drop", b["retain"]["acc"] - a["retain"]["acc"], "<=", 0.15)
     ver = record["metrics"]["after"]["verification"]
     assert {"eer", "min_dcf"} <= set(ver["forgotten"]) and "eer" in ver["others"]
+    # the identity metrics a privacy officer reads, with the protocol behind them
+    assert {"min_cllr", "cllr", "eer_threshold", "tpr_at_fpr_1pct"} <= set(ver["forgotten"])
+    assert 0.0 <= ver["forgotten"]["min_cllr"] <= ver["forgotten"]["cllr"] + 1e-9
+    assert ver["protocol"]["scoring"] == "cosine" and "embed()" in ver["protocol"]["encoder"]
     assert "auc" in record["metrics"]["after"]["mia"]
     # attacks filled in
     attacks = record["attacks"]
@@ -169,6 +173,7 @@ def test_end_to_end_speaker_id_on_the_synthetic_corpus(small_synth_corpus, tmp_p
     # the rendering and its plots
     md = (out / "record.md").read_text()
     assert "req-0001" in md and "| forget accuracy |" in md and "Relearning" in md
+    assert "| min-Cllr (bits), forgotten speakers |" in md and "Verification protocol:" in md
     assert (out / "plots" / "relearn.png").stat().st_size > 1000
     assert (out / "plots" / "before_after.png").stat().st_size > 1000
     # the new model remembers what it forgot (for the next request)

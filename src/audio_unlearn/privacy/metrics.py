@@ -23,10 +23,9 @@ import numpy as np
 import torch
 
 from ..data.datamodule import UnlearningDataModule
-from ..evaluation import build_trials, loss_mia, mia_auc, svc_mia, verification_metrics
+from ..evaluation import build_trials, loss_mia, mia_auc, svc_mia
 from ..evaluation.classification import per_sample_cross_entropy
 from ..evaluation.model_eval import predict_logits
-from ..evaluation.verification import score_trials
 
 __all__ = ["SetOutputs", "embed_utterances", "evaluate_request", "set_outputs"]
 
@@ -117,30 +116,46 @@ def _verification(
     trials_per_speaker: int,
     seed: int,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """EER/minDCF on the forgotten speakers' trials and on the other speakers' trials."""
+    """Verification metrics (:func:`~audio_unlearn.evaluation.identity.group_verification`:
+    EER with its threshold, minDCF, Cllr, min-Cllr, TPR at 1% / 0.1% FPR, per gender when
+    the utterances carry a ``gender`` label) on the forgotten speakers' trials and on the
+    other speakers' trials, with the protocol that produced them."""
+    from ..evaluation.identity import group_verification
+
     forgotten_set = set(forgotten)
     mine = [u for name in ("forget", "forget_test") for u in dm.sets.get(name, [])]
     mine = [u for u in mine if u.speaker in forgotten_set]
     others = list(dm.sets.get("test") or dm.sets["retain"])
     utts = list({u.id: u for u in mine + others}.values())
+    genders = {u.speaker: u.labels.get("gender", "") for u in utts}
+    genders = genders if all(genders.values()) else {}
     try:
-        trials = build_trials(utts, n_per_speaker=trials_per_speaker, seed=seed)
+        trials = build_trials(
+            utts, n_per_speaker=trials_per_speaker, seed=seed, gender_of=genders or None
+        )
     except ValueError as err:
         return {"skipped": str(err)}, None
     ids = [u.id for u in utts]
     emb = embed_utterances(model, dm, ids)
-    speaker_of = {u.id: u.speaker for u in utts}
-    out: dict[str, Any] = {"scoring": "cosine of model.embed(), build_trials(seed)"}
-    for group, keep in (("forgotten", True), ("others", False)):
-        chosen = [t for t in trials if (speaker_of[t.enroll] in forgotten_set) == keep]
-        if not chosen:
-            out[group] = {"skipped": "no trials"}
-            continue
-        scores, labels = score_trials(chosen, ids, emb)
-        try:
-            out[group] = verification_metrics(scores, labels).to_dict()
-        except ValueError as err:
-            out[group] = {"skipped": str(err)}
+    group_of = {u.id: "forgotten" if u.speaker in forgotten_set else "others" for u in utts}
+    gender_of = {u.id: genders.get(u.speaker, "") for u in utts}
+    out: dict[str, Any] = {
+        "protocol": {
+            "encoder": f"{type(model).__name__}.embed() (the model's own embeddings)",
+            "scoring": "cosine",
+            "trials": f"build_trials(n_per_speaker={trials_per_speaker}, seed={seed})"
+            + (", same-gender non-targets" if genders else ""),
+            "groups": "a trial belongs to its enrolment utterance's speaker",
+            "thresholds": "eer_threshold per group (score at the EER)",
+            "calibration": "Cllr after an affine map fitted on the other speakers' trials "
+            "(optimistic for that group); min-Cllr after the best monotone map",
+        },
+        "forgotten": {"skipped": "no trials"},
+        "others": {"skipped": "no trials"},
+    }
+    out.update(
+        group_verification(trials, ids, emb, group_of, gender_of=gender_of, calibrate_on="others")
+    )
     cache_ids = [u.id for u in mine]
     cache = {"ids": cache_ids, "embeddings": emb[: len(cache_ids)].clone()}
     return out, cache

@@ -107,6 +107,10 @@ def _metric_rows(record: dict[str, Any]) -> list[tuple[str, Any, Any]]:
         ("informed MIA AUC (same speakers)", ("informed_mia", "auc")),
         ("verification EER, forgotten speakers", ("verification", "forgotten", "eer")),
         ("verification EER, other speakers", ("verification", "others", "eer")),
+        ("EER threshold, forgotten speakers", ("verification", "forgotten", "eer_threshold")),
+        ("min-Cllr (bits), forgotten speakers", ("verification", "forgotten", "min_cllr")),
+        ("Cllr (bits), forgotten speakers", ("verification", "forgotten", "cllr")),
+        ("TPR at 1% FPR, forgotten speakers", ("verification", "forgotten", "tpr_at_fpr_1pct")),
     ):
         if _get(b, *keys) is not None or _get(a, *keys) is not None:
             rows.append((label, _get(b, *keys), _get(a, *keys)))
@@ -153,6 +157,9 @@ def render_markdown(record: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {n} | {_fmt(b)} | {_fmt(a)} |" for n, b, a in _metric_rows(record)]
+    proto = _get(record["metrics"]["after"], "verification", "protocol")
+    if proto:
+        lines += ["", "Verification protocol: " + "; ".join(f"{k}: {v}" for k, v in proto.items())]
     lines += ["", "![before/after](plots/before_after.png)", "", "## Attacks", ""]
     attacks = record.get("attacks", {})
     inf = attacks.get("informed_mia")
