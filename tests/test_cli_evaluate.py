@@ -466,3 +466,31 @@ def test_eer_over_trial_list(speech, tmp_path, capsys):
     assert settings["p_targets"] == [0.01, 0.05] and settings["encoder"]["backend"] == "resemblyzer"
     assert settings["embedding_cache"] is None
     assert data["inputs"]["n_speakers"] == 4 and data["inputs"]["n_embedded"] == 12
+    # the trials in the VoicePrivacy (Kaldi) format, written and read back: same scores
+    listed = tmp_path / "trials.txt"
+    again = tmp_path / "again.json"
+    argv[-1] = str(again)
+    code, _, _ = _run([*argv, "--write-trials", str(listed)], capsys)
+    first = listed.read_text().splitlines()[0].split()
+    assert code == 0 and first[2] in ("target", "nontarget") and len(first) == 3
+    replay = tmp_path / "replay.json"
+    base = ["evaluate", "eer", "--manifest", str(speech.manifest), "--encoder", "resemblyzer"]
+    code, _, _ = _run([*base, "--trials", str(listed), "--out", str(replay)], capsys)
+    assert code == 0
+    replayed = json.loads(replay.read_text())
+    assert replayed["result"]["eer"] == pytest.approx(result["eer"])
+    assert replayed["settings"]["trials"] == str(listed.resolve())
+    # speaker-level enrolment: the enrolment column names a speaker
+    spk = speech.utterances()[0].speaker
+    test_utt = next(u.id for u in speech.utterances() if u.speaker != spk)
+    own_utt = next(u.id for u in speech.utterances() if u.speaker == spk)
+    (tmp_path / "spk.txt").write_text(f"{spk} {own_utt} target\n{spk} {test_utt} nontarget\n")
+    out3 = tmp_path / "spk.json"
+    argv3 = [*base, "--trials", str(tmp_path / "spk.txt"), "--out", str(out3)]
+    code, _, _ = _run(argv3, capsys)
+    assert code == 0 and json.loads(out3.read_text())["result"]["n_trials"] == 2
+    (tmp_path / "bad.txt").write_text(f"{spk} {own_utt} same\n")
+    code, _, err = _run(
+        [*base, "--trials", str(tmp_path / "bad.txt"), "--out", str(out3) + "x"], capsys
+    )
+    assert code != 0 and "bad.txt:1" in err

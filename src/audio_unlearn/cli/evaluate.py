@@ -441,20 +441,54 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_eer(args: argparse.Namespace) -> int:
-    from ..evaluation.verification import build_trials, score_trials, verification_metrics
+    from ..evaluation.verification import (
+        build_trials,
+        read_trials,
+        score_trials,
+        verification_metrics,
+        write_trials,
+    )
 
     started = time.perf_counter()
     out = _check_out(args.out, [args.manifest])
     encoder = _encoder(args)
     utterances = _manifest(args.manifest)
     trial_settings = _resolve(build_trials, n_per_speaker=args.trials_per_speaker, seed=args.seed)
-    trials = build_trials(utterances, **trial_settings)
-    used = {t.enroll for t in trials} | {t.test for t in trials}
+    import torch
+
+    if args.trials:  # a given trial list: enrolment ids are utterances or speakers
+        trials = read_trials(args.trials)
+        trial_settings = {"trials": str(Path(args.trials).resolve())}
+    else:
+        trials = build_trials(utterances, **trial_settings)
+    by_id = {u.id: u for u in utterances}
+    tests = {t.test for t in trials}
+    speakers = {t.enroll for t in trials if t.enroll not in by_id}
+    enrol = {
+        s: [u.id for u in utterances if u.speaker == s and u.id not in tests] for s in speakers
+    }
+    unknown = sorted(i for i in tests if i not in by_id) + sorted(s for s in enrol if not enrol[s])
+    if unknown:
+        raise ValueError(
+            f"trial ids {unknown[:5]} are neither utterances of {args.manifest} nor speakers "
+            "with an utterance that no trial tests"
+        )
+    used = {t.enroll for t in trials if t.enroll in by_id} | tests
+    used |= {i for ids in enrol.values() for i in ids}
     chosen = [u for u in utterances if u.id in used]
     embeddings, cache_info = _embed(
         [u.audio for u in chosen], encoder, args.cache, not args.no_progress
     )
-    scores, labels = score_trials(trials, [u.id for u in chosen], embeddings)
+    ids = [u.id for u in chosen]
+    if enrol:  # a speaker's enrolment: the mean of its unit embeddings
+        row = {i: k for k, i in enumerate(ids)}
+        unit = torch.nn.functional.normalize(torch.as_tensor(embeddings).double(), dim=1)
+        means = [unit[[row[i] for i in enrol[s]]].mean(0) for s in sorted(enrol)]
+        embeddings = torch.cat([unit, torch.stack(means)])
+        ids = ids + sorted(enrol)
+    if args.write_trials:
+        write_trials(args.write_trials, trials)
+    scores, labels = score_trials(trials, ids, embeddings)
     result = verification_metrics(scores, labels)
     _write(
         out,
@@ -470,8 +504,14 @@ def _cmd_eer(args: argparse.Namespace) -> int:
             },
             "settings": {
                 **_encoder_settings(encoder, args, cache_info),
-                "trials_per_speaker": trial_settings["n_per_speaker"],
-                "seed": trial_settings["seed"],
+                **(
+                    {"trials": trial_settings["trials"]}
+                    if "trials" in trial_settings
+                    else {
+                        "trials_per_speaker": trial_settings["n_per_speaker"],
+                        "seed": trial_settings["seed"],
+                    }
+                ),
                 "p_targets": list(_default(verification_metrics, "p_targets")),
             },
             "result": {**result.to_dict(), "n_trials": len(trials)},
@@ -746,6 +786,14 @@ def add_evaluate_parser(subparsers: Any) -> None:
         help="target trials per speaker, and as many non-target (default: 10)",
     )
     eer.add_argument("--seed", type=int, help="trial-draw seed (default: 0)")
+    eer.add_argument(
+        "--trials",
+        help="a VoicePrivacy-style trial list to score instead of drawing one: lines "
+        "'<enrolment id> <test utterance id> target|nontarget'; an enrolment id that is not "
+        "an utterance id names a speaker, enrolled as the mean embedding of its utterances "
+        "that no trial tests",
+    )
+    eer.add_argument("--write-trials", help="write the trials used, in that format")
     _add_common(eer)
     eer.set_defaults(func=_cmd_eer)
 

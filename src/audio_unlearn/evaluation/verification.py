@@ -20,8 +20,10 @@ sums; no Python loop over thresholds, unlike SpeechBrain's ``EER``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,8 +36,10 @@ __all__ = [
     "detection_curve",
     "equal_error_rate",
     "min_dcf",
+    "read_trials",
     "score_trials",
     "verification_metrics",
+    "write_trials",
 ]
 
 
@@ -307,3 +311,43 @@ def score_trials(
     scores = (e[a] * e[b]).sum(1).numpy()
     labels = np.array([t.target for t in trials], dtype=bool)
     return scores, labels
+
+
+def write_trials(path: str | os.PathLike, trials: Sequence[Trial]) -> Path:
+    """Write trials in the VoicePrivacy Challenge's (Kaldi) trial-list format: one
+    ``<enrolment id> <test utterance id> target|nontarget`` line per trial (written
+    atomically)."""
+    from ..data.manifest import atomic_write_text
+
+    for t in trials:
+        if any(c.isspace() for c in t.enroll + t.test) or not t.enroll or not t.test:
+            raise ValueError(f"trial ids must be non-empty without spaces: {t!r}")
+    body = "".join(f"{t.enroll} {t.test} {'target' if t.target else 'nontarget'}\n" for t in trials)
+    path = Path(path)
+    atomic_write_text(path, body)
+    return path
+
+
+def read_trials(path: str | os.PathLike) -> list[Trial]:
+    """Read a VoicePrivacy-style trial list (:func:`write_trials`); the enrolment id may
+    name an utterance or a speaker (the caller decides which).
+
+    Raises:
+        ValueError: a line without three fields or with a label other than
+            target / nontarget (the file and line named), or an empty list.
+    """
+    path = Path(path)
+    trials = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) != 3 or fields[2] not in ("target", "nontarget"):
+            raise ValueError(
+                f"{path}:{n}: expected '<enrolment id> <test utterance id> target|nontarget', "
+                f"got {line.strip()!r}"
+            )
+        trials.append(Trial(fields[0], fields[1], fields[2] == "target"))
+    if not trials:
+        raise ValueError(f"{path} holds no trials")
+    return trials
