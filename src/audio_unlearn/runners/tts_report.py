@@ -32,6 +32,7 @@ IDENTITY_COLUMNS = [
     ("imp_auroc_f", "impostor AUROC F", "{:.3f}"),
     ("fssim_avg_f", "Avg-FSSIM", "{:.3f}"),
     ("fssim_max_f", "Max-FSSIM", "{:.3f}"),
+    ("fssim_f_minus_impostor", "Avg-FSSIM - impostor", "{:+.3f}"),
     ("reid1_r", "re-ID top-1 R", "{:.3f}"),
     ("reid1_u", "re-ID top-1 U", "{:.3f}"),
     ("imp_auroc_u", "impostor AUROC U", "{:.3f}"),
@@ -75,6 +76,7 @@ def _identity(s: dict[str, Any]) -> dict[str, Any]:
     if "forget" in ident:
         out["fssim_avg_f"] = ident["forget"]["avg_fssim"]
         out["fssim_max_f"] = ident["forget"]["max_fssim"]
+        out["fssim_f_minus_impostor"] = out["fssim_avg_f"] - out["impostor_level"]
     return out
 
 
@@ -120,6 +122,9 @@ def _target_values(row: dict[str, Any], original: dict[str, Any]) -> dict[str, f
             else row["sim_r"] / original["sim_r"]
         ),
         "wer_r_rise": diff(row.get("wer_r"), original.get("wer_r")),
+        # the gallery's reading: the forget generations' similarity to their speakers'
+        # enrolments against the impostor (stranger) level, a property of the data
+        "fssim_f_minus_impostor": diff(row.get("fssim_avg_f"), row.get("impostor_level")),
     }
 
 
