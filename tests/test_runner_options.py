@@ -554,3 +554,26 @@ def test_verification_over_seeds_reads_the_unseen_level_from_the_interval(dummy_
     assert gold["eer_level"].endswith("(one model)")
     md = (out / "report.md").read_text()
     assert "| model | EER forget | EER unseen | forget - unseen |" in md
+
+
+def test_sweep_chosen_from_reuses_an_earlier_runs_rates(tmp_path):
+    from audio_unlearn.experiment import load_config
+    from audio_unlearn.run.sweep import check_sweep
+
+    sweep_json = tmp_path / "sweep.json"
+    sweep_json.write_text(json.dumps({"chosen": {"ft": {"lr": 0.003}, "ng": {"lr": 3e-4}}}))
+    cfg = load_config(
+        None, ["methods={ft: {epochs: 2}, ssd: {}}", f"sweep.chosen_from={sweep_json}"]
+    )
+    check_sweep(cfg, "classification")
+    assert cfg.methods["ft"] == {"epochs": 2, "lr": 0.003} and "lr" not in cfg.methods["ssd"]
+    for sets, message in (
+        (["methods={ft: {lr: 0.1}}"], "fix lr but sweep.chosen_from"),
+        (["sweep.lrs=[0.1]"], "leave sweep.lrs empty"),
+    ):
+        cfg = load_config(None, [*sets, f"sweep.chosen_from={sweep_json}"])
+        with pytest.raises(ValueError, match=message):
+            check_sweep(cfg, "classification")
+    cfg = load_config(None, [f"sweep.chosen_from={tmp_path / 'none.json'}"])
+    with pytest.raises(ValueError, match=r"not a readable sweep\.json"):
+        check_sweep(cfg, "classification")

@@ -48,12 +48,17 @@ class SweepConfig:
         methods: the methods swept (default: every method of the run that trains and
             whose entry in ``methods`` sets no ``lr``).
         criterion: ``gold_gap`` (see the module docstring).
+        chosen_from: the ``sweep.json`` of an earlier run on the same data: each method
+            it chose a rate for runs at that rate and nothing is swept (e.g. sequential
+            requests at the rates a single-request run chose on validation). Not with
+            ``lrs``; a method entry that sets ``lr`` is refused.
     """
 
     lrs: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[str] | None = None
     criterion: str = "gold_gap"
+    chosen_from: str | None = None
 
     def __post_init__(self):
         self.lrs = [float(lr) for lr in self.lrs]
@@ -93,6 +98,8 @@ def check_sweep(cfg: Any, task: str) -> None:
             split that holds out no validation speakers.
     """
     sweep = getattr(cfg, "sweep", None)
+    if sweep is not None and sweep.chosen_from:
+        _apply_chosen_rates(cfg, sweep)
     if sweep is None or not sweep.on:
         return
     problems = []
@@ -115,6 +122,28 @@ def check_sweep(cfg: Any, task: str) -> None:
         )
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def _apply_chosen_rates(cfg: Any, sweep: SweepConfig) -> None:
+    """Set each method's ``lr`` to the rate ``sweep.chosen_from`` chose (checked first)."""
+    import json
+    from pathlib import Path
+
+    path = Path(sweep.chosen_from)
+    if sweep.lrs:
+        raise ValueError("sweep.chosen_from reuses chosen rates: leave sweep.lrs empty")
+    try:
+        chosen = json.loads(path.read_text())["chosen"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"sweep.chosen_from={path}: not a readable sweep.json ({err})") from None
+    fixed = [m for m in cfg.methods if m in chosen and "lr" in (cfg.methods[m] or {})]
+    if fixed:
+        raise ValueError(
+            f"methods {fixed} fix lr but sweep.chosen_from={path} chose one; remove one of them"
+        )
+    for name in cfg.methods:
+        if name in chosen:
+            cfg.methods[name] = {**(cfg.methods[name] or {}), "lr": float(chosen[name]["lr"])}
 
 
 @torch.no_grad()
