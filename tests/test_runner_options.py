@@ -538,6 +538,7 @@ def test_verification_per_speaker_group_on_a_speaker_id_model(dummy_manifest, tm
         ft2["earlier"][0]["forget_acc"],
     )
     assert (out / "revival.png").is_file()
+    assert " EER request 1 |" in (out / "report.md").read_text()
 
 
 def test_verification_over_seeds_reads_the_unseen_level_from_the_interval(dummy_manifest, tmp_path):
@@ -551,7 +552,11 @@ def test_verification_over_seeds_reads_the_unseen_level_from_the_interval(dummy_
     assert ft["eer_level"] in levels
     gaps = [r["eer_forget"] - r["eer_unseen"] for r in ft["per_seed"]]
     assert ft["over_seeds"]["eer_gap_f"]["values"] == pytest.approx(gaps)
-    assert gold["eer_level"].endswith("(one model)")
+    assert gold["eer_level"].endswith("(one model)") and "eer_level_gold" not in gold
+    # against gold's EER on the same speakers' trials, per seed
+    gold_gaps = [r["eer_forget"] - gold["eer_forget"] for r in ft["per_seed"]]
+    assert ft["over_seeds"]["eer_gap_gold"]["values"] == pytest.approx(gold_gaps)
+    assert ft["eer_level_gold"] in levels
     md = (out / "report.md").read_text()
     assert "| model | EER forget | EER unseen | forget - unseen |" in md
 
