@@ -376,6 +376,12 @@ class Experiment(Runner):
             row.update(self.verification(model, dm, earlier))
         return row
 
+    def evaluation_settings(self) -> dict[str, Any]:
+        out = super().evaluation_settings()
+        if self.cfg.eval.verification:  # stored verification rows of another protocol: redo
+            out["verification_protocol"] = VERIFICATION_PROTOCOL
+        return out
+
     def verification(self, model: torch.nn.Module, dm, earlier: int = 0) -> dict[str, Any]:
         """EER, minDCF, Cllr and TPR at low FPR per speaker group from ``model.embed``
         (:func:`~audio_unlearn.evaluation.identity.group_verification`): ``eer_forget``,
@@ -399,7 +405,7 @@ class Experiment(Runner):
         groups = group_verification(trials, ids, emb, group_of, gender_of=gender_of)
         row: dict[str, Any] = {"verification": groups}
         for g, entry in groups.items():
-            if "eer" in entry:
+            if "eer" in entry and g != "pending":
                 row[f"eer_{g}"] = entry["eer"]
                 row[f"min_cllr_{g}"] = entry["min_cllr"]
                 if "cllr" in entry:
@@ -412,30 +418,44 @@ class Experiment(Runner):
         return row
 
     def verification_groups(self, dm, earlier: int = 0) -> tuple[dict[str, str], list]:
-        """utterance id -> group (forget, forget_r<j>, retain, unseen) and the utterances,
-        for verification: every utterance of the forget speakers the data module holds,
-        the retain speakers' held-out utterances and the unseen speakers' utterances."""
-        forget = dm.sets["forget"] + dm.sets.get("forget_test", [])
-        trained = {u.speaker for u in dm.sets["retain"]}
-        held = dm.sets["test"] + dm.sets.get("valid", [])
-        named: list[tuple[str, list]] = [("forget", forget)]
-        named += [(f"forget_r{j}", dm.sets[f"forget_r{j}"]) for j in range(1, earlier + 1)]
-        named.append(("retain", [u for u in held if u.speaker in trained]))
-        unseen = dm.sets.get("unseen") or [u for u in held if u.speaker not in trained]
-        named.append(("unseen", unseen))
-        group_of: dict[str, str] = {}
-        utts = []
-        for g, members in named:
-            for u in members:
-                if u.id not in group_of:
-                    group_of[u.id] = g
-                    utts.append(u)
-        missing = [g for g, members in named if not members]
+        """utterance id -> group and the utterances, for verification. The pool is the
+        same at every request (so are the trials drawn from it): every utterance of the
+        split's forget speakers (all requests), the kept speakers' held-out utterances and
+        the unseen speakers' utterances. Groups: ``forget`` (this request's speakers),
+        ``forget_r<j>`` (an earlier request's), ``pending`` (a later request's),
+        ``retain``, ``unseen``."""
+        whole = self.dm  # the whole split's module (every request's forget speakers)
+        group_of_speaker = {u.speaker: "pending" for u in whole.sets["forget"]}
+        group_of_speaker.update({u.speaker: "forget" for u in dm.sets["forget"]})
+        for j in range(1, earlier + 1):
+            group_of_speaker.update({u.speaker: f"forget_r{j}" for u in dm.sets[f"forget_r{j}"]})
+        forget = whole.sets["forget"] + whole.sets.get("forget_test", [])
+        trained = {u.speaker for u in whole.sets["retain"]}
+        held = whole.sets["test"] + whole.sets.get("valid", [])
+        unseen = whole.sets.get("unseen") or [u for u in held if u.speaker not in trained]
+        named: list[tuple[str, list]] = [
+            *((g, [u for u in forget if group_of_speaker[u.speaker] == g]) for g in ("forget",)),
+            *(
+                (
+                    f"forget_r{j}",
+                    [u for u in forget if group_of_speaker[u.speaker] == f"forget_r{j}"],
+                )
+                for j in range(1, earlier + 1)
+            ),
+            ("pending", [u for u in forget if group_of_speaker[u.speaker] == "pending"]),
+            ("retain", [u for u in held if u.speaker in trained]),
+            ("unseen", unseen),
+        ]
+        missing = [g for g, members in named if not members and g != "pending"]
         if missing:
             raise ValueError(
                 f"eval.verification: no utterances for group(s) {missing}; the unseen group "
                 "needs split.n_unseen_speakers (utterance hold-out) or held-out speakers"
             )
+        group_of = {u.id: g for g, members in named for u in members}
+        utts = sorted(
+            {u.id: u for _, members in named for u in members}.values(), key=lambda u: u.id
+        )
         return group_of, utts
 
     def speaker_genders(self) -> dict[str, str]:
@@ -572,6 +592,10 @@ class Experiment(Runner):
         self._say(f"\nwrote {self.run_dir / 'report.json'}, report.md, tradeoff.png")
         return report
 
+
+#: the version of the verification measurement (pool, trials, groups); part of the key
+#: of stored evaluations, so a change of protocol recomputes them
+VERIFICATION_PROTOCOL = 2
 
 #: the verification table of a run with ``eval.verification``
 VERIFICATION_COLUMNS = [
