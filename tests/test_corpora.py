@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,9 +276,10 @@ def test_prepare_slurp_star_is_speaker_disjoint(tmp_path):
     root = _fake_slurp(tmp_path / "slurp")
     # 5 utterances (the test intent is seen in train, so none is dropped); 0.8 * 5 = 4:
     # FO-488 (2) -> train, MS-123 -> train (2 < 4), FA-001 -> train (3 < 4), MO-777: train
-    # holds 4, valid 0 < 0.5 -> valid. Test ends empty, which prepare refuses.
-    with pytest.raises(ValueError, match="split 'test' is empty"):
+    # holds 4, valid 0 < 0.5 -> valid. Test ends empty, which prepare refuses, saying why
+    with pytest.raises(ValueError, match=r"\['test'\] are empty: the 4 speakers ran out"):
         prepare_slurp_star(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written
     # 0.3 / 0.3 of 5 = 1.5: FO-488 -> train; MS-123, FA-001 -> valid; MO-777 -> test.
     paths = prepare_slurp_star(root, tmp_path / "out", train_fraction=0.3, valid_fraction=0.3)
     assert _speakers(paths["train"]) == {"FO-488"}
@@ -667,3 +669,66 @@ def test_registry_dispatch_and_read_prepared(tmp_path):
         prepare_corpus("timit", root, tmp_path / "out")
     with pytest.raises(ValueError, match=r"takes no option\(s\) \['seed'\]"):
         prepare_corpus("speech_commands", root, tmp_path / "out", seed=1)
+
+
+def test_italic_zenodo_release_layout(tmp_path):
+    """ITALIC's Zenodo release: ``recordings/<id>.wav`` and ``<config>_<split>.json``
+    lines with ``speaker_id``; ids are ``<split>-<row>`` as on the hub."""
+    root = tmp_path / "ITALIC"
+    (root / "recordings").mkdir(parents=True)
+    speakers = {"train": ["s1", "s1", "s2"], "validation": ["s3"], "test": ["s4", "s5"]}
+    for split, spks in speakers.items():
+        lines = []
+        for i, spk in enumerate(spks):
+            uid = f"{split[:2]}{i:03d}"
+            _audio(root / "recordings" / f"{uid}.wav", seed=i)
+            row = {"id": uid, "utt": f"frase {i}", "intent": "alarm_set", "speaker_id": spk}
+            lines.append(json.dumps(row | {"scenario": "alarm"}))
+        (root / f"hard_speaker_{split}.json").write_text("\n".join(lines) + "\n")
+    paths = prepare_italic(root, tmp_path / "out")
+    train = _by_id(paths["train"])
+    assert sorted(train) == ["train-0", "train-1", "train-2"]
+    assert train["train-2"].speaker == "s2" and train["train-2"].text == "frase 2"
+    assert train["train-0"].labels == {"intent": "alarm_set", "scenario": "alarm"}
+    assert Path(train["train-1"].audio).name == "tr001.wav"
+    assert _speakers(paths["test"]) == {"s4", "s5"}
+    # a row whose recording is missing is named, and nothing is left behind
+    (root / "recordings" / "te001.wav").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"hard_speaker_test\.json:2: audio file .*te001\.wav"
+    ):
+        prepare_italic(root, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+    with pytest.raises(FileNotFoundError, match=r"massive_train\.json"):
+        prepare_italic(root, tmp_path / "out3", config="massive")
+
+
+def test_hf_row_whose_audio_file_is_missing_names_the_file(tmp_path):
+    datasets = _datasets()
+    rows = _italic_rows(["a", "b"])
+    columns = {k: [r[k] for r in rows] for k in rows[0]}
+    columns["audio"] = [{"bytes": None, "path": str(tmp_path / f"gone{i}.wav")} for i in range(2)]
+    ds = datasets.Dataset.from_dict(columns)  # a plain {bytes, path} column, as exported
+    datasets.DatasetDict({s: ds for s in ("train", "validation", "test")}).save_to_disk(
+        str(tmp_path / "local")
+    )
+    with pytest.raises(FileNotFoundError, match=r"row 0: audio file .*gone0\.wav does not exist"):
+        prepare_italic(tmp_path / "local", tmp_path / "out", config="massive")
+
+
+def test_speech_massive_empty_halves_say_why_and_leave_no_audio(tmp_path):
+    """Every validation speaker also in train: the speaker-disjoint halves would be empty;
+    the message says so, and the audio written for train is removed."""
+    datasets = _datasets()
+    root = tmp_path / "sm"
+    spk = ["aa" * 12, "bb" * 12]
+    datasets.DatasetDict(
+        {
+            "train": _hf_split(_sm_rows(spk * 2)),
+            "validation": _hf_split(_sm_rows(spk, start=100), sr=16000),
+        }
+    ).save_to_disk(str(root / "de-DE"))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"2 of 2 validation speakers also speak in 'train'"):
+        prepare_speech_massive(root, out, locale="de-DE")
+    assert not out.exists()  # the train audio it wrote (8 kHz -> 16 kHz) is gone

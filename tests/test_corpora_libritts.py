@@ -461,3 +461,40 @@ def test_libriheavy_missing_manifest_audio_and_bad_lines_are_named(tmp_path):
         f.write('{"id": "x", "start": 0, "duration": 1}\n')
     with pytest.raises(ValueError, match=r"libriheavy_cuts_dev\.jsonl\.gz:1: not a LibriHeavy cut"):
         list(read_cuts(bad))
+
+
+def test_libritts_transcript_line_without_wav_is_named_not_dropped(tmp_path, caplog):
+    """A ``.trans.tsv`` line whose wav is missing (an incomplete download) is an error
+    naming the file; ``allow_missing_audio`` skips it with a warning that names it."""
+    aligned = fake_libritts(tmp_path)
+    gone = tmp_path / "LibriTTS" / "train-clean-100" / "26" / "495" / "26_495_000004_000000.wav"
+    gone.unlink()
+    args = (tmp_path / "LibriTTS", tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match=r"1 transcript line.*26_495_000004_000000\.wav"):
+        prepare_libritts(*args, subsets=SUBSETS, alignments_dir=aligned)
+    assert not (tmp_path / "out").exists()  # a failed prepare leaves nothing behind
+    with caplog.at_level(logging.WARNING, logger="audio_unlearn.data.corpora.libritts"):
+        paths = prepare_libritts(
+            *args, subsets=SUBSETS, alignments_dir=aligned, allow_missing_audio=True
+        )
+    assert "26_495_000004_000000.wav" in caplog.text and "skipped" in caplog.text
+    assert "26_495_000004_000000" not in {u.id for u in read_manifest(paths["train"])}
+
+
+def test_libritts_missing_subset_is_refused_before_anything_is_written(tmp_path):
+    """A missing subset is found before any split is read, so no ``unaligned_train.tsv``
+    (or other file) is left behind; a failure after writing removes what it wrote."""
+    aligned = fake_libritts(tmp_path)
+    (aligned / "19" / "19_198_000001_000000.TextGrid").unlink()  # train writes a report
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("a file that was there before")
+    subsets = {"train": "train-clean-100", "test": "test-other"}
+    with pytest.raises(FileNotFoundError, match="test-other"):
+        prepare_libritts(tmp_path / "LibriTTS", out, subsets=subsets, alignments_dir=aligned)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    # a later failure (test speakers shared with train) removes the written report too
+    subsets = {"train": "train-clean-100", "test": "train-clean-100", "valid": "test-clean"}
+    with pytest.raises(ValueError):
+        prepare_libritts(tmp_path / "LibriTTS", out, subsets=subsets, alignments_dir=aligned)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

@@ -9,9 +9,11 @@ atomically, reads them back, and writes ``corpus.json`` (counts and options) las
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "audio_info",
     "audio_infos",
     "finalize_splits",
+    "nothing_left_on_error",
     "require_columns",
     "require_dir",
     "require_file",
@@ -32,6 +35,29 @@ __all__ = [
 ]
 
 SPLITS = ("train", "valid", "test")
+
+
+@contextlib.contextmanager
+def nothing_left_on_error(output_dir: str | os.PathLike) -> Iterator[Path]:
+    """A prepare step's output folder: if the step fails, every file and folder it
+    created there is removed (files that were there before, e.g. audio an earlier run
+    wrote, stay), so a failed prepare leaves nothing half-written behind."""
+    root = Path(output_dir)
+    existed = root.exists()
+    before = {p for p in root.rglob("*")} if existed else set()
+    try:
+        yield root
+    except BaseException:
+        if not existed:
+            shutil.rmtree(root, ignore_errors=True)
+        elif root.is_dir():
+            created = sorted((p for p in root.rglob("*") if p not in before), reverse=True)
+            for p in created:  # deepest first: files, then the folders that held them
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        raise
 
 
 def require_file(path: Path, layout: str) -> Path:

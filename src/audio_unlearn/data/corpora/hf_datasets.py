@@ -40,7 +40,7 @@ import soundfile as sf
 
 from ..audio import TARGET_SAMPLE_RATE, save_audio
 from ..manifest import Utterance
-from ._base import audio_info, finalize_splits, require_columns
+from ._base import audio_info, finalize_splits, nothing_left_on_error, require_columns
 
 __all__ = ["load_hf_splits", "prepare_italic", "prepare_speech_massive"]
 
@@ -197,6 +197,11 @@ def _materialise(value: Any, target: Path, where: str) -> tuple[str, float, int]
         wav = np.asarray(value["array"], dtype=np.float32)
         wav = wav.mean(axis=0) if wav.ndim == 2 else wav
         rate = int(value["sampling_rate"])
+    elif local:
+        raise FileNotFoundError(
+            f"{where}: audio file {local} does not exist and the row embeds no audio bytes "
+            "or array; copy the audio next to the dataset (or fix the paths)"
+        )
     else:
         raise ValueError(
             f"{where}: audio has neither an existing file path, bytes, nor an array with "
@@ -287,8 +292,108 @@ def prepare_italic(
         cache_dir: ``datasets`` cache folder.
         data_files: explicit ``{"train": [...], "validation": [...], "test": [...]}``.
     """
-    datasets = _import_datasets()
     hf_splits = {"train": "train", "valid": "validation", "test": "test"}
+    with nothing_left_on_error(output_dir):
+        zenodo = _italic_zenodo_files(corpus_dir, config, hf_splits.values())
+        if zenodo is not None and data_files is None:
+            splits = {
+                name: _italic_zenodo_split(zenodo[hf], hf, config) for name, hf in hf_splits.items()
+            }
+        else:
+            splits = _italic_hf_splits(
+                corpus_dir, output_dir, config, revision, cache_dir, data_files, hf_splits
+            )
+        return finalize_splits(
+            output_dir,
+            splits,
+            corpus="italic",
+            disjoint=(("train", "test"),) if config == "hard_speaker" else (),
+            options={"source": str(corpus_dir), "config": config, "revision": revision},
+        )
+
+
+def _italic_zenodo_files(
+    corpus_dir: str | os.PathLike, config: str, splits: Sequence[str]
+) -> dict[str, Path] | None:
+    """``{hf split: <config>_<split>.json}`` of ITALIC's Zenodo release (``recordings/``
+    beside the JSON files), or None when ``corpus_dir`` is not that layout."""
+    root = Path(corpus_dir)
+    if not (root / "recordings").is_dir():
+        return None
+    files = {s: root / f"{config}_{s}.json" for s in splits}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{root} holds ITALIC's Zenodo layout (recordings/) but not {missing}; expected "
+            f"<config>_<split>.json for config {config!r} and splits {list(splits)}"
+        )
+    return files
+
+
+def _italic_zenodo_split(path: Path, split: str, config: str) -> list[Utterance]:
+    """Utterances of one ``<config>_<split>.json`` (JSON lines, or one JSON list): ids
+    ``<split>-<row>`` as on the hub, audio ``recordings/<id>.wav`` (or the row's
+    ``path`` / ``audio`` / ``file`` field), speaker ``speaker_id`` (or ``speaker``)."""
+    import json
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        rows = json.loads(text) if text.lstrip().startswith("[") else None
+    except json.JSONDecodeError:
+        rows = None
+    if rows is None:
+        rows = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{n}: not a JSON line ({err})") from None
+    recordings = path.parent / "recordings"
+    utts = []
+    for i, row in enumerate(rows):
+        where = f"{path}:{i + 1}"
+        speaker = row.get("speaker_id", row.get("speaker"))
+        if speaker is None or "intent" not in row:
+            raise ValueError(
+                f"{where}: an ITALIC row needs 'intent' and 'speaker_id' (or 'speaker'); it "
+                f"has {sorted(row)}"
+            )
+        named = next(
+            (row[k] for k in ("path", "audio", "file") if isinstance(row.get(k), str)), None
+        )
+        if named is not None:
+            audio = Path(named) if Path(named).is_absolute() else path.parent / named
+            if not audio.is_file():
+                audio = recordings / Path(named).name
+        elif "id" in row:
+            audio = recordings / f"{row['id']}.wav"
+        else:
+            raise ValueError(f"{where}: the row names no audio ('id', 'path', 'audio' or 'file')")
+        if not audio.is_file():
+            raise FileNotFoundError(f"{where}: audio file {audio} does not exist")
+        duration, rate = audio_info(audio)
+        labels = {"intent": str(row["intent"])}
+        labels |= {k: str(row[k]) for k in ("scenario", "field") if k in row}
+        utts.append(
+            Utterance(
+                id=f"{split}-{i}",
+                audio=str(audio.resolve()),
+                speaker=str(speaker),
+                duration=duration,
+                sample_rate=rate,
+                text=str(row.get("utt", "")),
+                labels=labels,
+            )
+        )
+    return utts
+
+
+def _italic_hf_splits(
+    corpus_dir, output_dir, config, revision, cache_dir, data_files, hf_splits
+) -> dict[str, list[Utterance]]:
+    datasets = _import_datasets()
     loaded = load_hf_splits(
         corpus_dir,
         list(hf_splits.values()),
@@ -313,13 +418,7 @@ def prepare_italic(
         )
         for name, hf in hf_splits.items()
     }
-    return finalize_splits(
-        output_dir,
-        splits,
-        corpus="italic",
-        disjoint=(("train", "test"),) if config == "hard_speaker" else (),
-        options={"source": str(corpus_dir), "config": config, "revision": revision},
-    )
+    return splits
 
 
 def prepare_speech_massive(
@@ -364,6 +463,33 @@ def prepare_speech_massive(
     """
     if protocol not in ("unslu", "official"):
         raise ValueError(f"protocol must be 'unslu' or 'official', got {protocol!r}")
+    with nothing_left_on_error(output_dir):  # no written audio left by a failed prepare
+        return _prepare_speech_massive(
+            corpus_dir,
+            output_dir,
+            locale,
+            protocol,
+            seed,
+            train_split,
+            test_source,
+            revision,
+            cache_dir,
+            data_files,
+        )
+
+
+def _prepare_speech_massive(
+    corpus_dir,
+    output_dir,
+    locale,
+    protocol,
+    seed,
+    train_split,
+    test_source,
+    revision,
+    cache_dir,
+    data_files,
+) -> dict[str, Path]:
     datasets = _import_datasets()
     loaded = load_hf_splits(
         corpus_dir,
@@ -385,7 +511,16 @@ def prepare_speech_massive(
     if protocol == "unslu":
         require_columns(valid_ds.column_names, ["speaker_id"], f"{source} split 'validation'")
         train_speakers = {u.speaker for u in train}
-        rows = [i for i, s in enumerate(valid_ds["speaker_id"]) if str(s) not in train_speakers]
+        speakers = [str(s) for s in valid_ds["speaker_id"]]
+        rows = [i for i, s in enumerate(speakers) if s not in train_speakers]
+        if len(rows) < 2:
+            raise ValueError(
+                f"{source}: the speaker-disjoint valid/test halves would be empty: "
+                f"{len(set(speakers) & train_speakers)} of {len(set(speakers))} validation "
+                f"speakers also speak in {train_split!r}, leaving {len(rows)} validation "
+                "utterance(s) of other speakers (2 or more are needed); is the validation "
+                "split the locale's own?"
+            )
         np.random.RandomState(seed).shuffle(rows)  # == np.random.seed(seed); shuffle(rows)
         half = len(rows) // 2
         valid_rows, test_rows = sorted(rows[:half]), sorted(rows[half:])

@@ -40,7 +40,13 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..manifest import PhoneSpan, Utterance, atomic_write_text
-from ._base import audio_infos, finalize_splits, require_dir, write_speakers
+from ._base import (
+    audio_infos,
+    finalize_splits,
+    nothing_left_on_error,
+    require_dir,
+    write_speakers,
+)
 
 __all__ = [
     "DEFAULT_SUBSETS",
@@ -419,12 +425,16 @@ def _read_speakers(root: Path) -> dict[str, dict[str, str]]:
 
 
 def read_libritts_subset(
-    root: str | os.PathLike, subset: str, *, num_workers: int = 1
+    root: str | os.PathLike, subset: str, *, num_workers: int = 1, strict: bool = True
 ) -> list[Utterance]:
     """Utterances of one LibriTTS(-R) subset folder, sorted by id (no alignments).
 
+    Every chapter's ``.trans.tsv`` is read: a transcript line whose wav is missing is an
+    error with ``strict`` (the download is incomplete), else a warning that names them.
+
     Raises:
-        FileNotFoundError: the subset folder is missing or holds no wav files.
+        FileNotFoundError: the subset folder is missing or holds no wav files, or
+            (``strict``) a transcript line has no wav.
         ValueError: a wav without a transcript, or in the wrong speaker/chapter folder.
     """
     subset_dir = require_dir(Path(root) / subset, LAYOUT)
@@ -457,6 +467,20 @@ def read_libritts_subset(
         records.append((utt_id, speaker, chapter, normalized, original or "", wav))
     if not records:
         raise FileNotFoundError(f"no wav files found under {subset_dir} ({LAYOUT})")
+    found = {r[0] for r in records}
+    orphans = []
+    for tsv in sorted(subset_dir.glob("*/*/*.trans.tsv")):
+        lines = tsv_cache[tsv] if tsv in tsv_cache else _read_trans_tsv(tsv)
+        orphans += [tsv.parent / f"{i}.wav" for i in sorted(lines) if i not in found]
+    if orphans:
+        message = (
+            f"{len(orphans)} transcript line(s) of {subset_dir} have no wav file, e.g. "
+            f"{[str(p) for p in orphans[:3]]}; the download is incomplete (re-extract the "
+            "archive)"
+        )
+        if strict:
+            raise FileNotFoundError(message + ", or pass allow_missing_audio=True to skip them")
+        logger.warning("%s; skipped", message)
     infos = audio_infos([r[5] for r in records], num_workers=num_workers)
     return [
         Utterance(
@@ -490,6 +514,7 @@ def prepare_libritts(
     phone_tier: str = "phones",
     require_alignment: bool = True,
     num_workers: int = 1,
+    allow_missing_audio: bool = False,
 ) -> dict[str, Path]:
     """Write ``train/valid/test.jsonl`` manifests with phone alignments from LibriTTS(-R).
 
@@ -506,9 +531,13 @@ def prepare_libritts(
         require_alignment: exclude utterances without an alignment (warning, listed in
             ``unaligned_<split>.tsv``); False keeps them with no alignment.
         num_workers: threads reading wav headers.
+        allow_missing_audio: skip (with a warning naming them) transcript lines whose wav
+            is missing, instead of failing.
 
     Returns:
         ``{split: manifest path}``.
+
+    A failed prepare leaves nothing it wrote behind (``unaligned_<split>.tsv`` included).
 
     Raises:
         FileNotFoundError: a missing corpus/subset/alignments folder, a subset without
@@ -531,6 +560,32 @@ def prepare_libritts(
         for split in ("train", "valid", "test")
         if split in subsets
     }
+    for names in chosen.values():  # every subset folder, before anything is read or written
+        for name in names:
+            require_dir(root / name, LAYOUT)
+    with nothing_left_on_error(output_dir):
+        return _prepare_libritts(
+            root,
+            output_dir,
+            chosen,
+            alignments_dir,
+            phone_tier,
+            require_alignment,
+            num_workers,
+            allow_missing_audio,
+        )
+
+
+def _prepare_libritts(
+    root,
+    output_dir,
+    chosen,
+    alignments_dir,
+    phone_tier,
+    require_alignment,
+    num_workers,
+    allow_missing_audio,
+) -> dict[str, Path]:
     if alignments_dir is not None:
         searched = Path(alignments_dir)
         textgrids = find_textgrids(searched)
@@ -544,7 +599,11 @@ def prepare_libritts(
     splits: dict[str, list[Utterance]] = {}
     for split, names in chosen.items():
         utts = [
-            u for name in names for u in read_libritts_subset(root, name, num_workers=num_workers)
+            u
+            for name in names
+            for u in read_libritts_subset(
+                root, name, num_workers=num_workers, strict=not allow_missing_audio
+            )
         ]
         splits[split] = attach_alignments(
             utts,

@@ -272,6 +272,16 @@ def prepare_slurp_star(
         train_fraction=train_fraction,
         valid_fraction=valid_fraction,
     )
+    empty = [name for name, utts in splits.items() if not utts]
+    if empty:  # say why, before the generic "split is empty"
+        sizes = {name: len(utts) for name, utts in splits.items()}
+        n_speakers = len({u.speaker for utts in splits.values() for u in utts})
+        raise ValueError(
+            f"SLURP*: split(s) {empty} are empty: the {n_speakers} speakers ran out (whole "
+            f"speakers go to train until it holds {train_fraction} of the utterances, then "
+            f"to valid until {valid_fraction}, the rest to test; sizes {sizes}); a corpus "
+            "this small, or one speaker holding most utterances, needs other fractions"
+        )
     return finalize_splits(
         output_dir,
         splits,
