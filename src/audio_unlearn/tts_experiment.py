@@ -425,7 +425,7 @@ class TTSExperiment(Runner):
         no trial uses; impostor scores from the same utterances through the evaluation's
         vocoder. Checked and built before any training."""
         from .evaluation.identity import Gallery
-        from .evaluation.tts import _vocode
+        from .evaluation.tts import vocode_batch
 
         e = self.cfg.eval
         if e.gallery == 0:
@@ -463,7 +463,7 @@ class TTSExperiment(Runner):
         wavs = [load_audio(u.audio, sample_rate=rate) for u in chosen]
         front = self.dm.front_end
         mels = [front(w)[0] for w in wavs]
-        vocoded = _vocode(self.vocoder, mels, floor=front.log_floor, batch_size=e.batch_size)
+        vocoded = vocode_batch(self.vocoder, mels, floor=front.log_floor, batch_size=e.batch_size)
         self._say(f"identity gallery: {size} speakers, {len(chosen)} enrolment utterances")
         return Gallery.build(
             self.encoder.embed(wavs, sample_rate=rate).numpy(),
@@ -609,6 +609,8 @@ class TTSExperiment(Runner):
         trust = cfg.eval.trust_code
         self.vocoder = get_vocoder(cfg.eval.vocoder, self.mel, trust_code=trust)
         self.encoder = get_speaker_encoder(cfg.eval.encoder, trust_code=trust)
+        # the identity gallery: checked (and built) before the judge or any model trains
+        self.gallery = self.identity_gallery() if self.is_global_zero else None
         self.transcriber = None
         judge: dict[str, Any] = {}
         if cfg.eval.judge and self.is_global_zero:
@@ -620,7 +622,6 @@ class TTSExperiment(Runner):
             self.transcriber = get_transcriber(spec)
             judge.setdefault("spec", spec)
         self.judge_info = judge
-        self.gallery = self.identity_gallery() if self.is_global_zero else None
         self.original, orig_meta = self.train_reference("original")
         self.trial_scores: dict[str, Any] = {}
         self.original_key = orig_meta.get("key")

@@ -81,6 +81,7 @@ __all__ = [
     "score_cloning",
     "speaker_zrf_for_trials",
     "summarise",
+    "vocode_batch",
 ]
 
 #: Per-trial numeric fields that :func:`score_cloning` summarises per group.
@@ -518,7 +519,7 @@ def _check_vocoder(vocoder: Vocoder, front_end: MelFrontEnd) -> None:
 
 
 @torch.no_grad()
-def _vocode(
+def vocode_batch(
     vocoder: Vocoder, mels: Sequence[torch.Tensor], *, floor: float, batch_size: int
 ) -> list[torch.Tensor]:
     """Vocode mels in length-sorted padded batches (padding = silence at ``floor``).
@@ -623,8 +624,8 @@ def score_cloning(
         )
         real.append(wav)
         mels.append(mel)
-    resynth = _vocode(vocoder, mels, floor=floor, batch_size=batch_size)
-    generated = _vocode(vocoder, list(generations.mels), floor=floor, batch_size=batch_size)
+    resynth = vocode_batch(vocoder, mels, floor=floor, batch_size=batch_size)
+    generated = vocode_batch(vocoder, list(generations.mels), floor=floor, batch_size=batch_size)
 
     e_gen = encoder.embed(generated, sample_rate=rate)
     e_real = encoder.embed(real, sample_rate=front_end.config.sample_rate)
@@ -765,8 +766,8 @@ def speaker_zrf_for_trials(
     if len(unlearned) == 0:
         raise ValueError("no trials to score")
     floor = math.log(vocoder.mel.log_floor)
-    wav_a = _vocode(vocoder, list(unlearned.mels), floor=floor, batch_size=batch_size)
-    wav_b = _vocode(vocoder, list(original_text_only.mels), floor=floor, batch_size=batch_size)
+    wav_a = vocode_batch(vocoder, list(unlearned.mels), floor=floor, batch_size=batch_size)
+    wav_b = vocode_batch(vocoder, list(original_text_only.mels), floor=floor, batch_size=batch_size)
     e_a = encoder.embed(wav_a, sample_rate=vocoder.sample_rate)
     e_b = encoder.embed(wav_b, sample_rate=vocoder.sample_rate)
     trials = unlearned.trials
