@@ -463,10 +463,13 @@ class Experiment(Runner):
         ``speakers.tsv``; {} when the corpus does not say."""
         from .data.synth import speaker_genders
 
-        labelled = {u.speaker: u.labels.get("gender", "") for u in self.utterances}
-        if labelled and all(labelled.values()):
-            return labelled
-        return speaker_genders(Path(self.manifest_path).parent)
+        if getattr(self, "_genders", None) is None:
+            labelled = {u.speaker: u.labels.get("gender", "") for u in self.utterances}
+            if labelled and all(labelled.values()):
+                self._genders = labelled
+            else:
+                self._genders = speaker_genders(Path(self.manifest_path).parent)
+        return self._genders
 
     def run(self) -> dict[str, Any]:
         self.prepare()
