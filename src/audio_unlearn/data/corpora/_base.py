@@ -10,6 +10,7 @@ atomically, reads them back, and writes ``corpus.json`` (counts and options) las
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ __all__ = [
     "audio_info",
     "audio_infos",
     "finalize_splits",
+    "leaves_nothing_on_error",
     "nothing_left_on_error",
     "require_columns",
     "require_dir",
@@ -58,6 +60,18 @@ def nothing_left_on_error(output_dir: str | os.PathLike) -> Iterator[Path]:
                 else:
                     p.unlink(missing_ok=True)
         raise
+
+
+def leaves_nothing_on_error(prepare):
+    """Decorate a ``prepare_<corpus>(corpus_dir, output_dir, ...)`` so that a failure
+    removes what it wrote (:func:`nothing_left_on_error`)."""
+
+    @functools.wraps(prepare)
+    def wrapper(corpus_dir, output_dir, *args, **kwargs):
+        with nothing_left_on_error(output_dir):
+            return prepare(corpus_dir, output_dir, *args, **kwargs)
+
+    return wrapper
 
 
 def require_file(path: Path, layout: str) -> Path:

@@ -40,7 +40,7 @@ import soundfile as sf
 
 from ..audio import TARGET_SAMPLE_RATE, save_audio
 from ..manifest import Utterance
-from ._base import audio_info, finalize_splits, nothing_left_on_error, require_columns
+from ._base import audio_info, finalize_splits, leaves_nothing_on_error, require_columns
 
 __all__ = ["load_hf_splits", "prepare_italic", "prepare_speech_massive"]
 
@@ -268,6 +268,7 @@ def _utterances(
     return utts
 
 
+@leaves_nothing_on_error
 def prepare_italic(
     corpus_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -293,23 +294,20 @@ def prepare_italic(
         data_files: explicit ``{"train": [...], "validation": [...], "test": [...]}``.
     """
     hf_splits = {"train": "train", "valid": "validation", "test": "test"}
-    with nothing_left_on_error(output_dir):
-        zenodo = _italic_zenodo_files(corpus_dir, config, hf_splits.values())
-        if zenodo is not None and data_files is None:
-            splits = {
-                name: _italic_zenodo_split(zenodo[hf], hf, config) for name, hf in hf_splits.items()
-            }
-        else:
-            splits = _italic_hf_splits(
-                corpus_dir, output_dir, config, revision, cache_dir, data_files, hf_splits
-            )
-        return finalize_splits(
-            output_dir,
-            splits,
-            corpus="italic",
-            disjoint=(("train", "test"),) if config == "hard_speaker" else (),
-            options={"source": str(corpus_dir), "config": config, "revision": revision},
+    zenodo = _italic_zenodo_files(corpus_dir, config, hf_splits.values())
+    if zenodo is not None and data_files is None:
+        splits = {name: _italic_zenodo_split(zenodo[hf], hf) for name, hf in hf_splits.items()}
+    else:
+        splits = _italic_hf_splits(
+            corpus_dir, output_dir, config, revision, cache_dir, data_files, hf_splits
         )
+    return finalize_splits(
+        output_dir,
+        splits,
+        corpus="italic",
+        disjoint=(("train", "test"),) if config == "hard_speaker" else (),
+        options={"source": str(corpus_dir), "config": config, "revision": revision},
+    )
 
 
 def _italic_zenodo_files(
@@ -330,7 +328,7 @@ def _italic_zenodo_files(
     return files
 
 
-def _italic_zenodo_split(path: Path, split: str, config: str) -> list[Utterance]:
+def _italic_zenodo_split(path: Path, split: str) -> list[Utterance]:
     """Utterances of one ``<config>_<split>.json`` (JSON lines, or one JSON list): ids
     ``<split>-<row>`` as on the hub, audio ``recordings/<id>.wav`` (or the row's
     ``path`` / ``audio`` / ``file`` field), speaker ``speaker_id`` (or ``speaker``)."""
@@ -421,6 +419,7 @@ def _italic_hf_splits(
     return splits
 
 
+@leaves_nothing_on_error  # no written audio left by a failed prepare
 def prepare_speech_massive(
     corpus_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -463,33 +462,6 @@ def prepare_speech_massive(
     """
     if protocol not in ("unslu", "official"):
         raise ValueError(f"protocol must be 'unslu' or 'official', got {protocol!r}")
-    with nothing_left_on_error(output_dir):  # no written audio left by a failed prepare
-        return _prepare_speech_massive(
-            corpus_dir,
-            output_dir,
-            locale,
-            protocol,
-            seed,
-            train_split,
-            test_source,
-            revision,
-            cache_dir,
-            data_files,
-        )
-
-
-def _prepare_speech_massive(
-    corpus_dir,
-    output_dir,
-    locale,
-    protocol,
-    seed,
-    train_split,
-    test_source,
-    revision,
-    cache_dir,
-    data_files,
-) -> dict[str, Path]:
     datasets = _import_datasets()
     loaded = load_hf_splits(
         corpus_dir,

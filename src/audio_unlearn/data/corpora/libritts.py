@@ -43,7 +43,7 @@ from ..manifest import PhoneSpan, Utterance, atomic_write_text
 from ._base import (
     audio_infos,
     finalize_splits,
-    nothing_left_on_error,
+    leaves_nothing_on_error,
     require_dir,
     write_speakers,
 )
@@ -505,6 +505,7 @@ def _subset_list(value: str | Sequence[str], split: str) -> list[str]:
     return names
 
 
+@leaves_nothing_on_error
 def prepare_libritts(
     corpus_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -563,29 +564,6 @@ def prepare_libritts(
     for names in chosen.values():  # every subset folder, before anything is read or written
         for name in names:
             require_dir(root / name, LAYOUT)
-    with nothing_left_on_error(output_dir):
-        return _prepare_libritts(
-            root,
-            output_dir,
-            chosen,
-            alignments_dir,
-            phone_tier,
-            require_alignment,
-            num_workers,
-            allow_missing_audio,
-        )
-
-
-def _prepare_libritts(
-    root,
-    output_dir,
-    chosen,
-    alignments_dir,
-    phone_tier,
-    require_alignment,
-    num_workers,
-    allow_missing_audio,
-) -> dict[str, Path]:
     if alignments_dir is not None:
         searched = Path(alignments_dir)
         textgrids = find_textgrids(searched)
