@@ -535,3 +535,31 @@ def test_speech_crop_and_random_tail(tmp_path):
     assert len(lengths) > 5 and min(lengths) >= round(0.5 * SR) and max(lengths) <= SR
     with pytest.raises(ValueError, match="crop"):
         WaveformStore(crop="vad")
+
+
+def test_asr_training_loaders_batch_by_duration(tone_corpus):
+    """``bucket_seconds`` gives the ASR data module's training loaders duration-bucketed
+    batches (each utterance once an epoch, within the padded budget); evaluation loaders
+    keep fixed batches."""
+    from audio_unlearn.data.sampling import DurationBucketBatchSampler
+
+    corpus = speaker_disjoint_split(tone_corpus, n_test_speakers=2, seed=0)
+    split = speaker_forget_split(
+        tone_corpus, corpus, fraction=None, n_speakers=1, min_utterances=1, seed=0
+    )
+    vocab = CharVocabulary((" ", "a", "b", "c"))
+    dm = ASRDataModule(
+        tone_corpus, split, vocab.encode, batch_size=4, seed=0, progress=False, bucket_seconds=6.0
+    )
+    dm.setup()
+    loader = dm.loader("train", shuffle=True)
+    assert isinstance(loader.batch_sampler, DurationBucketBatchSampler)
+    seconds = [dm.store.seconds(u) for u in dm.dataset("train", training=True).utterances]
+    batches = list(loader.batch_sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(seconds)))
+    assert all(len(b) == 1 or max(seconds[i] for i in b) * len(b) <= 6.0 for b in batches)
+    wavs, lengths, _, _ = next(iter(loader))
+    assert wavs.shape[0] == lengths.numel() == len(batches[0])
+    assert not isinstance(dm.eval_dataloader("test").batch_sampler, DurationBucketBatchSampler)
+    with pytest.raises(ValueError, match="bucket_seconds"):
+        ASRDataModule(tone_corpus, split, vocab.encode, bucket_seconds=0.0)

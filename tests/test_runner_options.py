@@ -587,3 +587,19 @@ def test_sweep_chosen_from_reuses_an_earlier_runs_rates(tmp_path):
     cfg = load_config(None, [f"sweep.chosen_from={tmp_path / 'none.json'}"])
     with pytest.raises(ValueError, match=r"not a readable sweep\.json"):
         check_sweep(cfg, "classification")
+
+
+@pytest.mark.synth
+def test_asr_runner_trains_on_duration_bucketed_batches(tmp_path):
+    """``train.bucket_seconds`` reaches the ASR runner's training and unlearning loaders,
+    and turns Lightning's distributed sampler off (the batches shard themselves)."""
+    from audio_unlearn.asr_experiment import ASRExperiment, load_asr_config
+
+    rows = _run_tiny_asr(tmp_path, "train.bucket_seconds=12.0")
+    assert rows["original"]["test_wer"] is not None and rows["asr_ng"]["forget_wer"] is not None
+    cfg = load_asr_config(
+        ROOT / "recipes" / "asr_speaker" / "synthetic.yaml", ["train.bucket_seconds=12.0"]
+    )
+    runner = ASRExperiment(cfg, tmp_path / "other", progress=False)
+    assert runner.reference_trainer()["use_distributed_sampler"] is False
+    assert runner.unlearning_trainer({})["use_distributed_sampler"] is False

@@ -303,7 +303,19 @@ class ASRExperiment(Runner):
             extra_sets={"retain_eval": retain_eval, **(extra or {})},
             progress=self.progress,
             random_tail=cfg.random_tail,
+            bucket_seconds=cfg.train.bucket_seconds,
         )
+
+    def reference_trainer(self) -> dict[str, Any]:
+        return {**super().reference_trainer(), **self._sampler_trainer()}
+
+    def unlearning_trainer(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return {**super().unlearning_trainer(settings), **self._sampler_trainer()}
+
+    def _sampler_trainer(self) -> dict[str, Any]:
+        """Duration-bucketed batches shard themselves under DDP: Lightning must not add
+        its distributed sampler."""
+        return {"use_distributed_sampler": False} if self.cfg.train.bucket_seconds else {}
 
     def request_datamodule(self, split: ForgetSplit, extra_sets: dict[str, Any]):
         return self._datamodule(split, self._retain_eval(split.retain), extra_sets)

@@ -74,6 +74,13 @@ class WaveformStore:
         self.margin_s = float(margin_s)
         self._store: dict[str, torch.Tensor] = {}
 
+    def seconds(self, utt: Utterance) -> float:
+        """Seconds an utterance is served with (after the speech crop, before any random
+        tail): what a duration-bucketed batch sampler plans with."""
+        if self.crop == "speech" and utt.alignment:
+            return min(float(utt.duration), utt.alignment[-1].end + self.margin_s)
+        return float(utt.duration)
+
     def _crop_end(self, utt: Utterance, n: int) -> int:
         if self.crop == "speech" and utt.alignment:
             end = round((utt.alignment[-1].end + self.margin_s) * self.sample_rate)
@@ -183,6 +190,10 @@ class ASRDataModule(StagedDataModule):
         progress: progress bar while loading audio.
         random_tail: training loaders (``shuffle=True``) add a random part of the
             cropped-off tail to each item (see the module docstring).
+        bucket_seconds: training loaders batch by duration: batches of similar-length
+            utterances within this many padded seconds
+            (:class:`~audio_unlearn.data.sampling.DurationBucketBatchSampler`, which also
+            shards them under DDP); None = ``batch_size`` utterances in a shuffled order.
     """
 
     def __init__(
@@ -197,8 +208,12 @@ class ASRDataModule(StagedDataModule):
         extra_sets: Mapping[str, Sequence[str]] | None = None,
         progress: bool = True,
         random_tail: bool = False,
+        bucket_seconds: float | None = None,
     ):
         super().__init__()
+        if bucket_seconds is not None and not bucket_seconds > 0:
+            raise ValueError(f"bucket_seconds must be > 0 seconds or None, got {bucket_seconds}")
+        self.bucket_seconds = bucket_seconds
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.split = split
@@ -228,6 +243,12 @@ class ASRDataModule(StagedDataModule):
 
     def loader(self, name: str, *, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         dataset = self.dataset(name, training=shuffle)
+        if shuffle and self.bucket_seconds is not None:
+            from .sampling import DurationBucketBatchSampler
+
+            seconds = [self.store.seconds(u) for u in dataset.utterances]
+            sampler = DurationBucketBatchSampler(seconds, self.bucket_seconds, seed=self.seed)
+            return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_asr, num_workers=0)
         return DataLoader(
             dataset,
             batch_size=self.batch_size if batch_size is None else batch_size,

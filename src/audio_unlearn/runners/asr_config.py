@@ -31,14 +31,25 @@ class ASRTrainConfig(TrainConfig):
     ``nonfinite``: what an infinite or NaN per-utterance loss does, in training and
     unlearning alike: "skip" (left out of the batch mean, counted in the report's
     ``nonfinite_losses``) or "error" (the run stops, naming the cause).
+
+    ``bucket_seconds``: batch training and unlearning by duration, each batch a budget of
+    this many padded seconds (:class:`~audio_unlearn.data.sampling.DurationBucketBatchSampler`;
+    it shards the batches itself under DDP, so Lightning's distributed sampler is turned
+    off); None = ``batch_size`` utterances per batch.
     """
 
     lr: float = 3e-3
     nonfinite: str = "skip"
+    bucket_seconds: float | None = None
 
     def __post_init__(self):
         if self.nonfinite not in ("skip", "error"):
             raise ValueError(f"train.nonfinite must be 'skip' or 'error', got {self.nonfinite!r}")
+        if self.bucket_seconds is not None and not float(self.bucket_seconds) > 0:
+            raise ValueError(
+                f"train.bucket_seconds must be > 0 padded seconds per batch or null, got "
+                f"{self.bucket_seconds}"
+            )
 
 
 @dataclass
