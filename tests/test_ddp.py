@@ -75,8 +75,12 @@ def _ddp_then_single(config, out, sets, *, stages, method, cwd, min_metrics):
 
 @pytest.mark.slow
 @pytest.mark.synth
-def test_asr_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path):
-    sets = [f"corpus.dir={tmp_path / 'corpus'}", *ASR_SMOKE]
+@pytest.mark.parametrize(
+    "batching", [[], ["train.bucket_seconds=12.0"]], ids=["fixed", "duration_buckets"]
+)
+def test_asr_runner_under_ddp_trains_on_two_ranks_and_evaluates_once(tmp_path, batching):
+    """Also with duration-bucketed batches, which shard themselves across the ranks."""
+    sets = [f"corpus.dir={tmp_path / 'corpus'}", *ASR_SMOKE, *batching]
     config = ROOT / "recipes" / "asr_speaker" / "synthetic.yaml"
     ddp = _ddp_then_single(
         config,
