@@ -603,3 +603,40 @@ def test_asr_runner_trains_on_duration_bucketed_batches(tmp_path):
     runner = ASRExperiment(cfg, tmp_path / "other", progress=False)
     assert runner.reference_trainer()["use_distributed_sampler"] is False
     assert runner.unlearning_trainer({})["use_distributed_sampler"] is False
+
+
+def test_streaming_audio_in_workers_gives_the_run_of_the_in_memory_cache(dummy_manifest, tmp_path):
+    """``data.stream`` decodes audio in DataLoader workers instead of holding the corpus:
+    the same batches, so the same models and numbers as the in-memory cache."""
+    base = [f"corpus.manifest={dummy_manifest}", *CLASSIFICATION, "methods={ft: {}}"]
+    reports = {}
+    for name, extra in (("cache", []), ("stream", ["data.stream=true", "data.num_workers=2"])):
+        argv = ["run", "--out", str(tmp_path / name), "--no-progress"]
+        assert main([*argv, *(a for s in base + extra for a in ("--set", s))]) == 0
+        reports[name] = _rows(tmp_path / name)
+    for model in ("original", "gold", "ft"):
+        for key in ("forget_acc", "retain_acc", "test_acc", "test_loss", "mia_auc"):
+            assert reports["stream"][model][key] == reports["cache"][model][key], (model, key)
+
+
+def test_streaming_checks_every_file_before_training(dummy_manifest, tmp_path, capsys):
+    import shutil
+
+    from audio_unlearn.data.manifest import read_manifest, write_manifest
+
+    utts = read_manifest(dummy_manifest)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    moved = []
+    for u in utts:
+        target = copy / Path(u.audio).name
+        shutil.copy(u.audio, target)
+        moved.append(type(u)(**{**u.__dict__, "audio": str(target)}))
+    write_manifest(tmp_path / "m.jsonl", moved)
+    Path(moved[-1].audio).unlink()
+    sets = [f"corpus.manifest={tmp_path / 'm.jsonl'}", *CLASSIFICATION, "data.stream=true"]
+    argv = ["run", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main([*argv, *(a for s in sets for a in ("--set", s))]) == 2
+    err = capsys.readouterr()
+    assert Path(moved[-1].audio).name in err.err
+    assert "training the" not in err.out

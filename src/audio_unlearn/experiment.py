@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .data.datamodule import UnlearningDataModule
+from .data.datamodule import UnlearningDataModule, WaveformCache
 from .data.manifest import read_manifest
 from .data.splits import (
     ForgetSplit,
@@ -100,6 +100,36 @@ class TrainConfig:
 
 
 @dataclass
+class DataConfig:
+    """How audio reaches the model.
+
+    Attributes:
+        stream: decode each utterance when a batch needs it (in DataLoader workers)
+            instead of holding the whole corpus in memory; file headers are still checked
+            before any training. For corpora that do not fit in RAM (or under DDP, where
+            every rank would hold its own copy).
+        num_workers: DataLoader worker processes; None = 0 when cached (the main process
+            is fastest for audio already in memory), else min(4, CPU cores - 1), at least 1.
+    """
+
+    stream: bool = False
+    num_workers: int | None = None
+
+    def __post_init__(self):
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {self.num_workers}")
+
+    def workers(self) -> int:
+        if self.num_workers is not None:
+            return self.num_workers
+        if not self.stream:
+            return 0
+        import os
+
+        return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+@dataclass
 class VerificationOptions:
     """Speaker verification from the model's own embeddings (``model.embed``), per
     speaker group: the forget speakers (each request's), the retain speakers (held-out
@@ -145,6 +175,7 @@ class ExperimentConfig:
     label_key: str = "intent"
     max_seconds: float = 3.6
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -263,7 +294,10 @@ class Experiment(Runner):
             batch_size=cfg.train.batch_size,
             max_seconds=cfg.max_seconds,
             seed=cfg.seed,
-            cache=getattr(getattr(self, "dm", None), "cache", None),  # audio loaded once
+            # audio loaded once (or streamed) for every request's module
+            cache=getattr(getattr(self, "dm", None), "cache", None)
+            or WaveformCache(cfg.max_seconds, stream=cfg.data.stream),
+            num_workers=cfg.data.workers(),
             # every request keeps the original model's classes (its head)
             encoder=getattr(getattr(self, "dm", None), "encoder", None),
         )

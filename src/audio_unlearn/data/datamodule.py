@@ -41,11 +41,18 @@ class WaveformCache:
 
     Audio is held in memory as float32, truncated to ``max_seconds`` but not padded
     (padding happens on access); the synthetic corpus (2 688 x 3.6 s) takes about 620 MB.
+    With ``stream=True`` nothing is kept: :meth:`preload` checks every file's header
+    (named errors before any training) and each access decodes the file, in the
+    DataLoader's worker processes when it has them, so memory does not grow with the
+    corpus.
     """
 
-    def __init__(self, max_seconds: float, sample_rate: int = TARGET_SAMPLE_RATE):
+    def __init__(
+        self, max_seconds: float, sample_rate: int = TARGET_SAMPLE_RATE, *, stream: bool = False
+    ):
         self.num_samples = round(max_seconds * sample_rate)
         self.sample_rate = sample_rate
+        self.stream = stream
         self._store: dict[str, torch.Tensor] = {}
 
     def fix_length(self, wav: torch.Tensor) -> torch.Tensor:
@@ -54,6 +61,12 @@ class WaveformCache:
         return torch.nn.functional.pad(wav, (0, self.num_samples - wav.numel()))
 
     def preload(self, utterances: Sequence[Utterance], progress: bool = True) -> None:
+        if self.stream:  # headers only: a missing or broken file is named now
+            from .corpora._base import audio_info
+
+            for u in utterances:
+                audio_info(u.audio)
+            return
         todo = [u for u in utterances if u.id not in self._store]
         for u in tqdm(todo, desc="loading audio", disable=not progress or not todo, unit="utt"):
             self._store[u.id] = self._load(u)
@@ -64,6 +77,8 @@ class WaveformCache:
         return load_audio(utt.audio, sample_rate=self.sample_rate)[: self.num_samples].clone()
 
     def __getitem__(self, utt: Utterance) -> torch.Tensor:
+        if self.stream:
+            return self.fix_length(self._load(utt))
         wav = self._store.get(utt.id)
         if wav is None:
             wav = self._store[utt.id] = self._load(utt)
@@ -111,6 +126,8 @@ class UnlearningDataModule(StagedDataModule):
         cache: a shared :class:`WaveformCache` (audio loaded once for several modules).
         extra_sets: further named evaluation sets (utterance ids), e.g. "forget_test".
         progress: show a progress bar while loading audio.
+        num_workers: DataLoader worker processes (0 = the main process; with a streaming
+            ``cache`` the workers decode the audio).
         encoder: the label space to use (default: the labels of forget + retain); a later
             forget request keeps the original model's classes, including those whose
             training data an earlier request removed.
@@ -129,8 +146,12 @@ class UnlearningDataModule(StagedDataModule):
         extra_sets: Mapping[str, Sequence[str]] | None = None,
         progress: bool = True,
         encoder: LabelEncoder | None = None,
+        num_workers: int = 0,
     ):
         super().__init__()
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        self.num_workers = num_workers
         self.split = split
         self.label_key = label_key
         self.batch_size = batch_size
@@ -160,7 +181,7 @@ class UnlearningDataModule(StagedDataModule):
             batch_size=self.batch_size if batch_size is None else batch_size,
             shuffle=shuffle,
             generator=generator if shuffle else None,
-            num_workers=0,
+            num_workers=self.num_workers,
             # a training batch of one breaks BatchNorm layers: drop such a remainder
             drop_last=shuffle and len(dataset) % self.batch_size == 1,
         )
