@@ -7,10 +7,11 @@
 #   bash benchmarks/gpu_check.sh "$OUT"    # OUT/gpu_check.json: samples/s, GPU memory
 set -euo pipefail
 OUT_DIR=${1:-runs/gpu_check}
+SITE=.gpu_site  # the wheels' install target, inside the working tree (git-ignored)
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD/src
+    --target "$SITE" .whl/*.whl
+  export PYTHONPATH=$PWD/$SITE:$PWD/src
 else
   export PYTHONPATH=$PWD/src
 fi

@@ -62,7 +62,7 @@ from ..models.tts.phones import PhoneVocabulary
 from ..models.tts.vocoder import Vocoder
 from ..models.tts.voicebox import FlowMatchingTTS
 from .asr import Transcriber
-from .identity import Gallery, identity_summary
+from .identity import Gallery, identity_summary, reidentification
 from .scores import spk_zrf
 from .speaker import SpeakerEncoder, speaker_similarity
 from .text import get_normaliser
@@ -695,7 +695,7 @@ def score_cloning(
                 sim[idx], gallery_rows[idx], gallery.impostor_scores
             )
         own = sim[np.arange(len(trials)), gallery_rows]
-        ranks = (sim >= own[:, None]).sum(axis=1)
+        ranks = reidentification(sim, gallery_rows, ks=(1,))["ranks"]
         for row, f, r in zip(rows, own, ranks, strict=True):
             row["fssim"], row["reid_rank"] = float(f), int(r)
     level = {
