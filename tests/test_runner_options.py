@@ -640,3 +640,59 @@ def test_streaming_checks_every_file_before_training(dummy_manifest, tmp_path, c
     err = capsys.readouterr()
     assert Path(moved[-1].audio).name in err.err
     assert "training the" not in err.out
+
+
+def _tts_smoke(tmp_path, name, *extra):
+    """The TTS recipe at smoke size (NG only, no retrain); its report rows and original."""
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 6, n_intents: 3, repeats_per_intent: 1, noise: clean}",
+        "split.n_test_speakers=2",
+        "split.n_speakers=1",
+        "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
+        "train={steps: 4, batch_size: 4, precision: 32-true}",
+        "unlearn={steps: 2, batch_size: 4, precision: 32-true}",
+        "methods={tts_ng: {lr: 1.0e-5}}",
+        "retrain=false",
+        "eval.per_speaker=1",
+        "eval.nfe=2",
+        "eval.judge_epochs=1",
+        "eval.relearn_steps=0",
+        "eval.probe_every=0",
+        "eval.validation_texts=0",
+        *extra,
+    ]
+    config = str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(tmp_path / name), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    state = torch.load(tmp_path / name / "checkpoints" / "original.pt", weights_only=False)
+    return _rows(tmp_path / name), state
+
+
+def test_streamed_asr_run_decodes_in_workers(tmp_path):
+    """``data.stream`` on the ASR runner: headers checked, audio decoded (and random tails
+    drawn) in two DataLoader workers, the whole run through."""
+    rows = _run_tiny_asr(tmp_path, "data.stream=true", "data.num_workers=2")
+    assert rows["original"]["test_wer"] is not None and rows["asr_ng"]["forget_wer"] is not None
+
+
+def test_streamed_tts_features_in_workers_and_the_disk_cache_give_the_same_run(tmp_path):
+    """``data.stream`` computes each mel in DataLoader workers (and ``data.feature_cache``
+    keeps it on disk): the same batches and mel statistics, so the same original model and
+    the same report as the in-memory features.
+
+    Within one epoch: torch's ``RandomSampler`` draws once more from the shuffling
+    generator when it is run to the end, which prefetching workers do before Lightning
+    would, so a later epoch's order can differ between the two (see ``DataConfig``)."""
+    one_epoch = "train.steps=3"  # 12 training utterances in batches of 4
+    rows, state = _tts_smoke(tmp_path, "held", one_epoch)
+    cache = tmp_path / "mels"
+    stream = ["data.stream=true", "data.num_workers=2", f"data.feature_cache={cache}"]
+    rows_s, state_s = _tts_smoke(tmp_path, "stream", one_epoch, *stream)
+    assert any(cache.rglob("*.pt"))
+    weights, weights_s = state["state_dict"], state_s["state_dict"]
+    assert weights.keys() == weights_s.keys()
+    assert all(torch.equal(weights[k], weights_s[k]) for k in weights)
+    for model in ("original", "tts_ng"):
+        for key in ("sim_f", "sim_r", "wer_f", "wer_r"):
+            assert rows_s[model][key] == rows[model][key], (model, key)

@@ -268,7 +268,7 @@ class ASRExperiment(Runner):
             self.vocab = CTCRecognizer(self.model_config).vocab
         else:
             self.vocab = self.new_model().vocab
-        self.store = WaveformStore(crop=cfg.crop, margin_s=cfg.margin_s)
+        self.store = WaveformStore(crop=cfg.crop, margin_s=cfg.margin_s, stream=cfg.data.stream)
         self.dm = self._datamodule(split, self._retain_eval(split.retain))
         self.dm.setup()
         self.data_key = self.data_key_of(split)
@@ -304,6 +304,7 @@ class ASRExperiment(Runner):
             progress=self.progress,
             random_tail=cfg.random_tail,
             bucket_seconds=cfg.train.bucket_seconds,
+            num_workers=cfg.data.workers(),
         )
 
     def reference_trainer(self) -> dict[str, Any]:

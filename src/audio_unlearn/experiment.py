@@ -110,6 +110,11 @@ class DataConfig:
             every rank would hold its own copy).
         num_workers: DataLoader worker processes; None = 0 when cached (the main process
             is fastest for audio already in memory), else min(4, CPU cores - 1), at least 1.
+
+    Streamed batches equal the cached ones, and so do models trained by epochs. A run
+    that stops mid-epoch (a step budget) can see a different order from its second
+    epoch on: torch's ``RandomSampler`` draws once more from the shuffling generator when
+    it is run to its end, which prefetching workers do and the main process may not.
     """
 
     stream: bool = False

@@ -39,12 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 
 from . import __version__
 from .data.audio import load_audio
 from .data.splits import ForgetSplit
-from .data.tts_data import TTSDataModule
+from .data.tts_data import TTSDataModule, mel_moments
 from .evaluation.intervals import merge_seed_rows
 from .experiment import (
     _prepare_corpus,
@@ -232,6 +231,9 @@ class TTSExperiment(Runner):
             seed=cfg.seed,
             margin_s=cfg.margin_s,
             progress=self.progress,
+            stream=cfg.data.stream,
+            num_workers=cfg.data.workers(),
+            feature_cache=cfg.data.feature_cache,
         )
 
     # -- models --------------------------------------------------------------------------
@@ -251,8 +253,7 @@ class TTSExperiment(Runner):
         """Flow-matching training of the original (F + R) or retrained (R only) model,
         with mel statistics of its own training set."""
         train_set = dm.dataset("train" if role == "original" else "retain")
-        mels = torch.cat([m for m, _ in train_set.items])
-        model.set_mel_stats(mels[None], torch.tensor([mels.shape[0]]))
+        model.set_mel_moments(*mel_moments(train_set.mels()))
         dm.batch_size = self.cfg.train.batch_size
         t = self.cfg.train
         return FlowMatchingTraining(

@@ -60,10 +60,19 @@ class WaveformStore:
         sample_rate: output rate, Hz.
         crop: ``"none"`` or ``"speech"`` (cut ``margin_s`` after the alignment's end).
         margin_s: seconds kept after the last phone with ``crop="speech"``.
+        stream: keep nothing in memory: :meth:`preload` only checks every file's header
+            (a missing or broken file is named before any training) and each access
+            decodes the file (in the DataLoader's worker processes when it has them), so
+            memory does not grow with the corpus.
     """
 
     def __init__(
-        self, *, sample_rate: int = TARGET_SAMPLE_RATE, crop: str = "none", margin_s: float = 0.3
+        self,
+        *,
+        sample_rate: int = TARGET_SAMPLE_RATE,
+        crop: str = "none",
+        margin_s: float = 0.3,
+        stream: bool = False,
     ):
         if crop not in _CROPS:
             raise ValueError(f"crop must be one of {_CROPS}, got {crop!r}")
@@ -72,6 +81,7 @@ class WaveformStore:
         self.sample_rate = sample_rate
         self.crop = crop
         self.margin_s = float(margin_s)
+        self.stream = stream
         self._store: dict[str, torch.Tensor] = {}
 
     def seconds(self, utt: Utterance) -> float:
@@ -88,12 +98,20 @@ class WaveformStore:
         return n
 
     def preload(self, utterances: Sequence[Utterance], progress: bool = True) -> None:
+        if self.stream:  # headers only: a missing or broken file is named now
+            from .corpora._base import audio_info
+
+            for u in utterances:
+                audio_info(u.audio)
+            return
         todo = [u for u in utterances if u.id not in self._store]
         for u in tqdm(todo, desc="loading audio", disable=not progress or not todo, unit="utt"):
             self._store[u.id] = load_audio(u.audio, sample_rate=self.sample_rate)
 
     def full(self, utt: Utterance) -> torch.Tensor:
         """The whole waveform, uncropped."""
+        if self.stream:
+            return load_audio(utt.audio, sample_rate=self.sample_rate)
         wav = self._store.get(utt.id)
         if wav is None:
             wav = self._store[utt.id] = load_audio(utt.audio, sample_rate=self.sample_rate)
@@ -194,6 +212,8 @@ class ASRDataModule(StagedDataModule):
             utterances within this many padded seconds
             (:class:`~audio_unlearn.data.sampling.DurationBucketBatchSampler`, which also
             shards them under DDP); None = ``batch_size`` utterances in a shuffled order.
+        num_workers: DataLoader worker processes (0 = the main process; with a streaming
+            ``store`` the workers decode the audio).
     """
 
     def __init__(
@@ -209,8 +229,12 @@ class ASRDataModule(StagedDataModule):
         progress: bool = True,
         random_tail: bool = False,
         bucket_seconds: float | None = None,
+        num_workers: int = 0,
     ):
         super().__init__()
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        self.num_workers = num_workers
         if bucket_seconds is not None and not bucket_seconds > 0:
             raise ValueError(f"bucket_seconds must be > 0 seconds or None, got {bucket_seconds}")
         self.bucket_seconds = bucket_seconds
@@ -248,12 +272,14 @@ class ASRDataModule(StagedDataModule):
 
             seconds = [self.store.seconds(u) for u in dataset.utterances]
             sampler = DurationBucketBatchSampler(seconds, self.bucket_seconds, seed=self.seed)
-            return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_asr, num_workers=0)
+            return DataLoader(
+                dataset, batch_sampler=sampler, collate_fn=collate_asr, num_workers=self.num_workers
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size if batch_size is None else batch_size,
             shuffle=shuffle,
             generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
             collate_fn=collate_asr,
-            num_workers=0,
+            num_workers=self.num_workers,
         )

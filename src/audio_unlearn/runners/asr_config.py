@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiment import CorpusConfig, TrainConfig
+from ..experiment import CorpusConfig, DataConfig, TrainConfig
 from ..run.attacks import RelearnOptions
 from ..run.config import load_task_config
 from ..run.splits import SplitConfig
@@ -107,6 +107,10 @@ class ASRExperimentConfig:
             forget requests applied one after the other: lists of speaker ids, or
             numbers of speakers to draw (``split.min_utterances``, ``split.seed``); the
             split's ``n_speakers``/``speakers`` are then unused. See the module docstring.
+        data: how audio reaches the model (:class:`~audio_unlearn.experiment.DataConfig`:
+            ``stream`` decodes in DataLoader workers instead of holding the corpus in
+            memory, ``num_workers``). With ``random_tail`` the tails are drawn in the workers
+            (seeded, but not the main process's draws).
         trainer: Lightning Trainer keyword arguments (e.g. ``accelerator: gpu``).
         task: ``asr`` (``audio-unlearn run`` hands the config to this runner).
     """
@@ -121,6 +125,7 @@ class ASRExperimentConfig:
     split: ASRSplitConfig = field(default_factory=ASRSplitConfig)
     model: dict[str, Any] = field(default_factory=dict)
     train: ASRTrainConfig = field(default_factory=ASRTrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     methods: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"asr_ft": {}, "asr_ngplus": {}}
     )

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiment import (
-    CorpusConfig,
-)
+from ..experiment import CorpusConfig, DataConfig
 from ..run.attacks import RelearnOptions
 from ..run.config import load_task_config
 from ..run.splits import SplitConfig
@@ -28,6 +26,22 @@ class TTSCorpusConfig(CorpusConfig):
     synth: dict[str, Any] = field(
         default_factory=lambda: {"noise": "clean", "repeats_per_intent": 1}
     )
+
+
+@dataclass
+class TTSDataConfig(DataConfig):
+    """How features reach the model (:class:`~audio_unlearn.experiment.DataConfig`:
+    ``stream`` computes each utterance's mel when a batch needs it, in DataLoader workers,
+    instead of holding every set's mels in memory; ``num_workers``).
+
+    Attributes:
+        feature_cache: a directory for the mels on disk (one file per utterance, keyed by
+            the mel settings, ``margin_s``, the phone vocabulary, the alignment and the
+            audio file's path, size and modification time), shared across runs and
+            workers; ``None``: computed in every run.
+    """
+
+    feature_cache: str | None = None
 
 
 @dataclass
@@ -180,6 +194,7 @@ class TTSExperimentConfig:
         unlearn: settings shared by the methods.
         methods: method name -> hyper-parameter overrides (plus an optional ``steps``).
         eval: evaluation settings.
+        data: streaming, DataLoader workers and the on-disk mel cache (:class:`TTSDataConfig`).
         trainer: extra Lightning ``Trainer`` arguments (e.g. a GPU preset).
         sweep: the learning-rate x seed sweep, chosen on validation (off by default).
         retrain: train the exact-unlearning reference (``checkpoints/retrain.pt``, R
@@ -214,6 +229,7 @@ class TTSExperimentConfig:
         }
     )
     eval: TTSEvalConfig = field(default_factory=TTSEvalConfig)
+    data: TTSDataConfig = field(default_factory=TTSDataConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     requests: list[Any] | None = None
     trainer: dict[str, Any] = field(default_factory=dict)

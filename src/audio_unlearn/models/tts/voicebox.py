@@ -169,8 +169,13 @@ class FlowMatchingTTS(nn.Module):
     def set_mel_stats(self, mels: torch.Tensor, lengths: torch.Tensor) -> None:
         """Per-bin mean and standard deviation over the valid frames of ``mels``."""
         valid = mels[lengths_mask(lengths, mels.shape[1])]
-        self.mel_mean.copy_(valid.mean(0))
-        self.mel_std.copy_(valid.std(0).clamp_min(1e-3))
+        self.set_mel_moments(valid.mean(0), valid.std(0))
+
+    def set_mel_moments(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-bin mean and standard deviation computed elsewhere (e.g. streamed over a
+        corpus by :func:`audio_unlearn.data.tts_data.mel_moments`); std floored at 1e-3."""
+        self.mel_mean.copy_(mean)
+        self.mel_std.copy_(std.clamp_min(1e-3))
 
     def normalise(self, mel: torch.Tensor) -> torch.Tensor:
         return (mel - self.mel_mean) / self.mel_std
