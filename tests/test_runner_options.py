@@ -696,3 +696,19 @@ def test_streamed_tts_features_in_workers_and_the_disk_cache_give_the_same_run(t
     for model in ("original", "tts_ng"):
         for key in ("sim_f", "sim_r", "wer_f", "wer_r"):
             assert rows_s[model][key] == rows[model][key], (model, key)
+
+
+def test_tts_reference_training_with_duration_batches(tmp_path):
+    """``train.bucket_seconds`` on the TTS runner: the reference models train on
+    duration-bucketed batches (which shard themselves, so Lightning adds no distributed
+    sampler); the run goes through."""
+    from audio_unlearn.runners.tts_config import load_tts_config
+    from audio_unlearn.tts_experiment import TTSExperiment
+
+    rows, _ = _tts_smoke(tmp_path, "bucket", "train.bucket_seconds=3.0")
+    assert rows["tts_ng"]["sim_f"] is not None
+    cfg = load_tts_config(None, ["train.bucket_seconds=3.0"])
+    runner = TTSExperiment(cfg, tmp_path / "other", progress=False)
+    assert runner.reference_trainer()["use_distributed_sampler"] is False
+    with pytest.raises(ValueError, match="bucket_seconds"):
+        load_tts_config(None, ["train.bucket_seconds=0"])

@@ -13,6 +13,7 @@ import torch
 
 from audio_unlearn.data.asr_data import ASRDataModule, WaveformStore
 from audio_unlearn.data.manifest import PhoneSpan, Utterance
+from audio_unlearn.data.sampling import DurationBucketBatchSampler
 from audio_unlearn.data.splits import ForgetSplit
 from audio_unlearn.data.tts_data import (
     FeatureCache,
@@ -183,3 +184,34 @@ def test_feature_cache_hits_and_is_keyed_by_every_setting(corpus, tmp_path):
     cache.path(key).write_bytes(b"trunc")
     assert torch.equal(cache.features(utts[0], vocab, front, margin_s=0.15)[0], expected[0])
     assert cache.misses == 2
+
+
+def test_tts_reference_training_batches_by_duration_and_unlearning_keeps_its_batches(corpus):
+    """``bucket_seconds``: the original and gold stages serve duration-bucketed batches
+    within the padded-seconds budget, every utterance once per epoch; the unlearning stage
+    keeps the batch sizes the method asks for."""
+    utts, split = corpus
+    vocab = PhoneVocabulary.from_utterances(utts)
+    dm = TTSDataModule(utts, split, vocab, batch_size=4, progress=False, bucket_seconds=1.6)
+    frame_s = MelConfig().hop_length / MelConfig().sample_rate
+    for stage, name in (("original", "train"), ("gold", "retain")):
+        dm.stage = stage
+        loader = dm.train_dataloader()
+        utterances = dm.dataset(name).utterances
+        seen = []
+        for (mels, _, lengths, index), planned in zip(loader, loader.batch_sampler, strict=True):
+            assert index.tolist() == list(planned)
+            seconds = [dm.seconds(utterances[i]) for i in planned]
+            assert len(planned) == 1 or max(seconds) * len(planned) <= 1.6
+            assert mels.shape[0] * int(lengths.max()) * frame_s <= max(1.6, max(seconds)) + 0.02
+            seen += index.tolist()
+        assert sorted(seen) == list(range(len(utterances)))  # every utterance, once
+        # the sampler plans with the cropped seconds, known before any mel is computed
+        plan = DurationBucketBatchSampler([dm.seconds(u) for u in utterances], 1.6, seed=0)
+        assert [list(b) for b in loader.batch_sampler] == plan.all_batches()
+        assert dm.seconds(utterances[0]) < utterances[0].duration
+    dm.stage = "unlearn"
+    combined = dm.train_dataloader()
+    assert {k: v.batch_size for k, v in combined.iterables.items()} == {"forget": 4, "retain": 4}
+    with pytest.raises(ValueError, match="bucket_seconds"):
+        TTSDataModule(utts, split, vocab, bucket_seconds=0.0)

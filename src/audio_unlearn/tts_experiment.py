@@ -234,6 +234,7 @@ class TTSExperiment(Runner):
             stream=cfg.data.stream,
             num_workers=cfg.data.workers(),
             feature_cache=cfg.data.feature_cache,
+            bucket_seconds=cfg.train.bucket_seconds,
         )
 
     # -- models --------------------------------------------------------------------------
@@ -262,7 +263,13 @@ class TTSExperiment(Runner):
 
     def reference_trainer(self) -> dict[str, Any]:
         t = self.cfg.train
-        return {"epochs": 100_000, **_steps_trainer_kwargs(t.steps, t.precision, self.cfg.trainer)}
+        kwargs = {
+            "epochs": 100_000,
+            **_steps_trainer_kwargs(t.steps, t.precision, self.cfg.trainer),
+        }
+        if t.bucket_seconds:  # the batches shard themselves: no distributed sampler on top
+            kwargs["use_distributed_sampler"] = False
+        return kwargs
 
     def method_settings(self, hparams: dict[str, Any]) -> dict[str, Any]:
         steps = int(hparams.pop("steps", self.cfg.unlearn.steps))

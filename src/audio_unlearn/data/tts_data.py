@@ -271,6 +271,11 @@ class TTSDataModule(StagedDataModule):
         stream: compute features when a batch needs them (see :class:`TTSDataset`).
         num_workers: DataLoader worker processes (0 = the main process).
         feature_cache: a directory for an on-disk :class:`FeatureCache` (None: none).
+        bucket_seconds: the reference trainings (stages ``original`` and ``gold``) batch
+            by duration, batches of similar-length utterances within this many padded
+            seconds (:class:`~audio_unlearn.data.sampling.DurationBucketBatchSampler`,
+            which also shards them under DDP); the unlearning stage keeps the batches the
+            method composes (e.g. TGU's forget share). None: ``batch_size`` utterances.
     """
 
     def __init__(
@@ -289,8 +294,12 @@ class TTSDataModule(StagedDataModule):
         stream: bool = False,
         num_workers: int = 0,
         feature_cache: str | os.PathLike | None = None,
+        bucket_seconds: float | None = None,
     ):
         super().__init__()
+        if bucket_seconds is not None and not bucket_seconds > 0:
+            raise ValueError(f"bucket_seconds must be > 0 seconds or None, got {bucket_seconds}")
+        self.bucket_seconds = bucket_seconds
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         self.stream = stream
@@ -328,6 +337,25 @@ class TTSDataModule(StagedDataModule):
                 cache=self.feature_cache,
             )
         return self._datasets[name]
+
+    def seconds(self, utt: Utterance) -> float:
+        """Seconds an utterance is served with (cropped ``margin_s`` after its last phone):
+        what a duration-bucketed batch plans with, known without computing the mel."""
+        if utt.alignment:
+            return min(float(utt.duration), utt.alignment[-1].end + self.margin_s)
+        return float(utt.duration)
+
+    def train_dataloader(self):
+        if self.bucket_seconds is None or self.stage not in ("original", "gold"):
+            return super().train_dataloader()
+        from .sampling import DurationBucketBatchSampler
+
+        dataset = self.dataset("train" if self.stage == "original" else "retain")
+        seconds = [self.seconds(u) for u in dataset.utterances]
+        sampler = DurationBucketBatchSampler(seconds, self.bucket_seconds, seed=self.seed)
+        return DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=collate_tts, num_workers=self.num_workers
+        )
 
     def loader(self, name: str, *, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         return DataLoader(

@@ -67,6 +67,11 @@ class TTSTrainConfig:
         warmup_steps: linear warm-up.
         weight_decay: AdamW weight decay.
         precision: Lightning precision ("bf16-mixed" uses AMX/AVX512-bf16 CPUs and GPUs).
+        bucket_seconds: batch by duration, each batch a budget of this many padded
+            seconds of similar-length utterances instead of ``batch_size`` utterances
+            (:class:`~audio_unlearn.data.sampling.DurationBucketBatchSampler`; it shards
+            itself under DDP). Reference training only: the unlearning methods compose
+            their own forget / retain batches. None: off.
     """
 
     steps: int = 3000
@@ -75,6 +80,14 @@ class TTSTrainConfig:
     warmup_steps: int = 200
     weight_decay: float = 0.01
     precision: str = "bf16-mixed"
+    bucket_seconds: float | None = None
+
+    def __post_init__(self):
+        if self.bucket_seconds is not None and not float(self.bucket_seconds) > 0:
+            raise ValueError(
+                f"train.bucket_seconds must be > 0 padded seconds per batch or null, got "
+                f"{self.bucket_seconds}"
+            )
 
 
 @dataclass
