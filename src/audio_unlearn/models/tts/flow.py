@@ -11,6 +11,7 @@ classifier-free guidance ``v = (1 + w) v_cond - w v_uncond``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import torch
 
@@ -20,7 +21,23 @@ __all__ = [
     "guided",
     "masked_mse",
     "ode_solve",
+    "solver_step",
 ]
+
+#: ``(step, steps)`` of the solver step whose field evaluations are running (both
+#: evaluations of a midpoint step share one step), ``None`` outside :func:`ode_solve`.
+_SOLVER_STEP: ContextVar[tuple[int, int] | None] = ContextVar("solver_step", default=None)
+
+
+def solver_step() -> tuple[int, int] | None:
+    """``(step index, number of steps)`` of the running :func:`ode_solve` step, or ``None``.
+
+    Inference-time steering keys its per-step directions on this: the solver's own step,
+    the same whichever solver takes it (Euler: one field evaluation per step; midpoint:
+    two) and however the guidance branches are passed, never a count of network calls.
+    """
+    return _SOLVER_STEP.get()
+
 
 SOLVERS = ("euler", "midpoint")
 
@@ -84,10 +101,14 @@ def ode_solve(
     batch = x0.shape[0]
     for k in range(steps):
         t = torch.full((batch,), k * dt, device=x0.device, dtype=x0.dtype)
-        v = field(x, t)
-        if solver == "euler":
-            x = x + dt * v
-        else:
-            x_mid = x + 0.5 * dt * v
-            x = x + dt * field(x_mid, t + 0.5 * dt)
+        token = _SOLVER_STEP.set((k, steps))
+        try:
+            v = field(x, t)
+            if solver == "euler":
+                x = x + dt * v
+            else:
+                x_mid = x + 0.5 * dt * v
+                x = x + dt * field(x_mid, t + 0.5 * dt)
+        finally:
+            _SOLVER_STEP.reset(token)
     return x

@@ -19,6 +19,7 @@ convolutional positional embedding; the built-in default (~3M parameters) trains
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -27,7 +28,14 @@ from torch import nn
 
 from .flow import cfm_path, cfm_target, guided, masked_mse, ode_solve
 
-__all__ = ["FlowDraws", "FlowMatchingTTS", "FlowMatchingTTSConfig", "lengths_mask"]
+__all__ = [
+    "FieldRows",
+    "FlowDraws",
+    "FlowMatchingTTS",
+    "FlowMatchingTTSConfig",
+    "field_rows",
+    "lengths_mask",
+]
 
 
 def lengths_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -121,6 +129,29 @@ def _timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
     args = 1000.0 * t[:, None].float() * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+@dataclass(frozen=True)
+class FieldRows:
+    """What the rows of one network pass inside :meth:`FlowMatchingTTS.generate` are.
+
+    Attributes:
+        prompt_row: ``(rows,)`` the row of the ``generate`` batch each pass row belongs to
+            (with packed guidance each prompt row appears twice).
+        conditional: ``(rows,)`` true on the conditional (text + audio prompt) branch.
+    """
+
+    prompt_row: torch.Tensor
+    conditional: torch.Tensor
+
+
+_FIELD_ROWS: ContextVar[FieldRows | None] = ContextVar("field_rows", default=None)
+
+
+def field_rows() -> FieldRows | None:
+    """The :class:`FieldRows` of the network pass running inside ``generate`` (``None``
+    outside it, e.g. in training)."""
+    return _FIELD_ROWS.get()
 
 
 class FlowMatchingTTS(nn.Module):
@@ -339,6 +370,7 @@ class FlowMatchingTTS(nn.Module):
         guidance: float = 0.7,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        guidance_passes: str = "packed",
     ) -> torch.Tensor:
         """Infill mel frames by integrating the flow from noise.
 
@@ -352,6 +384,10 @@ class FlowMatchingTTS(nn.Module):
             solver: ``"euler"`` or ``"midpoint"``.
             guidance: classifier-free guidance weight (0 = none; VoiceBox uses 0.7).
             noise: the start ``x0`` in normalised units (default: drawn from ``generator``).
+            guidance_passes: ``"packed"`` (the conditional and unconditional branches in one
+                network pass of twice the batch) or ``"separate"`` (two passes); the same
+                numbers up to float rounding. During each pass :func:`field_rows` says
+                which rows are the conditional branch and which prompt row each one is.
 
         Returns:
             log-mel ``(batch, frames, n_mels)``: generated frames in ``infill``, the
@@ -372,13 +408,29 @@ class FlowMatchingTTS(nn.Module):
         infill = infill & valid
         if noise is None:
             noise = torch.randn(batch, frames, c.n_mels, generator=generator).to(x_ctx)
+        if guidance_passes not in ("packed", "separate"):
+            raise ValueError(f"guidance_passes must be packed or separate, got {guidance_passes!r}")
         uncond_phones = torch.zeros_like(phones)
         all_frames = valid
+        rows = torch.arange(batch, device=phones.device)
+        yes = torch.ones(batch, dtype=torch.bool, device=phones.device)
+
+        def call(branch: FieldRows, *args) -> torch.Tensor:
+            token = _FIELD_ROWS.set(branch)
+            try:
+                return self.vector_field(*args)
+            finally:
+                _FIELD_ROWS.reset(token)
 
         def field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if guidance == 0:
-                return self.vector_field(x, t, x_ctx, infill, phones, lengths)
-            v = self.vector_field(
+                return call(FieldRows(rows, yes), x, t, x_ctx, infill, phones, lengths)
+            if guidance_passes == "separate":
+                v_c = call(FieldRows(rows, yes), x, t, x_ctx, infill, phones, lengths)
+                v_u = call(FieldRows(rows, ~yes), x, t, x_ctx, all_frames, uncond_phones, lengths)
+                return guided(v_c, v_u, guidance)
+            v = call(
+                FieldRows(torch.cat([rows, rows]), torch.cat([yes, ~yes])),
                 torch.cat([x, x]),
                 torch.cat([t, t]),
                 torch.cat([x_ctx, x_ctx]),
