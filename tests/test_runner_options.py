@@ -712,3 +712,71 @@ def test_tts_reference_training_with_duration_batches(tmp_path):
     assert runner.reference_trainer()["use_distributed_sampler"] is False
     with pytest.raises(ValueError, match="bucket_seconds"):
         load_tts_config(None, ["train.bucket_seconds=0"])
+
+
+def _steer_smoke(tmp_path, methods, *extra):
+    """The TTS recipe at smoke size with inference-time methods only (no retrain): 12
+    speakers (2 unseen, 1 forgotten), 2 trial speakers per group, 4 Euler steps."""
+    sets = [
+        f"corpus.dir={tmp_path / 'corpus'}",
+        "corpus.synth={n_speakers: 12, n_intents: 4, repeats_per_intent: 2, noise: clean}",
+        "split.n_test_speakers=2",
+        "split.n_speakers=1",
+        "model={d_model: 32, n_layers: 2, n_heads: 2, d_phone: 8}",
+        "train={steps: 4, batch_size: 4, precision: 32-true}",
+        f"methods={methods}",
+        "retrain=false",
+        "seeds=null",
+        "eval.per_speaker=1",
+        "eval.max_speakers=2",
+        "eval.nfe=4",
+        "eval.solver=euler",
+        "eval.judge_epochs=1",
+        "eval.relearn_steps=0",
+        "eval.probe_every=0",
+        "eval.validation_texts=0",
+        "eval.gallery=null",
+        *extra,
+    ]
+    config = str(ROOT / "recipes" / "tts_speaker" / "synthetic.yaml")
+    argv = ["run", config, "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    return _rows(tmp_path / "run")
+
+
+def test_tts_steer_enrols_gates_and_steers_without_new_weights(tmp_path):
+    """``tts_steer`` (oracle gate) and ``tts_steer_gate`` (embedding gate): an enrolment
+    file instead of a checkpoint, the seen and unseen protected speakers enrolled, the
+    forget and unseen generations changed, the oracle gate exact on the test prompts,
+    gate rates reported; with alpha 0 every generation equals the original's."""
+    methods = (
+        "{tts_steer: {prototype_speakers: 3, k: null}, "
+        "tts_steer_gate: {prototype_speakers: 3, gate_speakers: 2, k: null}}"
+    )
+    rows = _steer_smoke(tmp_path, methods)
+    run = tmp_path / "run"
+    for name in ("tts_steer", "tts_steer_gate"):
+        artefact = torch.load(run / "checkpoints" / f"{name}.steer.pt", weights_only=False)
+        assert "unchanged" in artefact["weights"]
+        assert not (run / "checkpoints" / f"{name}.pt").exists()  # no new weights
+        row = rows[name]
+        assert row["inference_time"] is True and row["steps"] == 0
+        assert (row["enrolled_seen"], row["enrolled_unseen"]) == (1, 2)
+        assert row["kept_pairs"] > 0 and row["seconds_per_speaker"] > 0
+    oracle = rows["tts_steer"]
+    assert oracle["gate_fa_test"] == 0 and oracle["gate_fr_test"] == 0
+    gated = rows["tts_steer_gate"]
+    assert 0 <= gated["gate_fa_validation"] <= 1 and 0 <= gated["gate_fr_test"] <= 1
+    assert gated["gate_threshold"] is not None
+
+    def per_trial(name):
+        record = json.loads((run / "eval" / f"{name}.json").read_text())
+        return {(r["group"], r["prompt_id"], r["target_id"]): r["sim_o"] for r in record["rows"]}
+
+    before, after = per_trial("original"), per_trial("tts_steer")
+    changed = {k[0] for k in before if abs(before[k] - after[k]) > 1e-4}
+    assert changed == {"forget", "unseen"}  # remain prompts are not steered
+    # alpha 0: nothing attached, every generation bit-identical to the original's
+    zero = "{tts_steer: {prototype_speakers: 3, k: null, alpha_seen: 0, alpha_unseen: 0}}"
+    _steer_smoke(tmp_path, zero)
+    assert per_trial("tts_steer") == before

@@ -489,6 +489,8 @@ class TTSExperiment(Runner):
     def _generate(self, model: FlowMatchingTTS, *, prompted: bool):
         from .evaluation.tts import generate_for_trials
 
+        # an inference-time method (tts_steer) steers the prompted generations
+        around = getattr(self, "_batch_context", None) if prompted else None
         return generate_for_trials(
             model,
             self.vocab,
@@ -496,6 +498,7 @@ class TTSExperiment(Runner):
             self.trials,
             prompted=prompted,
             progress=self.progress,
+            batch_context=around,
             **self.generation_settings(),
         )
 
@@ -609,34 +612,11 @@ class TTSExperiment(Runner):
         dm.batch_size = dm.forget_batch_size = min(n_utterances, self.cfg.unlearn.batch_size)
 
     def run(self) -> dict[str, Any]:
-        from .evaluation.speaker import get_speaker_encoder
-        from .models.tts.vocoder import get_vocoder
-
-        cfg = self.cfg
-        self.prepare()
-        trust = cfg.eval.trust_code
-        self.vocoder = get_vocoder(cfg.eval.vocoder, self.mel, trust_code=trust)
-        self.encoder = get_speaker_encoder(cfg.eval.encoder, trust_code=trust)
-        # the identity gallery: checked (and built) before the judge or any model trains
-        self.gallery = self.identity_gallery() if self.is_global_zero else None
-        self.transcriber = None
-        judge: dict[str, Any] = {}
-        if cfg.eval.judge and self.is_global_zero:
-            from .evaluation.asr import get_transcriber
-
-            spec = cfg.eval.judge
-            if spec == "train":
-                spec, judge = self.train_judge(self.vocoder)
-            self.transcriber = get_transcriber(spec)
-            judge.setdefault("spec", spec)
-        self.judge_info = judge
-        self.original, orig_meta = self.train_reference("original")
-        self.trial_scores: dict[str, Any] = {}
-        self.original_key = orig_meta.get("key")
+        judge, orig_meta = self.setup_evaluation()
         if self.requests is not None:
             return self.report_requests(run_requests(self, orig_meta), judge)
         retrained = None
-        if cfg.retrain:
+        if self.cfg.retrain:
             retrained, retrain_meta = self.train_reference("retrain")
         self.trials = self._trials()
         self.validation_trials = self._trials(validation=True) if self._held_out else []
@@ -663,6 +643,35 @@ class TTSExperiment(Runner):
         rows = merge_seed_rows(rows)  # one row per method over seeds (rows with a seed)
         return self.report(rows, judge, orig_meta)
 
+    def setup_evaluation(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Corpus, split, vocoder, speaker encoder, identity gallery, WER judge and the
+        original model (trained or reused): ``(judge record, original's meta)``."""
+        from .evaluation.speaker import get_speaker_encoder
+        from .models.tts.vocoder import get_vocoder
+
+        cfg = self.cfg
+        self.prepare()
+        trust = cfg.eval.trust_code
+        self.vocoder = get_vocoder(cfg.eval.vocoder, self.mel, trust_code=trust)
+        self.encoder = get_speaker_encoder(cfg.eval.encoder, trust_code=trust)
+        # the identity gallery: checked (and built) before the judge or any model trains
+        self.gallery = self.identity_gallery() if self.is_global_zero else None
+        self.transcriber = None
+        judge: dict[str, Any] = {}
+        if cfg.eval.judge and self.is_global_zero:
+            from .evaluation.asr import get_transcriber
+
+            spec = cfg.eval.judge
+            if spec == "train":
+                spec, judge = self.train_judge(self.vocoder)
+            self.transcriber = get_transcriber(spec)
+            judge.setdefault("spec", spec)
+        self.judge_info = judge
+        self.original, orig_meta = self.train_reference("original")
+        self.trial_scores: dict[str, Any] = {}
+        self.original_key = orig_meta.get("key")
+        return judge, orig_meta
+
     @property
     def _held_out(self) -> bool:
         return float(self.cfg.eval.validation_texts) > 0
@@ -671,7 +680,14 @@ class TTSExperiment(Runner):
         self, name: str, hparams: dict[str, Any], seed: int | None
     ) -> list[dict[str, Any]]:
         """Method ``name`` run (or reused) with ``seed`` (None: the run's, one run) and
-        evaluated on the test trials: its row and, when asked for, its relearning row."""
+        evaluated on the test trials: its row and, when asked for, its relearning row. An
+        inference-time method (``tts_steer``) enrols and steers instead of training."""
+        from .methods.registry import get_method
+
+        if getattr(get_method(name), "inference_time", False):
+            from .runners.tts_steer import steering_rows
+
+            return steering_rows(self, name, hparams, seed)
         label, model, meta = self.unlearn_seeded(name, hparams, seed)
         row = self.evaluate(label, model, meta.get("key"))
         row.update(

@@ -43,7 +43,8 @@ import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,7 @@ def generate_for_trials(
     prompt_s: float | None = 3.0,
     margin_s: float = 0.15,
     progress: bool = False,
+    batch_context: Callable[[Sequence[CloningTrial]], AbstractContextManager] | None = None,
 ) -> TrialGenerations:
     """Generate each trial's target: prompt mel + target phones, target frames infilled.
 
@@ -316,6 +318,10 @@ def generate_for_trials(
         prompt_s: longest prompt, seconds (3 in the paper; ``None`` = whole utterance).
         margin_s: seconds kept after each utterance's last phone.
         progress: show a progress bar.
+        batch_context: called with each batch's trials (in the batch's row order); the
+            batch is generated inside the context manager it returns (e.g. a
+            :class:`~audio_unlearn.models.tts.steering.Steerer` that a gate set up for
+            those prompts).
 
     Returns:
         :class:`TrialGenerations`: the target-part log-mels, ``(target_frames, n_mels)``.
@@ -380,16 +386,22 @@ def generate_for_trials(
                 infill[row, n - n_target : n] = True
                 if context is not None:
                     context[row, :n] = ctx
-            mel = model.generate(
-                phones.to(device),
-                lengths.to(device),
-                prompt=None if context is None else context.to(device),
-                infill=infill.to(device),
-                nfe=nfe,
-                solver=solver,
-                guidance=guidance,
-                noise=noise.to(device),
-            ).cpu()
+            around = (
+                nullcontext()
+                if batch_context is None
+                else batch_context([trials[i] for i in batch])
+            )
+            with around:
+                mel = model.generate(
+                    phones.to(device),
+                    lengths.to(device),
+                    prompt=None if context is None else context.to(device),
+                    infill=infill.to(device),
+                    nfe=nfe,
+                    solver=solver,
+                    guidance=guidance,
+                    noise=noise.to(device),
+                ).cpu()
             for row, i in enumerate(batch):
                 n, n_target = items[i][1].numel(), items[i][2]
                 out[i] = mel[row, n - n_target : n].clone()

@@ -396,7 +396,7 @@ class Runner:
             {
                 "role": role,
                 "data": self.data_key if data is None else data,
-                "train": dataclasses.asdict(self.cfg.train),
+                "train": _train_key(self.cfg.train),
                 "model": self.model_key(),
                 "seed": self.cfg.seed,
                 **self.key_extra(),
@@ -573,6 +573,16 @@ class Runner:
         if self.is_global_zero:
             self.save_model(path, model, meta)
         return model, meta
+
+
+#: training settings added after runs were made: while off (None) they stay out of the
+#: reference keys, so an earlier run's models are still reused
+_LATER_TRAIN_OPTIONS = ("bucket_seconds",)
+
+
+def _train_key(train: Any) -> dict[str, Any]:
+    record = dataclasses.asdict(train)
+    return {k: v for k, v in record.items() if not (k in _LATER_TRAIN_OPTIONS and v is None)}
 
 
 def check_output_dir(path: str | Path) -> None:

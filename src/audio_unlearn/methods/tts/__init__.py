@@ -1,10 +1,11 @@
 """Speaker-identity forgetting for zero-shot TTS: TGU and its baselines (``tts_tgu``,
-``tts_sgu``, ``tts_kl`` registered here; ``tts_ft``, ``tts_ng`` and ``tts_retrain`` are presets
-of the task-generic FT, NG and retrain)."""
+``tts_sgu``, ``tts_kl`` and the inference-time ``tts_steer`` registered here; ``tts_ft``,
+``tts_ng`` and ``tts_retrain`` are presets of the task-generic FT, NG and retrain)."""
 
 from ..training import FlowMatchingTraining, warmup_cosine
 from .base import TTSUnlearningModule, concat_rows
 from .baselines import TTSKL, SampleGuidedUnlearning
+from .steer import SpeakerSteering, SpeakerSteeringGated
 from .tgu import TeacherGuidedUnlearning
 
 #: Names of the TTS methods of the TGU paper (``tts_ft`` and ``tts_ng`` are presets of the
@@ -16,6 +17,8 @@ __all__ = [
     "TTS_METHODS",
     "FlowMatchingTraining",
     "SampleGuidedUnlearning",
+    "SpeakerSteering",
+    "SpeakerSteeringGated",
     "TTSUnlearningModule",
     "TeacherGuidedUnlearning",
     "concat_rows",

@@ -316,7 +316,7 @@ class Steerer:
         assignment: per prompt row of the coming ``generate`` call(s), the protected
             speaker to steer away from (a gate's output) or ``None``.
         alpha: removal strength (TruS: 1.5 seen, 1.2 unseen speakers; 1 = the component
-            is removed exactly; > 1 over-removes).
+            is removed exactly; > 1 over-removes): one value, or one per speaker.
     """
 
     def __init__(
@@ -325,21 +325,28 @@ class Steerer:
         profiles: Mapping[str, SteeringProfile],
         assignment: Sequence[str | None],
         *,
-        alpha: float = 1.0,
+        alpha: float | Mapping[str, float] = 1.0,
     ):
         unknown = sorted({s for s in assignment if s is not None and s not in profiles})
         if unknown:
             raise ValueError(f"no steering profile for speaker(s) {unknown}")
         self.model = model
         self.profiles = dict(profiles)
-        self.assignment = list(assignment)
-        self.alpha = float(alpha)
+        if isinstance(alpha, Mapping):
+            missing = sorted({s for s in assignment if s is not None and s not in alpha})
+            if missing:
+                raise ValueError(f"no alpha for speaker(s) {missing}")
+            self.alphas = {s: float(a) for s, a in alpha.items()}
+        else:
+            self.alphas = {s: float(alpha) for s in self.profiles}
+        # a row assigned a speaker whose alpha is 0 is not steered
+        self.assignment = [s if s is None or self.alphas[s] != 0 else None for s in assignment]
         self._handles: list[Any] = []
 
     def _hook(self, block: int) -> Callable:
         def hook(module, args, kwargs, output):
             step, rows = solver_step(), field_rows()
-            if step is None or rows is None or self.alpha == 0:
+            if step is None or rows is None:
                 return None
             k, steps = step
             bases = []
@@ -366,16 +373,18 @@ class Steerer:
             rank = max(b.shape[0] for b in bases if b is not None)
             d = output.shape[-1]
             u = torch.zeros(output.shape[0], rank, d, dtype=output.dtype, device=output.device)
+            scale = torch.zeros(output.shape[0], 1, 1, dtype=output.dtype, device=output.device)
             for r, b in enumerate(bases):
                 if b is not None:
                     u[r, : b.shape[0]] = b.to(output)
+                    scale[r] = self.alphas[self.assignment[int(rows.prompt_row[r])]]
             coeff = torch.einsum("btd,brd->btr", output, u)
-            return output - self.alpha * torch.einsum("btr,brd->btd", coeff, u)
+            return output - scale * torch.einsum("btr,brd->btd", coeff, u)
 
         return hook
 
     def __enter__(self) -> Steerer:
-        if self.alpha == 0 or all(s is None for s in self.assignment):
+        if all(s is None for s in self.assignment):
             # nothing to steer: no hooks at all, since an attached hook turns off the
             # Transformer layers' fused inference path (other kernels, other rounding)
             return self

@@ -1,0 +1,416 @@
+"""The TTS run's inference-time method (``tts_steer``, TruS): enrol the protected speakers,
+choose the gate, and evaluate the original model generating through the steerer.
+
+Protected speakers: the forget speakers (seen in training, ``alpha_seen``) and the unseen
+speakers of the trials (outside training: the opt-out speakers, ``alpha_unseen``). The
+prototype comes from training speakers that no trial uses, one utterance each; each
+protected speaker is enrolled from utterances no trial (and no identity-gallery enrolment)
+uses. The embedding gate's threshold is chosen on validation speakers: other training
+speakers, half enrolled as if protected, half as unprotected prompts. Everything is drawn
+from ``seed`` and checked before any generation. The product is an enrolment file
+``checkpoints/<label>.steer.pt`` (prototype, directions, gate), never new weights.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..run.store import settings_key
+
+__all__ = ["steering_rows"]
+
+
+def _all_trials(runner) -> list:
+    """The run's test and validation trials (whichever set is being evaluated)."""
+    return [*runner._trials(), *(runner._trials(validation=True) if runner._held_out else [])]
+
+
+def _pool(runner) -> dict[str, list]:
+    """Utterances no trial (test or validation) and no gallery enrolment uses, by speaker,
+    sorted by id."""
+    trials = _all_trials(runner)
+    used = {i for t in trials for i in (t.prompt.id, t.target.id)}
+    gallery = getattr(runner, "gallery", None)
+    if gallery is not None:
+        used |= set(gallery.settings.get("enrolment_ids", ()))
+    pool: dict[str, list] = {}
+    for u in sorted(runner.utterances, key=lambda u: u.id):
+        if u.id not in used:
+            pool.setdefault(u.speaker, []).append(u)
+    return pool
+
+
+def _draw(pool: dict[str, list], speaker: str, n: int, seed: int, what: str) -> list:
+    utts = list(pool.get(speaker, ()))
+    random.Random(f"{seed}|{what}|{speaker}").shuffle(utts)
+    if len(utts) < n:
+        raise ValueError(
+            f"tts_steer: speaker {speaker!r} has {len(utts)} utterance(s) that no trial uses, "
+            f"{what} needs {n}; lower it or eval.per_speaker"
+        )
+    return utts[:n]
+
+
+def plan(runner, s: dict[str, Any]) -> dict[str, Any]:
+    """Who is protected, the prototype speakers, every utterance drawn: checked, no model
+    run yet."""
+    trials = _all_trials(runner)
+    seen = sorted({t.speaker for t in trials if t.group == "forget"})
+    unseen = sorted({t.speaker for t in trials if t.group == "unseen"})
+    trial_speakers = {t.speaker for t in trials}
+    retain = set(runner.split.retain)
+    training = {u.speaker for u in runner.utterances if u.id in retain}
+    others = sorted(training - trial_speakers)
+    random.Random(f"{s['seed']}|prototype").shuffle(others)
+    if len(others) < s["prototype_speakers"]:
+        raise ValueError(
+            f"tts_steer: prototype_speakers={s['prototype_speakers']} but only {len(others)} "
+            "training speakers are in no trial; lower it"
+        )
+    pool = _pool(runner)
+    proto = [
+        _draw(pool, spk, 1, s["seed"], "prototype")[0] for spk in others[: s["prototype_speakers"]]
+    ]
+    enrol = {
+        spk: _draw(pool, spk, s["enrol_utterances"], s["seed"], "enrolment")
+        for spk in seen + unseen
+    }
+    out = {"seen": seen, "unseen": unseen, "prototype": proto, "enrol": enrol}
+    if s["gate"] == "embedding":
+        gate_others = sorted(training - trial_speakers)
+        random.Random(f"{s['seed']}|gate").shuffle(gate_others)
+        n = s["gate_speakers"]
+        if len(gate_others) < 2 * n:
+            raise ValueError(
+                f"tts_steer: gate_speakers={n} needs {2 * n} training speakers in no trial "
+                f"(half enrolled, half unprotected), {len(gate_others)} here; lower it"
+            )
+        out["gate_protected"] = {
+            spk: _draw(pool, spk, 1 + 2, s["seed"], "gate") for spk in gate_others[:n]
+        }
+        out["gate_unprotected"] = {
+            spk: _draw(pool, spk, 2, s["seed"], "gate") for spk in gate_others[n : 2 * n]
+        }
+    return out
+
+
+def _record(runner, utts) -> torch.Tensor:
+    """``(len(utts), L, T, d)``: each utterance regenerated from itself (its own audio as
+    the prompt, its own transcript as the text) under the evaluation's sampler."""
+    from ..evaluation.tts import CloningTrial, generate_for_trials
+    from ..models.tts.steering import record
+
+    settings = {**runner.generation_settings(), "batch_size": 1}
+    out = []
+    for u in utts:
+        trial = CloningTrial(group="enrol", speaker=u.speaker, prompt=u, target=u)
+        out.append(
+            record(
+                runner.original,
+                lambda t=trial: generate_for_trials(
+                    runner.original, runner.vocab, runner.dm.front_end, [t], **settings
+                ),
+            )[0]
+        )
+    return torch.stack(out)
+
+
+#: the prompt length the evaluation's generations use (``generate_for_trials``' default)
+PROMPT_S = 3.0
+
+
+def _prompt_wavs(runner, utts) -> list:
+    """The prompts as the service sees them (cropped as the generations' prompts)."""
+    from ..evaluation.tts import prompt_segment
+
+    front, margin = runner.dm.front_end, runner.cfg.margin_s
+    return [
+        prompt_segment(u, runner.vocab, front, prompt_s=PROMPT_S, margin_s=margin)[0] for u in utts
+    ]
+
+
+def _embed(runner, wavs) -> torch.Tensor:
+    return runner.encoder.embed(wavs, sample_rate=runner.mel.sample_rate).float()
+
+
+def _gate(runner, s, drawn, profiles) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(assignment per test trial key, facts)`` of the configured gate."""
+    from ..models.tts.steering import (
+        EmbeddingGate,
+        OracleGate,
+        choose_gate_threshold,
+        gate_rates,
+    )
+
+    protected = set(profiles)
+    prompts = {}
+    for t in runner.trials:
+        prompts.setdefault(t.prompt.id, t)
+    truth = [t.speaker if t.speaker in protected else None for t in prompts.values()]
+    if s["gate"] == "oracle":
+        gate = OracleGate(sorted(protected))
+        assigned = gate.assign([t.speaker for t in prompts.values()])
+        by_prompt = dict(zip(prompts, assigned, strict=True))
+        return by_prompt, {"gate": "oracle", "gate_test": gate_rates(assigned, truth)}
+    # validation speakers: enrolled from one utterance, probed with two others
+    enrolled_v, probes, probe_truth = {}, [], []
+    for spk, utts in drawn["gate_protected"].items():
+        enrolled_v[spk] = _embed(runner, [_full(u, runner) for u in utts[:1]]).mean(0)
+        probes += utts[1:]
+        probe_truth += [spk] * len(utts[1:])
+    for utts in drawn["gate_unprotected"].values():
+        probes += utts
+        probe_truth += [None] * len(utts)
+    gate_v = EmbeddingGate(enrolled_v, 0.0)
+    scores_v = gate_v.scores(_embed(runner, _prompt_wavs(runner, probes)))
+    threshold, rates_v = choose_gate_threshold(scores_v, probe_truth, gate_v.speakers)
+    enrolled = {
+        spk: _embed(runner, [_full(u, runner) for u in drawn["enrol"][spk]]).mean(0)
+        for spk in sorted(protected)
+    }
+    gate = EmbeddingGate(enrolled, threshold)
+    prompt_utts = [t.prompt for t in prompts.values()]
+    assigned = gate.assign(_embed(runner, _prompt_wavs(runner, prompt_utts)))
+    facts = {
+        "gate": "embedding",
+        "gate_threshold": threshold,
+        "gate_validation": rates_v,
+        "gate_test": gate_rates(assigned, truth),
+    }
+    return dict(zip(prompts, assigned, strict=True)), facts
+
+
+def _full(utt, runner):
+    from ..data.audio import load_audio
+
+    return load_audio(utt.audio, sample_rate=runner.mel.sample_rate)
+
+
+def steering_rows(
+    runner, name: str, hparams: dict[str, Any], seed: int | None, *, label: str | None = None
+) -> list[dict[str, Any]]:
+    """Enrol, gate and evaluate ``tts_steer`` with ``seed`` (None: the method's own) on the
+    runner's current trials; its row (the original's weights, generating through the
+    steerer). ``label`` names its files (default ``<name>[@s<seed>]``)."""
+    from ..methods.registry import build_method
+    from ..models.tts.steering import Prototype, Steerer, enrol, model_hash
+
+    hparams = dict(hparams)
+    if seed is not None:
+        hparams.setdefault("seed", seed)
+    s = build_method(name, runner.original, task="tts", **hparams).settings
+    if label is None:
+        label = name if seed is None else f"{name}@s{seed}"
+    drawn = plan(runner, s)  # every draw checked before any generation
+    sampler = {k: runner.generation_settings()[k] for k in ("nfe", "solver", "guidance")}
+    key = settings_key(
+        {
+            "method": name,
+            "settings": s,
+            "original": runner.original_key,
+            "sampler": sampler,
+            "prototype": [u.id for u in drawn["prototype"]],
+            "enrol": {k: [u.id for u in v] for k, v in drawn["enrol"].items()},
+        }
+    )
+    runner._say(
+        f"{label}: prototype of {len(drawn['prototype'])} speakers; enrolling "
+        f"{len(drawn['seen'])} seen and {len(drawn['unseen'])} unseen opt-out speakers"
+    )
+    start = time.perf_counter()
+    mhash = model_hash(runner.original)
+    proto = Prototype.from_recordings(
+        _record(runner, drawn["prototype"]),
+        [u.speaker for u in drawn["prototype"]],
+        mhash,
+        sampler,
+    )
+    prototype_s = time.perf_counter() - start
+    profiles, enrol_s = {}, {}
+    for spk, utts in drawn["enrol"].items():
+        t0 = time.perf_counter()
+        profiles[spk] = enrol(
+            spk, _record(runner, utts), proto, k=s["k"], rank=s["rank"], step_rule=s["step_rule"]
+        )
+        enrol_s[spk] = time.perf_counter() - t0
+    alphas = {spk: s["alpha_seen"] for spk in drawn["seen"]}
+    alphas |= {spk: s["alpha_unseen"] for spk in drawn["unseen"]}
+    by_prompt, gate_facts = _gate(runner, s, drawn, profiles)
+    seconds = time.perf_counter() - start
+    artefact = {
+        "method": name,
+        "settings": s,
+        "prototype": proto.__dict__,
+        "profiles": {k: p.__dict__ for k, p in profiles.items()},
+        "alphas": alphas,
+        "gate": gate_facts,
+        "weights": "unchanged: the model still holds every voice",
+    }
+    path = runner.ckpt_path(label).with_suffix(".steer.pt")
+    if runner.is_global_zero:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(artefact, path)
+
+    def steer(batch):
+        return Steerer(
+            runner.original, profiles, [by_prompt.get(t.prompt.id) for t in batch], alpha=alphas
+        )
+
+    runner._batch_context = steer
+    try:
+        row = runner.evaluate(label, runner.original, key)
+    finally:
+        runner._batch_context = None
+    kept = torch.stack([p.keep for p in profiles.values()]).float()
+    if float(kept.sum()) == 0:
+        runner._say(
+            f"{label}: the block and step rules keep no (block, step) pair: steering changes "
+            "nothing (one solver step keeps none under the step rule; raise eval.nfe)"
+        )
+    row.update(
+        model=name,
+        seconds=seconds,
+        steps=0,
+        inference_time=True,
+        seconds_per_speaker=seconds / max(1, len(profiles)),
+        prototype_seconds=prototype_s,
+        enrolled_seen=len(drawn["seen"]),
+        enrolled_unseen=len(drawn["unseen"]),
+        kept_pairs=float(kept.mean()),
+        kept_blocks=float(torch.stack([p.layers for p in profiles.values()]).float().mean()),
+        gate=gate_facts["gate"],
+        gate_threshold=gate_facts.get("gate_threshold"),
+    )
+    for where in ("validation", "test"):  # numbers, so seeds give them intervals
+        rates = gate_facts.get(f"gate_{where}")
+        if rates is not None:
+            row[f"gate_fa_{where}"] = rates["false_accept_rate"]
+            row[f"gate_fr_{where}"] = rates["false_reject_rate"]
+    if seed is not None:
+        row["seed"] = seed
+    return [row]
+
+
+#: The ablation grid (on validation trials): the paper's settings, then one change each.
+ABLATION: tuple[dict[str, Any], ...] = (
+    {"alpha_seen": 0.5, "alpha_unseen": 0.5},
+    {"alpha_seen": 1.0, "alpha_unseen": 1.0},
+    {"alpha_seen": 1.5, "alpha_unseen": 1.5},
+    {"alpha_seen": 2.0, "alpha_unseen": 2.0},
+    {"k": -1.0},
+    {"k": 0.0},
+    {"k": None},
+    {"prototype_speakers": 10},
+    {"rank": 2, "enrol_utterances": 2},
+)
+
+
+def _tag(change: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in change.items())
+
+
+def ablation(runner, grid=ABLATION, *, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``tts_steer`` (oracle gate) over ``grid`` on the run's *validation* trials, and the
+    removal strength chosen from them: per protected group, the alpha with the lowest
+    validation SIM whose WER stays within ``eval.wer_bound`` of the original's
+    (forget: SIM-F / WER-F with ``alpha_seen``; unseen: SIM-U / WER-U with
+    ``alpha_unseen``). The test trials are never read."""
+    if not runner.validation_trials:
+        raise ValueError("the ablation reads validation trials: set eval.validation_texts > 0")
+    test = runner.trials
+    runner.trials = runner.validation_trials
+    rows = []
+    try:
+        original = runner.evaluate("original@validation", runner.original, runner.original_key)
+        for change in grid:
+            settings = {**(base or {}), **change}
+            tag = _tag(change)
+            try:
+                row = steering_rows(
+                    runner, "tts_steer", settings, None, label=f"tts_steer[{tag}]@validation"
+                )[0]
+            except ValueError as err:  # e.g. too few utterances for rank 2
+                row = {"skipped": str(err)}
+            rows.append({"setting": tag, "change": dict(change), **row})
+    finally:
+        runner.trials = test
+    bound = float(runner.cfg.eval.wer_bound)
+    chosen = {}
+    for sim, wer, key in (("sim_f", "wer_f", "alpha_seen"), ("sim_u", "wer_u", "alpha_unseen")):
+        ok = [
+            r
+            for r in rows
+            if key in r["change"]
+            and r.get(sim) is not None
+            and (r.get(wer) is None or original.get(wer) is None or r[wer] <= original[wer] + bound)
+        ]
+        best = min(ok, key=lambda r: r[sim]) if ok else None
+        chosen[key] = None if best is None else best["change"][key]
+    return {"original": original, "rows": rows, "chosen": chosen, "wer_bound": bound}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m audio_unlearn.runners.tts_steer --run RUN``: the ablation on the run's
+    validation trials (its original and evaluation set-up reused), written to
+    ``RUN/steer_ablation.json`` and ``.md``."""
+    import argparse
+    import json
+
+    from ..data.manifest import atomic_write_text
+    from ..reporting import markdown_table
+    from ..tts_experiment import TTSExperiment
+    from .tts_config import load_tts_config
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a TTS run directory (its config.yaml)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    run = Path(args.run)
+    cfg = load_tts_config(run / "config.yaml")
+    runner = TTSExperiment(cfg, run, progress=not args.no_progress)
+    runner.setup_evaluation()
+    runner.trials = runner._trials()
+    runner.validation_trials = runner._trials(validation=True) if runner._held_out else []
+    result = ablation(runner)
+    f = "{:.3f}"
+    columns = [
+        ("setting", "setting", "{}"),
+        ("sim_f", "SIM-F", f),
+        ("sim_u", "SIM-U", f),
+        ("sim_r", "SIM-R", f),
+        ("wer_f", "WER-F", f),
+        ("wer_u", "WER-U", f),
+        ("kept_pairs", "kept (block, step)", "{:.2f}"),
+        ("kept_blocks", "kept blocks", "{:.2f}"),
+        ("skipped", "skipped", "{}"),
+    ]
+    table = markdown_table([result["original"] | {"setting": "original"}, *result["rows"]], columns)
+    command = f"python -m audio_unlearn.runners.tts_steer --run {args.run}"
+    md = "\n".join(
+        [
+            "# tts_steer ablation on the validation trials",
+            "",
+            f"`{command}`; oracle gate, one enrolment draw (seed 0). Chosen (lowest validation "
+            f"SIM with WER within {result['wer_bound']} of the original's): "
+            f"alpha_seen={result['chosen']['alpha_seen']}, "
+            f"alpha_unseen={result['chosen']['alpha_unseen']}.",
+            "",
+            table,
+        ]
+    )
+    atomic_write_text(
+        run / "steer_ablation.json",
+        json.dumps({"command": command, **result}, indent=1, default=str) + "\n",
+    )
+    atomic_write_text(run / "steer_ablation.md", md + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
