@@ -79,8 +79,45 @@ def _plan_summary(plan: Any, out: str) -> str:
     )
 
 
+#: inference-time methods: an enrolment file for a deployed TTS service, not new weights
+STEERING_METHODS = ("tts_steer", "tts_steer_gate")
+
+
+def _cmd_forget_steering(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ..privacy.steering import forget_by_steering
+
+    hparams = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: write KEY=VALUE")
+        hparams[key.strip()] = yaml.safe_load(value)
+    record = forget_by_steering(
+        args.checkpoint,
+        args.manifest,
+        args.request,
+        args.out,
+        method=args.method,
+        hparams=hparams,
+        enrol_manifest=args.enrol_manifest,
+        dry_run=args.dry_run,
+    )
+    if args.dry_run:
+        print(json.dumps(record, indent=1, default=str))
+        return 0
+    out = Path(args.out)
+    print((out / "record.md").read_text())
+    print(f"enrolment {out / record['outputs']['enrolment']}; record {out / 'record.json'}")
+    return 0
+
+
 def _cmd_forget(args: argparse.Namespace) -> int:
     from ..privacy.workflow import load_forget_config, plan_forget, run_forget
+
+    if args.method in STEERING_METHODS:
+        return _cmd_forget_steering(args)
 
     config = load_forget_config(
         args.config, args.option or [], method=args.method, hparams=args.set or []
@@ -257,7 +294,12 @@ def add_privacy_parsers(subparsers) -> None:
         "forget-class test accuracy and the informed attack",
     )
     fg.add_argument("--config", help="YAML of ForgetConfig overrides (method, attack, ...)")
-    fg.add_argument("--method", help="unlearning method (audio-unlearn methods); default ngplus")
+    fg.add_argument(
+        "--method",
+        help="unlearning method (audio-unlearn methods); default ngplus. On a TTS checkpoint "
+        "tts_steer / tts_steer_gate write an enrolment for inference-time steering (TruS) "
+        "instead of new weights",
+    )
     fg.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="method hyper-parameter (repeatable)"
     )
@@ -266,6 +308,10 @@ def add_privacy_parsers(subparsers) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="ForgetConfig setting, e.g. max_seconds=2 or attack.relearn.steps=40",
+    )
+    fg.add_argument(
+        "--enrol-manifest",
+        help="tts_steer: recordings (aligned manifest) of opt-out speakers outside training",
     )
     fg.add_argument("--no-progress", action="store_true", help="no progress bars")
     fg.add_argument(

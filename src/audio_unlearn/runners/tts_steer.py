@@ -22,7 +22,7 @@ import torch
 
 from ..run.store import settings_key
 
-__all__ = ["steering_rows"]
+__all__ = ["ABLATION", "ablation", "record_utterances", "steering_rows"]
 
 
 def _all_trials(runner) -> list:
@@ -99,25 +99,26 @@ def plan(runner, s: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _record(runner, utts) -> torch.Tensor:
+def record_utterances(model, vocab, front_end, utts, sampler: dict[str, Any]) -> torch.Tensor:
     """``(len(utts), L, T, d)``: each utterance regenerated from itself (its own audio as
-    the prompt, its own transcript as the text) under the evaluation's sampler."""
+    the prompt, its own transcript as the text) under ``sampler`` (keyword arguments of
+    ``generate_for_trials``: nfe, solver, guidance, seed, margin_s), one at a time."""
     from ..evaluation.tts import CloningTrial, generate_for_trials
     from ..models.tts.steering import record
 
-    settings = {**runner.generation_settings(), "batch_size": 1}
+    settings = {**sampler, "batch_size": 1}
     out = []
     for u in utts:
         trial = CloningTrial(group="enrol", speaker=u.speaker, prompt=u, target=u)
-        out.append(
-            record(
-                runner.original,
-                lambda t=trial: generate_for_trials(
-                    runner.original, runner.vocab, runner.dm.front_end, [t], **settings
-                ),
-            )[0]
-        )
+        run = lambda t=trial: generate_for_trials(model, vocab, front_end, [t], **settings)  # noqa: E731
+        out.append(record(model, run)[0])
     return torch.stack(out)
+
+
+def _record(runner, utts) -> torch.Tensor:
+    return record_utterances(
+        runner.original, runner.vocab, runner.dm.front_end, utts, runner.generation_settings()
+    )
 
 
 #: the prompt length the evaluation's generations use (``generate_for_trials``' default)
@@ -302,9 +303,13 @@ ABLATION: tuple[dict[str, Any], ...] = (
     {"alpha_seen": 1.0, "alpha_unseen": 1.0},
     {"alpha_seen": 1.5, "alpha_unseen": 1.5},
     {"alpha_seen": 2.0, "alpha_unseen": 2.0},
+    {"alpha_seen": 3.0, "alpha_unseen": 3.0},
+    {"alpha_seen": 4.0, "alpha_unseen": 4.0},
     {"k": -1.0},
     {"k": 0.0},
     {"k": None},
+    {"step_rule": False},
+    {"k": None, "step_rule": False},
     {"prototype_speakers": 10},
     {"rank": 2, "enrol_utterances": 2},
 )
