@@ -287,3 +287,31 @@ def test_gates_assign_and_count_false_accepts_and_rejects():
     assert 0.874 < threshold <= 0.996
     assert chosen["false_accept_rate"] == 0
     assert chosen["false_reject_rate"] == pytest.approx(1 / 3)
+
+
+def test_relative_drops_and_the_trus_verdict_by_hand():
+    from audio_unlearn.runners.tts_report import relative_drops, trus_verdict
+
+    original = {"model": "original", "sim_f": 0.8, "sim_u": 0.6, "sim_r": 0.7}
+    per_seed = [
+        {"model": "tts_steer", "seed": s, "sim_f": f, "sim_u": u, "sim_r": 0.7}
+        for s, f, u in ((0, 0.56, 0.39), (1, 0.60, 0.42), (2, 0.58, 0.405))
+    ]
+    steer = {"model": "tts_steer", "sim_f": 0.58, "sim_u": 0.405, "sim_r": 0.7}
+    steer["per_seed"] = per_seed
+    one = {"model": "tts_tgu", "sim_f": 0.76, "sim_u": 0.6, "sim_r": 0.63}
+    text_only = {"model": "original, text only", "reference": True, "sim_f": 0.5}
+    entries = {e["model"]: e for e in relative_drops([original, text_only, steer, one])}
+    assert set(entries) == {"tts_steer", "tts_tgu"}
+    e = entries["tts_steer"]
+    assert e["drop_sim_f"] == pytest.approx(1 - 0.58 / 0.8)  # 27.5%
+    assert e["over_seeds"]["drop_sim_f"]["values"] == pytest.approx([0.3, 0.25, 0.275])
+    assert e["drop_sim_u"] == pytest.approx(0.325)
+    # seen: mean 0.275, interval [0.213, 0.337] holds 27%: consistent
+    assert trus_verdict(e, "sim_f") == "consistent with TruS"
+    # unseen drops 0.35, 0.30, 0.325: interval [0.263, 0.387] overlaps 27-35%
+    assert trus_verdict(e, "sim_u") == "consistent with TruS"
+    t = entries["tts_tgu"]
+    assert t["drop_sim_f"] == pytest.approx(0.05) and t["drop_sim_r"] == pytest.approx(0.1)
+    assert trus_verdict(t, "sim_f") == "below TruS (one model)"
+    assert trus_verdict({"drop_sim_u": 0.5}, "sim_u") == "above TruS (one model)"

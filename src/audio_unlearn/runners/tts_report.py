@@ -263,6 +263,7 @@ def _report_markdown(report: dict[str, Any], table: str) -> str:
         table,
         "",
         *_identity_lines(report),
+        *_steering_lines(report),
         "Targets, against references fixed before unlearning (the original's cross-speaker "
         f"level {_fmt(report['targets'].get('reference_level'))}, SIM-R and WER-R); over "
         "seeds: mean [95% interval], met only when the interval clears the bound:",
@@ -298,6 +299,108 @@ def _identity_lines(report: dict[str, Any]) -> list[str]:
         markdown_table(rows, IDENTITY_COLUMNS),
         "",
     ]
+
+
+#: TruS's published relative SIM drops (Lee, Shin, Lee, ICASSP 2026, Table 1: F5-TTS, seen
+#: forget speakers 0.657 -> 0.479; unseen opt-out speakers 0.668 -> 0.433, and 27-35% over
+#: its settings): the range a reproduction is read against
+TRUS_PUBLISHED = {"sim_f": (0.27, 0.27), "sim_u": (0.27, 0.35)}
+
+STEERING_COLUMNS = [
+    ("model", "model", "{}"),
+    ("drop_sim_f", "SIM-F drop", "{:.1%}"),
+    ("drop_sim_u", "SIM-U drop (opt-out)", "{:.1%}"),
+    ("drop_sim_r", "SIM-R drop", "{:.1%}"),
+    ("wer_f", "WER-F", "{:.3f}"),
+    ("wer_u", "WER-U", "{:.3f}"),
+    ("wer_r", "WER-R", "{:.3f}"),
+    ("gate_fa_validation", "gate FA val", "{:.2f}"),
+    ("gate_fr_validation", "gate FR val", "{:.2f}"),
+    ("gate_fa_test", "gate FA test", "{:.2f}"),
+    ("gate_fr_test", "gate FR test", "{:.2f}"),
+    ("seconds", "compute (s)", "{:.0f}"),
+    ("seconds_per_speaker", "s / enrolled speaker", "{:.1f}"),
+]
+
+
+def relative_drops(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per method row: the relative SIM drop from the original (``1 - SIM / SIM_orig``)
+    for the forget, unseen and remain groups; over seeds, each seed's drop with a 95%
+    interval (``over_seeds``)."""
+    from ..evaluation.intervals import seed_summary
+
+    original = next((r for r in rows if r.get("model") == "original"), None)
+    if original is None:
+        return []
+    out = []
+    for row in rows:
+        if row.get("model") in ("original",) or row.get("reference"):
+            continue
+
+        def drops(r):
+            return {
+                f"drop_{k}": (1 - r[k] / original[k])
+                if r.get(k) is not None and original.get(k)
+                else None
+                for k in ("sim_f", "sim_u", "sim_r")
+            }
+
+        entry = {**{k: row.get(k) for k, _, _ in STEERING_COLUMNS}, **drops(row)}
+        seeds = row.get("per_seed")
+        if seeds:
+            per = [{**r, **drops(r)} for r in seeds]
+            keys = [k for k, _, _ in STEERING_COLUMNS if k != "model"]
+            entry["over_seeds"] = {**(row.get("over_seeds") or {}), **seed_summary(per, keys)}
+        out.append(entry)
+    return out
+
+
+def trus_verdict(entry: dict[str, Any], key: str) -> str:
+    """The drop against TruS's published range: below / consistent / above, read from
+    the interval over seeds (a single model: from its value, marked)."""
+    lo_pub, hi_pub = TRUS_PUBLISHED[key]
+    value = entry.get(f"drop_{key}")
+    if value is None:
+        return "-"
+    s = (entry.get("over_seeds") or {}).get(f"drop_{key}") or {}
+    lo, hi = s.get("lo"), s.get("hi")
+    one = lo is None or hi is None
+    lo, hi = (value, value) if one else (lo, hi)
+    if hi < lo_pub:
+        verdict = "below TruS"
+    elif lo > hi_pub:
+        verdict = "above TruS"
+    else:
+        verdict = "consistent with TruS"
+    return verdict + (" (one model)" if one else "")
+
+
+def _steering_lines(report: dict[str, Any]) -> list[str]:
+    """Relative SIM drops of every method beside TruS's published ones, and the
+    inference-time rows' gates and cost."""
+    from ..reporting import markdown_table
+
+    if not any(r.get("inference_time") for r in report["rows"]):
+        return []
+    entries = relative_drops(report["rows"])
+    lines = [
+        "Relative SIM drops from the original (1 - SIM / original's; SIM-U: the unseen "
+        "speakers, enrolled as opt-out speakers by the steering rows only) beside TruS's "
+        "published 27% (seen) and 27-35% (unseen opt-out); gate false accepts (an "
+        "unprotected prompt steered) and false rejects (a protected prompt not steered), "
+        "threshold chosen on validation speakers; compute: seconds to enrol (steering) or "
+        "train (the others). Steering rows change no weight: the model still holds every "
+        "voice.",
+        "",
+        markdown_table(entries, STEERING_COLUMNS),
+        "",
+    ]
+    for e in entries:
+        lines.append(
+            f"- {e['model']}: SIM-F drop {trus_verdict(e, 'sim_f')} (27%); SIM-U drop "
+            f"{trus_verdict(e, 'sim_u')} (27-35%)"
+        )
+    return [*lines, ""]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
