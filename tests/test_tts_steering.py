@@ -315,3 +315,20 @@ def test_relative_drops_and_the_trus_verdict_by_hand():
     assert t["drop_sim_f"] == pytest.approx(0.05) and t["drop_sim_r"] == pytest.approx(0.1)
     assert trus_verdict(t, "sim_f") == "below TruS (one model)"
     assert trus_verdict({"drop_sim_u": 0.5}, "sim_u") == "above TruS (one model)"
+
+
+def test_the_ablation_rule_takes_the_lowest_protected_sim_within_the_wer_bound():
+    from audio_unlearn.runners.tts_steer import choose_setting
+
+    original = {"sim_f": 0.72, "sim_u": 0.67, "wer_f": 0.01, "wer_u": 0.02}
+    rows = [
+        {"change": {"alpha_seen": 1.0}, "sim_f": 0.69, "sim_u": 0.65, "wer_f": 0.01, "wer_u": 0.02},
+        # lowest SIM, but WER-U rose by 0.06 > 0.05: out
+        {"change": {"k": None}, "sim_f": 0.50, "sim_u": 0.50, "wer_f": 0.01, "wer_u": 0.08},
+        {"change": {"rank": 2}, "sim_f": 0.66, "sim_u": 0.62, "wer_f": 0.07, "wer_u": 0.02},
+        {"change": {"alpha_seen": 2.0}, "sim_f": 0.67, "sim_u": 0.64, "wer_f": 0.05, "wer_u": 0.0},
+        {"skipped": "too few utterances", "change": {"rank": 3}},
+    ]
+    assert choose_setting(original, rows, 0.05)["change"] == {"alpha_seen": 2.0}
+    assert choose_setting(original, rows, 0.10)["change"] == {"k": None}
+    assert choose_setting(original, rows[4:], 0.05) is None
