@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -44,16 +43,6 @@ def _by_speaker(utts) -> dict[str, list]:
     for u in sorted(utts, key=lambda u: u.id):
         out.setdefault(u.speaker, []).append(u)
     return out
-
-
-def _draw(utts: list, n: int, seed: int, what: str, speaker: str) -> list:
-    utts = list(utts)
-    random.Random(f"{seed}|{what}|{speaker}").shuffle(utts)
-    if len(utts) < n:
-        raise ValueError(
-            f"speaker {speaker!r} has {len(utts)} aligned utterance(s); {what} needs {n}"
-        )
-    return utts[:n]
 
 
 def forget_by_steering(
@@ -97,7 +86,7 @@ def forget_by_steering(
     from ..methods.registry import build_method
     from ..models.tts import MelFrontEnd, load_tts
     from ..models.tts.steering import Prototype, enrol, model_hash
-    from ..runners.tts_steer import record_utterances
+    from ..runners.tts_steer import draw_plan, record_utterances
     from .record import file_sha256
     from .request import load_request
 
@@ -125,37 +114,11 @@ def forget_by_steering(
     sampler = {**SAMPLER, **(sampler or {})}
     seen = [spk for spk in req.speakers if spk in by_train]
     unseen = [spk for spk in req.speakers if spk not in by_train]
-    others = sorted(set(by_train) - set(req.speakers))
-    random.Random(f"{s['seed']}|prototype").shuffle(others)
-    if len(others) < s["prototype_speakers"]:
-        raise ValueError(
-            f"prototype_speakers={s['prototype_speakers']} but the manifest has "
-            f"{len(others)} other speakers; lower it"
-        )
-    proto_utts = [
-        _draw(by_train[spk], 1, s["seed"], "prototype", spk)[0]
-        for spk in others[: s["prototype_speakers"]]
-    ]
-    enrol_utts = {
-        spk: _draw(
-            (by_train.get(spk) or by_extra[spk]), s["enrol_utterances"], s["seed"], "enrolment", spk
-        )
-        for spk in req.speakers
-    }
-    gate_plan = None
-    if s["gate"] == "embedding":
-        pool = sorted(set(by_train) - set(req.speakers))
-        random.Random(f"{s['seed']}|gate").shuffle(pool)
-        n = s["gate_speakers"]
-        if len(pool) < 2 * n:
-            raise ValueError(
-                f"gate_speakers={n} needs {2 * n} other training speakers (half enrolled, "
-                f"half unprotected), the manifest has {len(pool)}; lower it"
-            )
-        gate_plan = (
-            {spk: _draw(by_train[spk], 3, s["seed"], "gate", spk) for spk in pool[:n]},
-            {spk: _draw(by_train[spk], 2, s["seed"], "gate", spk) for spk in pool[n : 2 * n]},
-        )
+    candidates = sorted(set(by_train) - set(req.speakers))
+    drawn = draw_plan(
+        by_train, list(req.speakers), candidates, s, enrol_pool={**by_extra, **by_train}
+    )
+    proto_utts, enrol_utts = drawn["prototype"], drawn["enrol"]
     if dry_run:
         return {
             "kind": "inference-time (plan)",
@@ -191,8 +154,8 @@ def forget_by_steering(
     }
     alphas = {spk: s["alpha_seen"] if spk in seen else s["alpha_unseen"] for spk in profiles}
     gate: dict[str, Any] = {"kind": s["gate"]}
-    if gate_plan is not None:
-        gate |= _embedding_gate(gate_plan, enrol_utts, encoder, ckpt.mel.sample_rate, sampler)
+    if s["gate"] == "embedding":
+        gate |= _embedding_gate(drawn, encoder, ckpt, sampler["margin_s"])
     seconds = time.perf_counter() - start
     enrolment = {
         "method": method,
@@ -250,34 +213,36 @@ def forget_by_steering(
     return record
 
 
-def _embedding_gate(gate_plan, enrol_utts, encoder_name, rate, sampler) -> dict[str, Any]:
+def _embedding_gate(drawn, encoder_name, ckpt, margin_s) -> dict[str, Any]:
+    """The gate's enrolled embeddings and threshold (chosen on validation speakers): the
+    prompts probed as the service crops them."""
     from ..data.audio import load_audio
     from ..evaluation.speaker import get_speaker_encoder
-    from ..models.tts.steering import EmbeddingGate, choose_gate_threshold
+    from ..evaluation.tts import prompt_segment
+    from ..models.tts import MelFrontEnd
+    from ..runners.tts_steer import PROMPT_S, fit_embedding_gate
 
     encoder = get_speaker_encoder(encoder_name)
+    rate = ckpt.mel.sample_rate
+    front = MelFrontEnd(ckpt.mel)
 
-    def embed(utts):
-        wavs = [load_audio(u.audio, sample_rate=rate) for u in utts]
+    def embed(wavs):
         return encoder.embed(wavs, sample_rate=rate).float()
 
-    protected_v, unprotected_v = gate_plan
-    enrolled_v = {spk: embed(utts[:1]).mean(0) for spk, utts in protected_v.items()}
-    probes, truth = [], []
-    for spk, utts in protected_v.items():
-        probes += utts[1:]
-        truth += [spk] * len(utts[1:])
-    for utts in unprotected_v.values():
-        probes += utts
-        truth += [None] * len(utts)
-    gate_v = EmbeddingGate(enrolled_v, 0.0)
-    threshold, rates = choose_gate_threshold(gate_v.scores(embed(probes)), truth, gate_v.speakers)
+    gate, facts = fit_embedding_gate(
+        lambda utts: embed([load_audio(u.audio, sample_rate=rate) for u in utts]),
+        lambda utts: embed(
+            [
+                prompt_segment(u, ckpt.vocab, front, prompt_s=PROMPT_S, margin_s=margin_s)[0]
+                for u in utts
+            ]
+        ),
+        drawn,
+    )
     return {
         "encoder": encoder_name,
-        "threshold": threshold,
-        "validation": rates,
-        "validation_speakers": sorted(protected_v) + sorted(unprotected_v),
-        "embeddings": {spk: embed(utts).mean(0) for spk, utts in enrol_utts.items()},
+        **facts,
+        "embeddings": dict(zip(gate.speakers, gate.embeddings, strict=True)),
     }
 
 

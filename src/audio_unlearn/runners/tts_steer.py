@@ -22,7 +22,15 @@ import torch
 
 from ..run.store import settings_key
 
-__all__ = ["ABLATION", "ablation", "choose_setting", "record_utterances", "steering_rows"]
+__all__ = [
+    "ABLATION",
+    "ablation",
+    "choose_setting",
+    "draw_plan",
+    "fit_embedding_gate",
+    "record_utterances",
+    "steering_rows",
+]
 
 
 def _all_trials(runner) -> list:
@@ -45,58 +53,109 @@ def _pool(runner) -> dict[str, list]:
     return pool
 
 
-def _draw(pool: dict[str, list], speaker: str, n: int, seed: int, what: str) -> list:
-    utts = list(pool.get(speaker, ()))
+def draw(utts, n: int, seed: int, what: str, speaker: str) -> list:
+    """``n`` of a speaker's utterances in a seeded order (named error when too few)."""
+    utts = list(utts)
     random.Random(f"{seed}|{what}|{speaker}").shuffle(utts)
     if len(utts) < n:
         raise ValueError(
-            f"tts_steer: speaker {speaker!r} has {len(utts)} utterance(s) that no trial uses, "
-            f"{what} needs {n}; lower it or eval.per_speaker"
+            f"tts_steer: speaker {speaker!r} has {len(utts)} usable utterance(s) (none of a "
+            f"trial or the gallery's enrolment); its {what} needs {n}"
         )
     return utts[:n]
 
 
-def plan(runner, s: dict[str, Any]) -> dict[str, Any]:
-    """Who is protected, the prototype speakers, every utterance drawn: checked, no model
-    run yet."""
-    trials = _all_trials(runner)
-    seen = sorted({t.speaker for t in trials if t.group == "forget"})
-    unseen = sorted({t.speaker for t in trials if t.group == "unseen"})
-    trial_speakers = {t.speaker for t in trials}
-    retain = set(runner.split.retain)
-    training = {u.speaker for u in runner.utterances if u.id in retain}
-    others = sorted(training - trial_speakers)
+def draw_plan(
+    pool: dict[str, list],
+    protected: list[str],
+    candidates: list[str],
+    s: dict[str, Any],
+    *,
+    enrol_pool: dict[str, list] | None = None,
+) -> dict[str, Any]:
+    """Every utterance the steering reads, drawn from ``seed`` and checked before any model
+    runs: the prototype (one utterance of each of ``prototype_speakers`` ``candidates``),
+    each protected speaker's enrolment (from ``enrol_pool``, default ``pool``) and, for
+    the embedding gate, its validation speakers (other ``candidates``: half enrolled from
+    one utterance and probed with two more, half probed as unprotected with two)."""
+    others = sorted(candidates)
     random.Random(f"{s['seed']}|prototype").shuffle(others)
     if len(others) < s["prototype_speakers"]:
         raise ValueError(
             f"tts_steer: prototype_speakers={s['prototype_speakers']} but only {len(others)} "
-            "training speakers are in no trial; lower it"
+            "other training speakers are available; lower it"
         )
-    pool = _pool(runner)
-    proto = [
-        _draw(pool, spk, 1, s["seed"], "prototype")[0] for spk in others[: s["prototype_speakers"]]
-    ]
-    enrol = {
-        spk: _draw(pool, spk, s["enrol_utterances"], s["seed"], "enrolment")
-        for spk in seen + unseen
+    enrol_pool = pool if enrol_pool is None else enrol_pool
+    out: dict[str, Any] = {
+        "prototype": [
+            draw(pool.get(spk, ()), 1, s["seed"], "prototype", spk)[0]
+            for spk in others[: s["prototype_speakers"]]
+        ],
+        "enrol": {
+            spk: draw(enrol_pool.get(spk, ()), s["enrol_utterances"], s["seed"], "enrolment", spk)
+            for spk in protected
+        },
     }
-    out = {"seen": seen, "unseen": unseen, "prototype": proto, "enrol": enrol}
     if s["gate"] == "embedding":
-        gate_others = sorted(training - trial_speakers)
+        gate_others = sorted(candidates)
         random.Random(f"{s['seed']}|gate").shuffle(gate_others)
         n = s["gate_speakers"]
         if len(gate_others) < 2 * n:
             raise ValueError(
-                f"tts_steer: gate_speakers={n} needs {2 * n} training speakers in no trial "
-                f"(half enrolled, half unprotected), {len(gate_others)} here; lower it"
+                f"tts_steer: gate_speakers={n} needs {2 * n} other training speakers (half "
+                f"enrolled, half unprotected), {len(gate_others)} here; lower it"
             )
         out["gate_protected"] = {
-            spk: _draw(pool, spk, 1 + 2, s["seed"], "gate") for spk in gate_others[:n]
+            spk: draw(pool.get(spk, ()), 3, s["seed"], "gate", spk) for spk in gate_others[:n]
         }
         out["gate_unprotected"] = {
-            spk: _draw(pool, spk, 2, s["seed"], "gate") for spk in gate_others[n : 2 * n]
+            spk: draw(pool.get(spk, ()), 2, s["seed"], "gate", spk)
+            for spk in gate_others[n : 2 * n]
         }
     return out
+
+
+def fit_embedding_gate(embed_enrol, embed_probe, drawn: dict[str, Any]):
+    """``(gate, facts)``: the embedding gate over the protected speakers of
+    ``drawn["enrol"]`` (mean embedding of their enrolment audio) with the threshold chosen
+    on the validation speakers of :func:`draw_plan` (:func:`~audio_unlearn.models.tts.
+    steering.choose_gate_threshold`). ``embed_enrol(utts)`` / ``embed_probe(utts)`` give
+    ``(n, dim)`` embeddings of enrolment audio / of prompts as the service sees them."""
+    from ..models.tts.steering import EmbeddingGate, choose_gate_threshold
+
+    enrolled_v, probes, truth = {}, [], []
+    for spk, utts in drawn["gate_protected"].items():
+        enrolled_v[spk] = embed_enrol(utts[:1]).mean(0)
+        probes += utts[1:]
+        truth += [spk] * len(utts[1:])
+    for utts in drawn["gate_unprotected"].values():
+        probes += utts
+        truth += [None] * len(utts)
+    gate_v = EmbeddingGate(enrolled_v, 0.0)
+    threshold, rates = choose_gate_threshold(
+        gate_v.scores(embed_probe(probes)), truth, gate_v.speakers
+    )
+    enrolled = {spk: embed_enrol(utts).mean(0) for spk, utts in sorted(drawn["enrol"].items())}
+    facts = {
+        "threshold": threshold,
+        "validation": rates,
+        "validation_speakers": sorted(drawn["gate_protected"]) + sorted(drawn["gate_unprotected"]),
+    }
+    return EmbeddingGate(enrolled, threshold), facts
+
+
+def plan(runner, s: dict[str, Any]) -> dict[str, Any]:
+    """Who is protected (the trials' forget speakers, seen; their unseen speakers, opt-out)
+    and every utterance drawn (:func:`draw_plan` over utterances no trial or gallery
+    enrolment uses; candidates: training speakers in no trial)."""
+    trials = _all_trials(runner)
+    seen = sorted({t.speaker for t in trials if t.group == "forget"})
+    unseen = sorted({t.speaker for t in trials if t.group == "unseen"})
+    retain = set(runner.split.retain)
+    training = {u.speaker for u in runner.utterances if u.id in retain}
+    candidates = sorted(training - {t.speaker for t in trials})
+    drawn = draw_plan(_pool(runner), seen + unseen, candidates, s)
+    return {"seen": seen, "unseen": unseen, **drawn}
 
 
 def record_utterances(model, vocab, front_end, utts, sampler: dict[str, Any]) -> torch.Tensor:
@@ -140,13 +199,8 @@ def _embed(runner, wavs) -> torch.Tensor:
 
 
 def _gate(runner, s, drawn, profiles) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(assignment per test trial key, facts)`` of the configured gate."""
-    from ..models.tts.steering import (
-        EmbeddingGate,
-        OracleGate,
-        choose_gate_threshold,
-        gate_rates,
-    )
+    """``(assignment per test prompt id, facts)`` of the configured gate."""
+    from ..models.tts.steering import OracleGate, gate_rates
 
     protected = set(profiles)
     prompts = {}
@@ -154,33 +208,23 @@ def _gate(runner, s, drawn, profiles) -> tuple[dict[str, Any], dict[str, Any]]:
         prompts.setdefault(t.prompt.id, t)
     truth = [t.speaker if t.speaker in protected else None for t in prompts.values()]
     if s["gate"] == "oracle":
-        gate = OracleGate(sorted(protected))
-        assigned = gate.assign([t.speaker for t in prompts.values()])
-        by_prompt = dict(zip(prompts, assigned, strict=True))
-        return by_prompt, {"gate": "oracle", "gate_test": gate_rates(assigned, truth)}
-    # validation speakers: enrolled from one utterance, probed with two others
-    enrolled_v, probes, probe_truth = {}, [], []
-    for spk, utts in drawn["gate_protected"].items():
-        enrolled_v[spk] = _embed(runner, [_full(u, runner) for u in utts[:1]]).mean(0)
-        probes += utts[1:]
-        probe_truth += [spk] * len(utts[1:])
-    for utts in drawn["gate_unprotected"].values():
-        probes += utts
-        probe_truth += [None] * len(utts)
-    gate_v = EmbeddingGate(enrolled_v, 0.0)
-    scores_v = gate_v.scores(_embed(runner, _prompt_wavs(runner, probes)))
-    threshold, rates_v = choose_gate_threshold(scores_v, probe_truth, gate_v.speakers)
-    enrolled = {
-        spk: _embed(runner, [_full(u, runner) for u in drawn["enrol"][spk]]).mean(0)
-        for spk in sorted(protected)
-    }
-    gate = EmbeddingGate(enrolled, threshold)
-    prompt_utts = [t.prompt for t in prompts.values()]
-    assigned = gate.assign(_embed(runner, _prompt_wavs(runner, prompt_utts)))
+        assigned = OracleGate(sorted(protected)).assign([t.speaker for t in prompts.values()])
+        return dict(zip(prompts, assigned, strict=True)), {
+            "gate": "oracle",
+            "gate_test": gate_rates(assigned, truth),
+        }
+    gate, facts = fit_embedding_gate(
+        lambda utts: _embed(runner, [_full(u, runner) for u in utts]),
+        lambda utts: _embed(runner, _prompt_wavs(runner, utts)),
+        drawn,
+    )
+    assigned = gate.assign(
+        _embed(runner, _prompt_wavs(runner, [t.prompt for t in prompts.values()]))
+    )
     facts = {
         "gate": "embedding",
-        "gate_threshold": threshold,
-        "gate_validation": rates_v,
+        "gate_threshold": facts["threshold"],
+        "gate_validation": facts["validation"],
         "gate_test": gate_rates(assigned, truth),
     }
     return dict(zip(prompts, assigned, strict=True)), facts

@@ -76,7 +76,28 @@ def _blocks(model: FlowMatchingTTS) -> Sequence[nn.Module]:
     return list(model.layers)
 
 
-class ActivationRecorder:
+class _BlockHooks:
+    """A forward hook on every Transformer block while the context is open."""
+
+    model: FlowMatchingTTS
+    _handles: list[Any]
+
+    def _hook(self, block: int) -> Callable:
+        raise NotImplementedError
+
+    def _attach(self) -> None:
+        self._handles = [
+            b.register_forward_hook(self._hook(i), with_kwargs=True)
+            for i, b in enumerate(_blocks(self.model))
+        ]
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+class ActivationRecorder(_BlockHooks):
     """Records block outputs during ``generate`` (see the module docstring).
 
     Use as a context manager around exactly the ``generate`` calls to record; then
@@ -125,16 +146,8 @@ class ActivationRecorder:
         return hook
 
     def __enter__(self) -> ActivationRecorder:
-        self._handles = [
-            b.register_forward_hook(self._hook(i), with_kwargs=True)
-            for i, b in enumerate(_blocks(self.model))
-        ]
+        self._attach()
         return self
-
-    def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
 
     def vectors(self) -> torch.Tensor:
         """``(prompt rows, L, T, d)``: the mean normalised block output per (block, step)."""
@@ -307,7 +320,7 @@ def enrol(
     return SteeringProfile(speaker, directions, keep, similarity, layers, settings)
 
 
-class Steerer:
+class Steerer(_BlockHooks):
     """Removes protected speakers' directions from block outputs during ``generate``.
 
     Args:
@@ -388,16 +401,8 @@ class Steerer:
             # nothing to steer: no hooks at all, since an attached hook turns off the
             # Transformer layers' fused inference path (other kernels, other rounding)
             return self
-        self._handles = [
-            b.register_forward_hook(self._hook(i), with_kwargs=True)
-            for i, b in enumerate(_blocks(self.model))
-        ]
+        self._attach()
         return self
-
-    def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
 
 
 # --------------------------------------------------------------------------- gates
