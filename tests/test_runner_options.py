@@ -780,3 +780,46 @@ def test_tts_steer_enrols_gates_and_steers_without_new_weights(tmp_path):
     zero = "{tts_steer: {prototype_speakers: 3, k: null, alpha_seen: 0, alpha_unseen: 0}}"
     _steer_smoke(tmp_path, zero)
     assert per_trial("tts_steer") == before
+
+
+def test_tts_steer_ablation_reads_validation_speakers_only(tmp_path):
+    """The ablation's trials belong to speakers no test or validation trial uses (training
+    speakers as seen, held-out ones as opt-out), its enrolment and prototype never touch
+    them or the test trials, and the chosen setting comes from its rows."""
+    from audio_unlearn.runners.tts_config import load_tts_config
+    from audio_unlearn.runners.tts_steer import ablation
+    from audio_unlearn.tts_experiment import TTSExperiment
+
+    methods = "{tts_steer: {prototype_speakers: 2, k: null}}"
+    extra = [
+        "corpus.synth={n_speakers: 14, n_intents: 4, repeats_per_intent: 2, noise: clean}",
+        "split.n_test_speakers=3",
+    ]
+    _steer_smoke(tmp_path, methods, *extra)
+    run = tmp_path / "run"
+    runner = TTSExperiment(load_tts_config(run / "config.yaml"), run, progress=False)
+    runner.setup_evaluation()
+    runner.trials = test = runner._trials()
+    runner.validation_trials = []
+    grid = (
+        {"alpha_seen": 0.5, "alpha_unseen": 0.5, "prototype_speakers": 2},
+        {"alpha_seen": 3.0, "alpha_unseen": 3.0, "prototype_speakers": 2},
+    )
+    result = ablation(runner, grid, base={"k": None}, speakers=(2, 1, 1))
+    assert runner.trials is test  # restored
+    v = result["validation_speakers"]
+    test_speakers = {t.speaker for t in test}
+    assert not test_speakers & {s for g in v.values() for s in g}
+    assert set(v["unseen"]) <= {
+        u.speaker for u in runner.utterances if u.id in set(runner.split.test)
+    }
+    assert (len(v["forget"]), len(v["unseen"]), len(v["remain"])) == (2, 1, 1)
+    for row in result["rows"]:
+        artefact = torch.load(
+            run / "checkpoints" / f"tts_steer[{row['setting']}]@validation-speakers.steer.pt",
+            weights_only=False,
+        )
+        assert set(artefact["profiles"]) == set(v["forget"]) | set(v["unseen"])
+        reserved = {s for g in v.values() for s in g}
+        assert not set(artefact["prototype"]["speakers"]) & (test_speakers | reserved)
+    assert result["chosen"]["k"] is None and result["chosen"]["alpha_seen"] in (0.5, 3.0)

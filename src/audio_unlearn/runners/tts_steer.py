@@ -34,8 +34,10 @@ __all__ = [
 
 
 def _all_trials(runner) -> list:
-    """The run's test and validation trials (whichever set is being evaluated)."""
-    return [*runner._trials(), *(runner._trials(validation=True) if runner._held_out else [])]
+    """Every trial the run reads: test, validation and the set being evaluated now (the
+    ablation's validation speakers')."""
+    held = runner._trials(validation=True) if runner._held_out else []
+    return [*runner._trials(), *held, *runner.trials]
 
 
 def _pool(runner) -> dict[str, list]:
@@ -145,15 +147,16 @@ def fit_embedding_gate(embed_enrol, embed_probe, drawn: dict[str, Any]):
 
 
 def plan(runner, s: dict[str, Any]) -> dict[str, Any]:
-    """Who is protected (the trials' forget speakers, seen; their unseen speakers, opt-out)
-    and every utterance drawn (:func:`draw_plan` over utterances no trial or gallery
-    enrolment uses; candidates: training speakers in no trial)."""
-    trials = _all_trials(runner)
-    seen = sorted({t.speaker for t in trials if t.group == "forget"})
-    unseen = sorted({t.speaker for t in trials if t.group == "unseen"})
+    """Who is protected (the current trials' forget speakers, seen; their unseen speakers,
+    opt-out) and every utterance drawn (:func:`draw_plan` over utterances no trial or
+    gallery enrolment uses; candidates: training speakers in no trial and not reserved as
+    validation speakers)."""
+    seen = sorted({t.speaker for t in runner.trials if t.group == "forget"})
+    unseen = sorted({t.speaker for t in runner.trials if t.group == "unseen"})
     retain = set(runner.split.retain)
     training = {u.speaker for u in runner.utterances if u.id in retain}
-    candidates = sorted(training - {t.speaker for t in trials})
+    busy = {t.speaker for t in _all_trials(runner)} | getattr(runner, "reserved_speakers", set())
+    candidates = sorted(training - busy)
     drawn = draw_plan(_pool(runner), seen + unseen, candidates, s)
     return {"seen": seen, "unseen": unseen, **drawn}
 
@@ -387,41 +390,104 @@ def choose_setting(
     return min(ok, key=lambda r: (r["sim_f"] + r["sim_u"]) / 2) if ok else None
 
 
-def ablation(runner, grid=ABLATION, *, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``tts_steer`` (oracle gate) over ``grid`` on the run's *validation* trials, and the
-    setting chosen from them by a rule fixed before any test trial is read: the lowest
-    mean of validation SIM-F and SIM-U (both protected groups) among the settings whose
-    WER-F and WER-U stay within ``eval.wer_bound`` of the original's. The validation
-    trials are the run's held-out texts and prompts (``eval.validation_texts``) of the
-    same speakers; the test trials are never read."""
-    if not runner.validation_trials:
-        raise ValueError("the ablation reads validation trials: set eval.validation_texts > 0")
+def validation_speaker_trials(
+    runner, *, n_seen: int = 4, n_unseen: int = 2, n_remain: int = 2
+) -> tuple[list, set[str]]:
+    """Cloning trials of *validation speakers*, none of whom any test or validation trial
+    uses: ``n_seen`` training speakers as protected seen speakers (group ``forget``: the
+    steering needs no unlearning, only a voice the model was trained on), ``n_unseen``
+    held-out speakers outside training as opt-out speakers (``unseen``) and ``n_remain``
+    further training speakers left unprotected (``remain``), drawn from ``eval.seed``;
+    their utterances are those no trial and no gallery enrolment uses. Returns the trials
+    and the speakers (reserved: no prototype or gate speaker is drawn from them)."""
+    from ..evaluation.tts import build_cloning_trials
+
+    trials = _all_trials(runner)
+    busy = {t.speaker for t in trials}
+    retain, test = set(runner.split.retain), set(runner.split.test)
+    training = sorted({u.speaker for u in runner.utterances if u.id in retain} - busy)
+    outside = sorted({u.speaker for u in runner.utterances if u.id in test} - busy)
+    rng = random.Random(f"{runner.cfg.eval.seed}|validation-speakers")
+    rng.shuffle(training)
+    rng.shuffle(outside)
+    if len(outside) < n_unseen or len(training) < n_seen + n_remain:
+        raise ValueError(
+            f"validation speakers: need {n_unseen} held-out and {n_seen + n_remain} training "
+            f"speakers that no trial uses, have {len(outside)} and {len(training)}; raise "
+            "split.n_test_speakers above eval.max_speakers (or lower the counts)"
+        )
+    chosen = {
+        "forget": training[:n_seen],
+        "remain": training[n_seen : n_seen + n_remain],
+        "unseen": outside[:n_unseen],
+    }
+    pool = _pool(runner)
+    groups = {
+        g: [u for spk in sorted(spks) for u in pool.get(spk, [])] for g, spks in chosen.items()
+    }
+    e = runner.cfg.eval
+    out = build_cloning_trials(groups, per_speaker=e.per_speaker, seed=e.seed)
+    return out, {spk for spks in chosen.values() for spk in spks}
+
+
+def ablation(
+    runner,
+    grid=ABLATION,
+    *,
+    base: dict[str, Any] | None = None,
+    speakers: tuple[int, int, int] = (4, 2, 2),
+) -> dict[str, Any]:
+    """``tts_steer`` (oracle gate) over ``grid`` on *validation speakers*
+    (:func:`validation_speaker_trials`: speakers no test or validation trial uses), and
+    the setting chosen from them by a rule fixed before any test trial is read
+    (:func:`choose_setting`: the lowest mean of SIM-F and SIM-U among the settings whose
+    WER-F and WER-U stay within ``eval.wer_bound`` of the original's). The test trials are
+    never read. ``speakers``: how many seen, unseen and remain validation speakers."""
     test = runner.trials
-    runner.trials = runner.validation_trials
+    n_seen, n_unseen, n_remain = speakers
+    runner.trials, runner.reserved_speakers = validation_speaker_trials(
+        runner, n_seen=n_seen, n_unseen=n_unseen, n_remain=n_remain
+    )
+    speakers = {
+        g: sorted({t.speaker for t in runner.trials if t.group == g})
+        for g in ("forget", "unseen", "remain")
+    }
     rows = []
     try:
-        original = runner.evaluate("original@validation", runner.original, runner.original_key)
+        original = runner.evaluate(
+            "original@validation-speakers", runner.original, runner.original_key
+        )
         for change in grid:
             settings = {**(base or {}), **change}
             tag = _tag(change)
             try:
                 row = steering_rows(
-                    runner, "tts_steer", settings, None, label=f"tts_steer[{tag}]@validation"
+                    runner,
+                    "tts_steer",
+                    settings,
+                    None,
+                    label=f"tts_steer[{tag}]@validation-speakers",
                 )[0]
             except ValueError as err:  # e.g. too few utterances for rank 2
                 row = {"skipped": str(err)}
             rows.append({"setting": tag, "change": dict(change), **row})
     finally:
-        runner.trials = test
+        runner.trials, runner.reserved_speakers = test, set()
     bound = float(runner.cfg.eval.wer_bound)
     best = choose_setting(original, rows, bound)
     chosen = {} if best is None else {**(base or {}), **best["change"]}
-    return {"original": original, "rows": rows, "chosen": chosen, "wer_bound": bound}
+    return {
+        "original": original,
+        "rows": rows,
+        "chosen": chosen,
+        "wer_bound": bound,
+        "validation_speakers": speakers,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m audio_unlearn.runners.tts_steer --run RUN``: the ablation on the run's
-    validation trials (its original and evaluation set-up reused), written to
+    """``python -m audio_unlearn.runners.tts_steer --run RUN``: the ablation on
+    validation speakers (the run's original and evaluation set-up reused), written to
     ``RUN/steer_ablation.json`` and ``.md``."""
     import argparse
     import json
@@ -433,6 +499,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a TTS run directory (its config.yaml)")
+    parser.add_argument(
+        "--speakers",
+        type=int,
+        nargs=3,
+        default=(4, 2, 2),
+        metavar=("SEEN", "UNSEEN", "REMAIN"),
+        help="validation speakers: protected training speakers, opt-out held-out speakers, "
+        "unprotected training speakers (none of them in a trial)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     run = Path(args.run)
@@ -441,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     runner.setup_evaluation()
     runner.trials = runner._trials()
     runner.validation_trials = runner._trials(validation=True) if runner._held_out else []
-    result = ablation(runner)
+    result = ablation(runner, speakers=tuple(args.speakers))
     f = "{:.3f}"
     columns = [
         ("setting", "setting", "{}"),
@@ -458,7 +533,12 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python -m audio_unlearn.runners.tts_steer --run {args.run}"
     md = "\n".join(
         [
-            "# tts_steer ablation on the validation trials",
+            "# tts_steer ablation on validation speakers",
+            "",
+            "Validation speakers (no test or validation trial uses them): protected seen "
+            f"{', '.join(result['validation_speakers']['forget'])}; opt-out (outside "
+            f"training) {', '.join(result['validation_speakers']['unseen'])}; unprotected "
+            f"{', '.join(result['validation_speakers']['remain'])}.",
             "",
             f"`{command}`; oracle gate, one enrolment draw (seed 0); every other setting "
             "at the paper's (alpha 1.5 seen / 1.2 unseen, k = 1, step rule, 30 prototype "
