@@ -150,12 +150,14 @@ def plan(runner, s: dict[str, Any]) -> dict[str, Any]:
     """Who is protected (the current trials' forget speakers, seen; their unseen speakers,
     opt-out) and every utterance drawn (:func:`draw_plan` over utterances no trial or
     gallery enrolment uses; candidates: training speakers in no trial and not reserved as
-    validation speakers)."""
+    validation speakers; only utterances no trial uses)."""
     seen = sorted({t.speaker for t in runner.trials if t.group == "forget"})
     unseen = sorted({t.speaker for t in runner.trials if t.group == "unseen"})
     retain = set(runner.split.retain)
     training = {u.speaker for u in runner.utterances if u.id in retain}
-    busy = {t.speaker for t in _all_trials(runner)} | getattr(runner, "reserved_speakers", set())
+    # other speakers: not in the trials being evaluated, not reserved as validation
+    # speakers (their utterances in other trials are out of the pool anyway)
+    busy = {t.speaker for t in runner.trials} | getattr(runner, "reserved_speakers", set())
     candidates = sorted(training - busy)
     drawn = draw_plan(_pool(runner), seen + unseen, candidates, s)
     return {"seen": seen, "unseen": unseen, **drawn}
@@ -469,6 +471,7 @@ def ablation(
                     label=f"tts_steer[{tag}]@validation-speakers",
                 )[0]
             except ValueError as err:  # e.g. too few utterances for rank 2
+                runner._say(f"tts_steer[{tag}]: skipped ({err})")
                 row = {"skipped": str(err)}
             rows.append({"setting": tag, "change": dict(change), **row})
     finally:
