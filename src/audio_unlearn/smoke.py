@@ -278,6 +278,8 @@ def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
     )
 
     def score(method, model):
+        if getattr(get_method(method), "inference_time", False):
+            return _steering_smoke(method, model, dm, seed)
         known = method_hparams(method, "tts")
         hp = {"teacher_nfe": 2} if "teacher_nfe" in known else {}
         dm.batch_size = dm.forget_batch_size = 2
@@ -299,6 +301,44 @@ def _run_tts(methods: Sequence[str], utts, seed: int) -> list[SmokeResult]:
         return {"mia": mia.accuracy}
 
     return _each_method(TTS_MODEL, methods, original, seed, score)
+
+
+def _steering_smoke(method: str, model, dm, seed: int) -> dict:
+    """An inference-time method on the tiny TTS: a prototype recorded on the unseen
+    speakers' utterances, the forget speaker enrolled from one of its own, a generation
+    steered away from it (it must change and stay finite) and one with the gate off (it
+    must not change)."""
+    from .models.tts.steering import Prototype, Steerer, enrol, model_hash, record
+
+    build_method(method, model, task="tts")  # the hyper-parameters check
+    model.eval()
+
+    def generation(name):
+        mels, phones, lengths, _ = next(iter(dm.eval_dataloader(name)))
+        infill = torch.arange(mels.shape[1])[None] >= (lengths // 2)[:, None]
+        noise = torch.randn(mels.shape, generator=torch.Generator().manual_seed(seed))
+        sampler = {"nfe": 4, "solver": "euler"}
+        return lambda: model.generate(
+            phones, lengths, prompt=mels, infill=infill, noise=noise, **sampler
+        )
+
+    others = record(model, generation("test"))
+    proto = Prototype.from_recordings(
+        others, [f"p{i}" for i in range(len(others))], model_hash(model), {}
+    )
+    forget = generation("forget")
+    profile = enrol("forget", record(model, forget)[0], proto, k=None)
+    plain = forget()
+    rows = plain.shape[0]
+    with Steerer(model, {"forget": profile}, ["forget"] + [None] * (rows - 1), alpha=1.5):
+        steered = forget()
+    with Steerer(model, {"forget": profile}, [None] * rows, alpha=1.5):
+        off = forget()
+    if not torch.isfinite(steered).all():
+        raise FloatingPointError("non-finite steered generation")
+    if torch.equal(steered[0], plain[0]) or not torch.equal(off, plain):
+        raise AssertionError("steering did not change the protected row, or the gate off did")
+    return {}
 
 
 def _run_classification(model_name, methods, original, dm, seed) -> list[SmokeResult]:
