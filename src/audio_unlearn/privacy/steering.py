@@ -155,7 +155,7 @@ def forget_by_steering(
     alphas = {spk: s["alpha_seen"] if spk in seen else s["alpha_unseen"] for spk in profiles}
     gate: dict[str, Any] = {"kind": s["gate"]}
     if s["gate"] == "embedding":
-        gate |= _embedding_gate(drawn, encoder, ckpt, sampler["margin_s"])
+        gate |= _embedding_gate(drawn, encoder, ckpt, front, sampler["margin_s"])
     seconds = time.perf_counter() - start
     enrolment = {
         "method": method,
@@ -213,18 +213,16 @@ def forget_by_steering(
     return record
 
 
-def _embedding_gate(drawn, encoder_name, ckpt, margin_s) -> dict[str, Any]:
+def _embedding_gate(drawn, encoder_name, ckpt, front, margin_s) -> dict[str, Any]:
     """The gate's enrolled embeddings and threshold (chosen on validation speakers): the
     prompts probed as the service crops them."""
     from ..data.audio import load_audio
     from ..evaluation.speaker import get_speaker_encoder
     from ..evaluation.tts import prompt_segment
-    from ..models.tts import MelFrontEnd
     from ..runners.tts_steer import PROMPT_S, fit_embedding_gate
 
     encoder = get_speaker_encoder(encoder_name)
     rate = ckpt.mel.sample_rate
-    front = MelFrontEnd(ckpt.mel)
 
     def embed(wavs):
         return encoder.embed(wavs, sample_rate=rate).float()
